@@ -1,0 +1,59 @@
+"""Shared data for the benchmarks.
+
+By default the benchmarks run once each as correctness checks (pytest's
+--benchmark-disable in pyproject.toml) on the bundled photos. EMCORE_BENCH_FULL=1
+adds the large sizes (a 2 MP upscaled photo, and an 8 MP synthetic one).
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
+FULL = os.environ.get("EMCORE_BENCH_FULL") == "1"
+
+
+def photo(name):
+    with Image.open(DATA / f"{name}.png") as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def upscaled(name, factor):
+    with Image.open(DATA / f"{name}.png") as im:
+        im = im.convert("RGB")
+        return np.asarray(im.resize((im.width * factor, im.height * factor), Image.BICUBIC))
+
+
+def synthetic(n_pixels, seed=0):
+    """A smooth-ish synthetic RGB image: a tiled, noisy copy of the coffee photo."""
+    base = photo("coffee")
+    reps = int(np.ceil(n_pixels / base.shape[0] / base.shape[1]))
+    img = np.tile(base, (reps, 1, 1))[: n_pixels // base.shape[1]]
+    noise = np.random.RandomState(seed).randint(-3, 4, img.shape)
+    return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+IMAGES = {
+    "coffee-0.24MP": lambda: photo("coffee"),
+    "coffee-2.2MP": lambda: upscaled("coffee", 3),
+    "synthetic-8MP": lambda: synthetic(8_000_000),
+}
+SMALL = ["coffee-0.24MP"]
+SIZES = list(IMAGES) if FULL else SMALL
+_cache = {}
+
+
+def image(name):
+    if name not in _cache:
+        _cache[name] = IMAGES[name]()
+    return _cache[name]
+
+
+def kmeans_init(pixels, k, seed=0):
+    """Means at k distinct random pixels: the shared start of emcore and its peers."""
+    X = pixels.reshape(-1, pixels.shape[-1]).astype(np.float64)
+    uniq = np.unique(X, axis=0)
+    return uniq[np.random.RandomState(seed).choice(len(uniq), k, replace=False)]
+
+

@@ -1,0 +1,85 @@
+"""Gaussian parameter conversions shared by compute_densities and GaussianMixture.
+
+The covariance layouts follow scikit-learn: 'full' (K, D, D), 'diag' (K, D),
+'spherical' (K,). Kernels take every type as either per-feature inverse standard
+deviations (K, D) or the flattened upper-triangular Cholesky factor of the
+precision matrix (K, D*D); see emcore/_gauss.pxd.
+"""
+import numpy as np
+
+COVARIANCE_TYPES = ("spherical", "diag", "full")
+LOG_2PI = np.log(2.0 * np.pi)
+
+
+def precision_cholesky(covariances, covariance_type, name="covariance"):
+    """Cholesky factors of the precision matrices, as scikit-learn's precisions_cholesky_.
+
+    Raises ValueError for a non-positive variance, a non-symmetric or a
+    non-positive-definite covariance matrix.
+    """
+    cov = np.asarray(covariances, dtype=np.float64)
+    if covariance_type == "full":
+        out = np.empty_like(cov)
+        for k, c in enumerate(cov):
+            scale = max(np.abs(c).max(), np.finfo(np.float64).tiny)
+            if not np.allclose(c, c.T, rtol=1e-7, atol=1e-9 * scale):
+                raise ValueError(f"{name} {k} is not symmetric")
+            try:
+                lower = np.linalg.cholesky(c)
+            except np.linalg.LinAlgError:
+                raise ValueError(f"{name} {k} is not positive definite") from None
+            if not (np.isfinite(lower).all() and (np.diag(lower) > 0).all()):
+                raise ValueError(f"{name} {k} is not positive definite")
+            # precision = inv(L)^T inv(L) = U U^T with U = inv(L)^T upper triangular
+            out[k] = np.linalg.inv(lower).T
+        return out
+    if not (cov > 0).all():
+        raise ValueError(f"every {name} variance must be positive")
+    return 1.0 / np.sqrt(cov)
+
+
+def covariance_from_precision_cholesky(prec_chol, covariance_type):
+    """Invert precision_cholesky."""
+    prec_chol = np.asarray(prec_chol, dtype=np.float64)
+    if covariance_type == "full":
+        return np.stack([np.linalg.inv(u @ u.T) for u in prec_chol])
+    return 1.0 / prec_chol**2
+
+
+def precision_from_cholesky(prec_chol, covariance_type):
+    if covariance_type == "full":
+        return np.einsum("kij,klj->kil", prec_chol, prec_chol)
+    return prec_chol**2
+
+
+def log_det_precision_cholesky(prec_chol, covariance_type, n_features):
+    """log|U| for each component, i.e. -1/2 log|Sigma|."""
+    if covariance_type == "full":
+        return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+    if covariance_type == "diag":
+        return np.log(prec_chol).sum(axis=1)
+    return n_features * np.log(prec_chol)
+
+
+def kernel_arrays(means, prec_chol, weights, covariance_type, dtype, normalize=True):
+    """(means, prec, log_const, full) laid out for the kernels, in dtype.
+
+    log_const is computed in float64 and only then cast.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    n_components, n_features = means.shape
+    prec_chol = np.asarray(prec_chol, dtype=np.float64)
+    with np.errstate(divide="ignore"):  # a zero weight is log 0 = -inf: never chosen
+        log_const = np.log(np.asarray(weights, dtype=np.float64))
+    log_const = log_const + log_det_precision_cholesky(prec_chol, covariance_type, n_features)
+    if normalize:
+        log_const -= 0.5 * n_features * LOG_2PI
+    full = covariance_type == "full"
+    if full:
+        prec = prec_chol.reshape(n_components, n_features * n_features)
+    elif covariance_type == "diag":
+        prec = prec_chol
+    else:
+        prec = np.repeat(prec_chol[:, None], n_features, axis=1)
+    as_kernel = lambda a: np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
+    return as_kernel(means), as_kernel(prec), as_kernel(log_const), full

@@ -1,0 +1,136 @@
+"""Argument checks shared by the public API. Every failure is a ValueError or
+TypeError whose message names the argument and what is wrong with it."""
+import numbers
+import os
+
+import numpy as np
+
+#: Samples per block in the reducing kernels grows with N so that there are at most
+#: MAX_BLOCKS blocks; it depends on N alone, which makes results thread-independent.
+MIN_BLOCK = 2048
+MAX_BLOCKS = 256
+
+
+def block_layout(n_samples):
+    """(block_size, n_blocks) for the reducing kernels, a function of N only."""
+    n_samples = int(n_samples)
+    block_size = max(MIN_BLOCK, -(-n_samples // MAX_BLOCKS))
+    n_blocks = max(1, -(-n_samples // block_size))
+    return block_size, n_blocks
+
+
+def resolve_n_threads(n_threads):
+    """None: OMP_NUM_THREADS if set, else the CPUs this process may run on."""
+    if n_threads is None:
+        env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+        if env.isdigit() and int(env) > 0:
+            return int(env)
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads}")
+    return int(n_threads)
+
+
+def check_int(value, name, minimum=None, maximum=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(value, name, minimum=None, strict=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value}")
+    return value
+
+
+def check_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_random_state(seed):
+    """A RandomState from None, an int or a RandomState (scikit-learn's convention)."""
+    if seed is None or isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool):
+        try:
+            return np.random.RandomState(seed)
+        except ValueError as err:
+            raise ValueError(f"random_state must be a non-negative 32-bit integer: {err}") from None
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise TypeError(f"random_state must be None, an integer or a numpy RandomState, got {seed!r}")
+
+
+def as_real_array(values, name):
+    """An ndarray of real numbers (integer, unsigned or float); rejects complex, object, bool."""
+    try:
+        arr = np.asarray(values)
+    except Exception as err:  # ragged lists and the like
+        raise TypeError(f"{name} must be a numeric array: {err}") from None
+    if arr.dtype.kind not in "uif":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def check_finite(arr, name):
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = "NaN" if np.isnan(arr).any() else "infinite"
+        raise ValueError(f"{name} contains {bad} values")
+    return arr
+
+
+def compute_dtype(arr):
+    """float64 for float64 input, float32 for everything else (integer pixels, float16/32)."""
+    return np.float64 if arr.dtype == np.float64 else np.float32
+
+
+def check_samples(X, name="X", dtype=None, min_samples=1):
+    """A finite (N, D) C-contiguous float array for the kernels.
+
+    dtype None keeps float64 as float64 and computes everything else in float32.
+    """
+    arr = as_real_array(X, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] < min_samples:
+        raise ValueError(f"{name} must have at least {min_samples} sample(s), got {arr.shape[0]}")
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one feature, got shape {arr.shape}")
+    check_finite(arr, name)
+    dtype = compute_dtype(arr) if dtype is None else dtype
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if dtype == np.float32 and arr.dtype.kind == "f" and not np.isfinite(out).all():
+        raise ValueError(f"{name} has values too large for float32")
+    return out
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Non-negative finite float64 weights of length n_samples with a positive sum."""
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=np.float64)
+    w = as_real_array(sample_weight, "sample_weight")
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), got {w.shape}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    check_finite(w, "sample_weight")
+    if (w < 0).any():
+        raise ValueError("sample_weight must be non-negative")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight must have a positive sum")
+    return w

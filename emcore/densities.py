@@ -1,0 +1,162 @@
+"""Per-pixel Gaussian mixture densities: ``compute_densities(image, kernels)``."""
+from collections import namedtuple
+import numbers
+
+import numpy as np
+
+from emcore import _densities
+from emcore._params import kernel_arrays, precision_cholesky
+from emcore._validation import as_real_array, check_finite, resolve_n_threads
+
+#: Pixels converted to the compute dtype at a time (24 MiB of float64 RGB).
+SLAB_PIXELS = 1 << 20
+
+Kernel = namedtuple("Kernel", ["mean", "covariance", "weight"])
+Kernel.__doc__ = """One Gaussian kernel of a mixture: its mean (D,), its covariance, either
+the D variances of a diagonal matrix or a full (D, D) symmetric positive-definite
+matrix, and its weight (non-negative)."""
+
+
+def _kernel_triple(index, kernel):
+    try:
+        mean, covariance, weight = kernel
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"kernel {index} must be a (mean, covariance, weight) triple, got {kernel!r}"
+        ) from None
+    mean = check_finite(as_real_array(mean, f"kernel {index} mean"), f"kernel {index} mean")
+    covariance = check_finite(
+        as_real_array(covariance, f"kernel {index} covariance"), f"kernel {index} covariance")
+    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (numbers.Real, np.ndarray)):
+        raise TypeError(f"kernel {index} weight must be a real number, got {weight!r}")
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.size != 1 or not np.isfinite(weight).all():
+        raise ValueError(f"kernel {index} weight must be one finite number, got {weight!r}")
+    if float(weight.ravel()[0]) < 0:
+        raise ValueError(f"kernel {index} weight must be non-negative, got {float(weight.ravel()[0])}")
+    return mean.astype(np.float64).ravel(), covariance.astype(np.float64), float(weight.ravel()[0])
+
+
+def _mixture_parameters(kernels):
+    """(means, prec_chol, weights, covariance_type) from kernels or a fitted mixture."""
+    if hasattr(kernels, "means_") and hasattr(kernels, "weights_"):
+        cov_type = getattr(kernels, "covariance_type", "full")
+        if cov_type not in ("spherical", "diag", "full"):
+            raise ValueError(f"unsupported covariance_type {cov_type!r} in the fitted mixture")
+        prec = getattr(kernels, "precisions_cholesky_", None)
+        if prec is None:
+            prec = precision_cholesky(kernels.covariances_, cov_type)
+        return (np.asarray(kernels.means_, dtype=np.float64), np.asarray(prec, dtype=np.float64),
+                np.asarray(kernels.weights_, dtype=np.float64), cov_type)
+    if isinstance(kernels, (str, bytes)) or not hasattr(kernels, "__len__"):
+        raise TypeError("kernels must be a sequence of (mean, covariance, weight) or a fitted mixture")
+    if len(kernels) == 0:
+        raise ValueError("kernels is empty: give at least one (mean, covariance, weight)")
+    triples = [_kernel_triple(i, k) for i, k in enumerate(kernels)]
+    n_features = triples[0][0].size
+    if n_features == 0:
+        raise ValueError("kernel 0 mean is empty")
+    means, covs, weights, any_full = [], [], [], False
+    for i, (mean, cov, weight) in enumerate(triples):
+        if mean.size != n_features:
+            raise ValueError(f"kernel {i} mean has {mean.size} values, kernel 0 has {n_features}")
+        if cov.size == n_features and (n_features == 1 or cov.shape != (n_features, n_features)):
+            cov = cov.ravel()  # diagonal given as (D,), (1, D) or (D, 1)
+        elif cov.shape == (n_features, n_features):
+            any_full = True
+        else:
+            raise ValueError(
+                f"kernel {i} covariance has shape {cov.shape}; for {n_features}-D means it must "
+                f"be ({n_features},) variances or a ({n_features}, {n_features}) matrix")
+        means.append(mean)
+        covs.append(cov)
+        weights.append(weight)
+    if not sum(weights) > 0:
+        raise ValueError("kernel weights are all zero")
+    if any_full:
+        covs = [np.diag(c) if c.ndim == 1 else c for c in covs]
+        cov_type = "full"
+    else:
+        cov_type = "diag"
+    cov = np.stack(covs)
+    if cov_type == "diag" and not (cov > 0).all():
+        bad = int(np.argmax((cov <= 0).any(axis=1)))
+        raise ValueError(f"kernel {bad} covariance has a zero or negative variance")
+    prec = precision_cholesky(cov, cov_type, name="kernel")
+    return np.stack(means), prec, np.asarray(weights), cov_type
+
+
+def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.float64,
+                      n_threads=None):
+    """Weighted sum of Gaussian densities at every pixel.
+
+    For every pixel x, ``sum_k w_k N(x; mu_k, Sigma_k)``, computed in one parallel
+    pass with log-sum-exp; it allocates nothing of size pixels x kernels.
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W, D), (N, D), or (H, W) / (N,) when D = 1
+        Pixels with their D channels on the last axis; any real dtype and layout.
+    kernels : sequence of (mean, covariance, weight), or a fitted mixture
+        mean is (D,), (1, D) or (D, 1); covariance is D variances ((D,), (1, D)
+        or (D, 1)) or a (D, D) symmetric positive-definite matrix; weight is a
+        non-negative number. :class:`Kernel` is a namedtuple of that shape. A
+        fitted :class:`~emcore.GaussianMixture` (or any object with ``means_``,
+        ``covariances_``, ``weights_``) is accepted too.
+    log : bool, default False
+        Return the natural log of the density, finite where the density itself
+        underflows to 0.
+    normalize : bool, default True
+        Include the constant (2 pi)^(-D/2). The determinant factor
+        |Sigma|^(-1/2) is always included.
+    dtype : {numpy.float64, numpy.float32}, default float64
+        Precision of the computation; the result is float64 either way.
+    n_threads : int or None
+        OpenMP threads; None means OMP_NUM_THREADS if set, else all usable cores.
+
+    Returns
+    -------
+    numpy.ndarray of float64, the image's shape without its channel axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emcore import Kernel, compute_densities
+    >>> img = np.zeros((2, 2, 3), dtype=np.uint8)
+    >>> k = Kernel(mean=[0, 0, 0], covariance=[1, 1, 1], weight=1.0)
+    >>> float(compute_densities(img, [k])[0, 0]) == (2 * np.pi) ** -1.5
+    True
+    """
+    means, prec_chol, weights, cov_type = _mixture_parameters(kernels)
+    n_features = means.shape[1]
+    pixels = as_real_array(image, "image")
+    if pixels.ndim in (2, 3) and pixels.shape[-1] == n_features:
+        spatial = pixels.shape[:-1]
+    elif n_features == 1 and pixels.ndim in (1, 2):
+        spatial = pixels.shape
+    else:
+        raise ValueError(
+            f"image has shape {pixels.shape}; for {n_features}-channel kernels it must be "
+            f"(H, W, {n_features}) or (N, {n_features})"
+            + (" or a 2-D grayscale image" if n_features == 1 else ""))
+    if pixels.size == 0:
+        raise ValueError(f"image is empty (shape {pixels.shape})")
+    check_finite(pixels, "image")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    flat = pixels.reshape(-1, n_features)
+    k_means, k_prec, k_const, full = kernel_arrays(
+        means, prec_chol, weights, cov_type, dtype, normalize=normalize)
+    n_threads = resolve_n_threads(n_threads)
+    out = np.empty(flat.shape[0], dtype=np.float64)
+    # Convert the pixels slab by slab: memory stays at the output plus one slab.
+    for start in range(0, flat.shape[0], SLAB_PIXELS):
+        with np.errstate(over="ignore"):  # reported just below
+            X = np.ascontiguousarray(flat[start:start + SLAB_PIXELS], dtype=dtype)
+        if not np.isfinite(X).all():
+            raise ValueError("image has values too large for float32; use dtype=np.float64")
+        _densities.log_mixture_density(X, k_means, k_prec, k_const, full, not log,
+                                       out[start:start + SLAB_PIXELS], n_threads)
+        del X  # before the next slab is allocated
+    return out.reshape(spatial)
