@@ -19,20 +19,23 @@ def precision_cholesky(covariances, covariance_type, name="covariance"):
     """
     cov = np.asarray(covariances, dtype=np.float64)
     if covariance_type == "full":
-        out = np.empty_like(cov)
-        for k, c in enumerate(cov):
-            scale = max(np.abs(c).max(), np.finfo(np.float64).tiny)
-            if not np.allclose(c, c.T, rtol=1e-7, atol=1e-9 * scale):
-                raise ValueError(f"{name} {k} is not symmetric")
-            try:
-                lower = np.linalg.cholesky(c)
-            except np.linalg.LinAlgError:
-                raise ValueError(f"{name} {k} is not positive definite") from None
-            if not (np.isfinite(lower).all() and (np.diag(lower) > 0).all()):
-                raise ValueError(f"{name} {k} is not positive definite")
-            # precision = inv(L)^T inv(L) = U U^T with U = inv(L)^T upper triangular
-            out[k] = np.linalg.inv(lower).T
-        return out
+        scale = np.maximum(np.abs(cov).max(axis=(1, 2)), np.finfo(np.float64).tiny)
+        asym = np.abs(cov - cov.transpose(0, 2, 1)).max(axis=(1, 2))
+        if (asym > 1e-7 * scale).any():
+            raise ValueError(f"{name} {int(np.argmax(asym > 1e-7 * scale))} is not symmetric")
+        try:
+            lower = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            lower = None
+        if lower is None or not np.isfinite(lower).all():
+            for k, c in enumerate(cov):  # find the first bad one for the message
+                try:
+                    np.linalg.cholesky(c)
+                except np.linalg.LinAlgError:
+                    break
+            raise ValueError(f"{name} {k} is not positive definite")
+        # precision = inv(L)^T inv(L) = U U^T with U = inv(L)^T upper triangular
+        return np.linalg.inv(lower).transpose(0, 2, 1)
     if not (cov > 0).all():
         raise ValueError(f"every {name} variance must be positive")
     return 1.0 / np.sqrt(cov)

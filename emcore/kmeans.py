@@ -1,0 +1,238 @@
+"""K-means (Lloyd) on the OpenMP kernel, with scikit-learn's definitions."""
+import numpy as np
+
+from emcore import _kmeans
+from emcore._base import EstimatorMixin
+from emcore._validation import (block_layout, check_float, check_int, check_random_state,
+                                check_sample_weight, check_samples, resolve_n_threads)
+
+
+def lloyd_step(X, w, centers, n_threads):
+    """One assignment pass: (labels, per-cluster weight, per-cluster weighted sum, inertia)."""
+    block_size, n_blocks = block_layout(X.shape[0])
+    k, d = centers.shape
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    block_sums = np.empty((n_blocks, k, 1 + d))
+    block_inertia = np.empty(n_blocks)
+    _kmeans.lloyd_pass(X, w, np.ascontiguousarray(centers, dtype=X.dtype), labels, block_size,
+                       block_sums, block_inertia, n_threads)
+    sums = block_sums.sum(axis=0)  # in block order: thread-count independent
+    return labels, sums[:, 0], sums[:, 1:], float(block_inertia.sum())
+
+
+def assign_labels(X, centers, n_threads):
+    """Index of the nearest centre for every sample."""
+    return lloyd_step(X, np.ones(X.shape[0]), centers, n_threads)[0]
+
+
+def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
+    """Greedy weighted k-means++ seeding (Arthur and Vassilvitskii, with local trials).
+
+    Each new centre is the best of 2 + log(k) candidates drawn with probability
+    proportional to weight x squared distance to the nearest chosen centre.
+    """
+    n_samples = X.shape[0]
+    n_trials = 2 + int(np.log(n_clusters))
+    centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
+    centers[0] = X[random_state.choice(n_samples, p=w / w.sum())]
+    closest = np.full(n_samples, np.inf)
+    _kmeans.update_closest(X, centers[0], closest, n_threads)
+    potential = float(np.dot(w, closest))
+    block_size, n_blocks = block_layout(n_samples)
+    block_potential = np.empty((n_blocks, n_trials))
+    for c in range(1, n_clusters):
+        draws = random_state.uniform(size=n_trials) * potential
+        candidates = np.searchsorted(np.cumsum(w * closest), draws)
+        candidates = np.minimum(candidates, n_samples - 1)
+        _kmeans.candidate_potentials(X, w, np.ascontiguousarray(X[candidates]), closest,
+                                     block_size, block_potential, n_threads)
+        potentials = block_potential.sum(axis=0)
+        best = int(np.argmin(potentials))
+        centers[c] = X[candidates[best]]
+        potential = float(potentials[best])
+        _kmeans.update_closest(X, centers[c], closest, n_threads)
+    return centers
+
+
+def relocate_empty_clusters(X, w, centers, labels, weight, sums):
+    """Give each empty cluster the sample farthest from its centre (in place)."""
+    empty = np.flatnonzero(weight == 0)
+    if len(empty) == 0:
+        return
+    dist = ((X - centers[labels].astype(X.dtype)) ** 2).sum(axis=1)
+    dist[w == 0] = -1
+    far = np.argsort(-dist, kind="stable")[:len(empty)]
+    for cluster, i in zip(empty, far):
+        old = labels[i]
+        sums[old] -= w[i] * X[i]
+        weight[old] -= w[i]
+        sums[cluster] = w[i] * X[i]
+        weight[cluster] = w[i]
+        labels[i] = cluster
+
+
+class KMeans(EstimatorMixin):
+    """K-means clustering by Lloyd's algorithm.
+
+    scikit-learn's ``KMeans(algorithm='lloyd')`` definitions (inertia, tolerance,
+    convergence, empty-cluster relocation), with sample weights, a parallel
+    kernel that assigns and sums in one pass, and results independent of the
+    number of threads. The first four parameters may be given by position, as
+    in the numpy tutorial's ``KMeans(n_clusters, tol, max_iter, random_state)``.
+
+    Parameters
+    ----------
+    n_clusters : int, default 8
+    tol : float, default 1e-4
+        Stop when the centres move less (squared, summed) than tol times the
+        mean variance of the data.
+    max_iter : int, default 300
+    random_state : int, RandomState or None
+    init : {'k-means++', 'random'} or array of shape (n_clusters, n_features)
+    n_init : int, default 1
+        Runs from different seeds; the lowest inertia wins.
+    n_threads : int or None
+        OpenMP threads; None means OMP_NUM_THREADS if set, else all usable cores.
+    callback : callable or None
+        Called as ``callback(n_iter, inertia)`` after every iteration.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray (n_clusters, n_features)
+    labels_ : ndarray (n_samples,)
+    inertia_ : float
+        Weighted sum of squared distances to the nearest centre.
+    n_iter_ : int
+    iterations : int
+        The same as n_iter_ (the tutorial's name).
+    """
+
+    _fitted_attributes = ("cluster_centers_", "inertia_", "n_iter_", "n_features_in_")
+
+    def __init__(self, n_clusters=8, tol=1e-4, max_iter=300, random_state=None, *,
+                 init="k-means++", n_init=1, n_threads=None, callback=None):
+        self.n_clusters = n_clusters
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.init = init
+        self.n_init = n_init
+        self.n_threads = n_threads
+        self.callback = callback
+
+    @property
+    def iterations(self):
+        self._check_fitted()
+        return self.n_iter_
+
+    def _initial_centers(self, X, w, random_state, n_threads):
+        k = self.n_clusters
+        if isinstance(self.init, str):
+            if self.init == "k-means++":
+                return kmeans_plusplus(X, w, k, random_state, n_threads)
+            if self.init == "random":
+                return X[random_state.choice(X.shape[0], k, replace=False, p=w / w.sum())]
+            raise ValueError(f"init must be 'k-means++', 'random' or an array; got {self.init!r}")
+        centers = check_samples(self.init, "init", dtype=X.dtype)
+        if centers.shape != (k, X.shape[1]):
+            raise ValueError(f"init must have shape ({k}, {X.shape[1]}), got {centers.shape}")
+        return centers.copy()
+
+    def _lloyd(self, X, w, centers, tol, n_threads):
+        labels_old = None
+        for n_iter in range(1, self.max_iter + 1):
+            labels, weight, sums, inertia = lloyd_step(X, w, centers, n_threads)
+            relocate_empty_clusters(X, w, centers, labels, weight, sums)
+            new_centers = (sums / weight[:, None]).astype(X.dtype)
+            shift = float(((new_centers.astype(np.float64) - centers) ** 2).sum())
+            centers = new_centers
+            if self.callback is not None:
+                self.callback(n_iter, inertia)
+            if labels_old is not None and np.array_equal(labels, labels_old):
+                break
+            if shift <= tol:
+                break
+            labels_old = labels
+        else:
+            n_iter = self.max_iter
+        labels, _, _, inertia = lloyd_step(X, w, centers, n_threads)
+        return centers, labels, inertia, n_iter
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster X.
+
+        Parameters
+        ----------
+        X : array_like (n_samples, n_features)
+            float64 input is computed in float64, anything else in float32.
+        y : ignored
+        sample_weight : array_like (n_samples,), optional
+            Non-negative weights: a sample of weight 3 counts as three copies.
+
+        Returns
+        -------
+        self
+        """
+        X = check_samples(X)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        k = check_int(self.n_clusters, "n_clusters", minimum=1)
+        n_live = int(np.count_nonzero(w))
+        if k > n_live:
+            raise ValueError(f"n_clusters={k} is more than the {n_live} samples")
+        check_float(self.tol, "tol", minimum=0)
+        check_int(self.max_iter, "max_iter", minimum=1)
+        n_init = check_int(self.n_init, "n_init", minimum=1)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError("callback must be callable or None")
+        n_threads = resolve_n_threads(self.n_threads)
+        random_state = check_random_state(self.random_state)
+        # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
+        mean = np.average(X, axis=0, weights=w)
+        variance = np.average((X - mean) ** 2, axis=0, weights=w)
+        tol = float(variance.mean() * self.tol)
+        if not isinstance(self.init, str):
+            n_init = 1
+        best = None
+        for _ in range(n_init):
+            centers = self._initial_centers(X, w, random_state, n_threads)
+            result = self._lloyd(X, w, centers, tol, n_threads)
+            if best is None or result[2] < best[2]:
+                best = result
+        centers, labels, inertia, n_iter = best
+        self.cluster_centers_ = centers
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _checked(self, X):
+        self._check_fitted()
+        X = check_samples(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but KMeans was fitted with "
+                             f"{self.n_features_in_}")
+        return X
+
+    def predict(self, X):
+        """Index of the nearest cluster centre for every sample."""
+        X = self._checked(X)
+        return assign_labels(X, self.cluster_centers_, resolve_n_threads(self.n_threads))
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X):
+        """Euclidean distance of every sample to every centre, (n_samples, n_clusters)."""
+        X = self._checked(X).astype(np.float64)
+        c = np.asarray(self.cluster_centers_, dtype=np.float64)
+        return np.sqrt(np.maximum(((X[:, None, :] - c[None]) ** 2).sum(axis=2), 0))
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Minus the (weighted) inertia of X under the fitted centres."""
+        X = self._checked(X)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        return -lloyd_step(X, w, self.cluster_centers_, resolve_n_threads(self.n_threads))[3]

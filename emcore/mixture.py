@@ -1,0 +1,393 @@
+"""Gaussian mixtures fitted by EM on the OpenMP kernels, with scikit-learn's API."""
+import numpy as np
+
+from emcore import _densities, _em
+from emcore._base import EstimatorMixin
+from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
+                            precision_from_cholesky)
+from emcore._validation import (block_layout, check_choice, check_float, check_int,
+                                check_random_state, check_sample_weight, check_samples,
+                                resolve_n_threads)
+
+INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
+
+#: A component whose responsibility mass is below this fraction of the total
+#: weight is empty: it is re-seeded instead of being left to turn into NaN.
+EMPTY_FRACTION = 1e-9
+
+
+class GaussianMixture(EstimatorMixin):
+    """A Gaussian mixture fitted by expectation-maximisation.
+
+    Follows scikit-learn's ``sklearn.mixture.GaussianMixture`` (same parameters,
+    attributes and definitions), adds ``sample_weight`` and ``n_threads``. Each
+    iteration is one parallel pass over the samples that computes the
+    responsibilities and the M-step's weighted sums together, so no
+    samples x components array is ever held; results do not depend on the
+    number of threads.
+
+    Parameters
+    ----------
+    n_components : int, default 1
+    covariance_type : {'full', 'diag', 'spherical'}, default 'full'
+    tol : float, default 1e-3
+        Stop when the mean log-likelihood gains less than this in an iteration.
+    reg_covar : float, default 1e-6
+        Added to every variance: the floor that keeps components from collapsing.
+    max_iter : int, default 100
+        EM iterations at most (0 only initialises).
+    n_init : int, default 1
+        Initialisations to try; the one with the best final log-likelihood is kept.
+    init_params : {'kmeans', 'k-means++', 'random_from_data'}, default 'kmeans'
+        How the starting components are found. 'k-means++' and 'random_from_data'
+        pick seed points and assign every sample to its nearest seed, so the
+        starting covariances describe the data (scikit-learn starts them at
+        reg_covar around the seed points only).
+    weights_init, means_init, precisions_init : array_like, optional
+        Starting parameters, as in scikit-learn.
+    random_state : int, RandomState or None
+    warm_start : bool, default False
+        Start ``fit`` from the previous solution.
+    n_threads : int or None
+        OpenMP threads; None means OMP_NUM_THREADS if set, else all usable cores.
+    verbose : int, default 0
+        Print the log-likelihood after each iteration when > 0.
+    callback : callable or None
+        Called as ``callback(n_iter, lower_bound)`` after every iteration; it may
+        raise (KeyboardInterrupt included) to stop the fit.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean (weighted) log-likelihood of the best initialisation's last E-step.
+    lower_bounds_ : ndarray
+        The mean log-likelihood after every iteration of that initialisation.
+    n_features_in_ : int
+    """
+
+    _fitted_attributes = ("means_", "weights_", "covariances_", "precisions_cholesky_",
+                          "precisions_", "converged_", "n_iter_", "lower_bound_",
+                          "lower_bounds_", "n_features_in_")
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
+                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
+                 means_init=None, precisions_init=None, random_state=None, warm_start=False,
+                 n_threads=None, verbose=0, callback=None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.n_threads = n_threads
+        self.verbose = verbose
+        self.callback = callback
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, n_samples, n_features):
+        check_int(self.n_components, "n_components", minimum=1)
+        if self.n_components > n_samples:
+            raise ValueError(f"n_components={self.n_components} is more than the "
+                             f"{n_samples} samples")
+        check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        check_float(self.tol, "tol", minimum=0)
+        check_float(self.reg_covar, "reg_covar", minimum=0)
+        check_int(self.max_iter, "max_iter", minimum=0)
+        check_int(self.n_init, "n_init", minimum=1)
+        check_choice(self.init_params, "init_params", INIT_PARAMS)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError("callback must be callable or None")
+        k, d = self.n_components, n_features
+        if self.weights_init is not None:
+            w = check_samples(np.reshape(self.weights_init, (-1, 1)), "weights_init",
+                              dtype=np.float64).ravel()
+            if w.shape != (k,) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
+                raise ValueError(f"weights_init must be {k} non-negative weights summing to 1")
+        if self.means_init is not None:
+            m = check_samples(self.means_init, "means_init", dtype=np.float64)
+            if m.shape != (k, d):
+                raise ValueError(f"means_init must have shape ({k}, {d}), got {m.shape}")
+        if self.precisions_init is not None:
+            shape = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[self.covariance_type]
+            p = np.asarray(self.precisions_init, dtype=np.float64)
+            if p.shape != shape:
+                raise ValueError(f"precisions_init must have shape {shape} for "
+                                 f"covariance_type={self.covariance_type!r}, got {p.shape}")
+            if not np.isfinite(p).all():
+                raise ValueError("precisions_init contains NaN or infinite values")
+
+    # ------------------------------------------------------------- the EM core
+    def _statistics(self, X, w, means, prec_chol, weights, n_threads):
+        """One E-step pass: (weighted log-likelihood sum, summed statistics, kernel means)."""
+        k_means, k_prec, k_const, full = kernel_arrays(
+            means, prec_chol, weights, self.covariance_type, X.dtype)
+        block_size, n_blocks = block_layout(X.shape[0])
+        d = X.shape[1]
+        n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
+        block_stats = np.empty((n_blocks, len(k_means), n_stats))
+        block_loglik = np.empty(n_blocks)
+        _em.em_pass(X, w, k_means, k_prec, k_const, full, block_size, block_stats,
+                    block_loglik, n_threads)
+        # blocks are added in block order: the same sums for any thread count
+        return block_loglik.sum(), block_stats.sum(axis=0), k_means.astype(np.float64)
+
+    def _m_step(self, stats, centre, eps):
+        """Parameters from the summed statistics (centred on ``centre``)."""
+        n_features = centre.shape[1]
+        nk = stats[:, 0] + 10 * eps
+        shift = stats[:, 1:1 + n_features] / nk[:, None]
+        means = centre + shift
+        second = stats[:, 1 + n_features:]
+        if self.covariance_type == "full":
+            iu = np.triu_indices(n_features)
+            cov = np.zeros((len(nk), n_features, n_features))
+            cov[:, iu[0], iu[1]] = second
+            cov[:, iu[1], iu[0]] = second
+            cov = cov / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
+            cov[:, np.arange(n_features), np.arange(n_features)] += self.reg_covar
+        else:
+            cov = second / nk[:, None] - shift**2 + self.reg_covar
+            if self.covariance_type == "spherical":
+                cov = cov.mean(axis=1)
+        return nk / nk.sum(), means, cov
+
+    def _hard_parameters(self, X, w, labels, eps):
+        """Weights, means and covariances of a hard assignment (for initialisation)."""
+        k = self.n_components
+        Xd = X.astype(np.float64)
+        nk = np.bincount(labels, w, minlength=k) + 10 * eps
+        means = np.stack([np.bincount(labels, w * Xd[:, j], minlength=k)
+                          for j in range(X.shape[1])], axis=1) / nk[:, None]
+        diff = Xd - means[labels]
+        d = X.shape[1]
+        if self.covariance_type == "full":
+            cov = np.empty((k, d, d))
+            for i in range(d):
+                for j in range(i, d):
+                    cov[:, i, j] = cov[:, j, i] = np.bincount(
+                        labels, w * diff[:, i] * diff[:, j], minlength=k) / nk
+            cov[:, np.arange(d), np.arange(d)] += self.reg_covar
+        else:
+            cov = np.stack([np.bincount(labels, w * diff[:, j] ** 2, minlength=k)
+                            for j in range(d)], axis=1) / nk[:, None] + self.reg_covar
+            if self.covariance_type == "spherical":
+                cov = cov.mean(axis=1)
+        return nk / nk.sum(), means, cov
+
+    def _initial_labels(self, X, w, random_state, n_threads):
+        from emcore.kmeans import KMeans, assign_labels, kmeans_plusplus
+        k = self.n_components
+        if self.init_params == "kmeans":
+            km = KMeans(k, n_init=1, random_state=random_state, n_threads=n_threads)
+            return km.fit(X, sample_weight=w).labels_
+        if self.init_params == "k-means++":
+            centers = kmeans_plusplus(X, w, k, random_state, n_threads)
+        else:  # random_from_data: distinct samples, drawn in proportion to their weight
+            centers = X[random_state.choice(len(X), k, replace=False, p=w / w.sum())]
+        return assign_labels(X, centers, n_threads)
+
+    def _initialize(self, X, w, random_state, n_threads, eps):
+        if self.means_init is None or self.weights_init is None or (
+                self.precisions_init is None):
+            labels = self._initial_labels(X, w, random_state, n_threads)
+            weights, means, cov = self._hard_parameters(X, w, labels, eps)
+        if self.weights_init is not None:
+            weights = np.asarray(self.weights_init, dtype=np.float64)
+        if self.means_init is not None:
+            means = np.asarray(self.means_init, dtype=np.float64)
+        if self.precisions_init is not None:
+            prec = np.asarray(self.precisions_init, dtype=np.float64)
+            if self.covariance_type == "full":
+                cov = np.linalg.inv(prec)
+            else:
+                if not (prec > 0).all():
+                    raise ValueError("precisions_init must be positive")
+                cov = 1.0 / prec
+        return weights, means, cov
+
+    def _reseed_empty(self, X, w, weights, means, cov, n_threads):
+        """Move empty components onto the samples the model explains worst."""
+        empty = np.flatnonzero(weights < EMPTY_FRACTION)
+        if len(empty) == 0:
+            return weights, means, cov
+        score = self._score_with(X, means, precision_cholesky(cov, self.covariance_type),
+                                 weights, n_threads)
+        score[w == 0] = np.inf
+        worst = np.argsort(score, kind="stable")[:len(empty)]
+        means = means.copy()
+        cov = cov.copy()
+        weights = weights.copy()
+        live = np.setdiff1d(np.arange(len(weights)), empty)
+        means[empty] = X[worst]
+        cov[empty] = cov[live].mean(axis=0) if len(live) else cov[empty]
+        weights[empty] = w[worst] / w.sum()
+        return weights / weights.sum(), means, cov
+
+    def _score_with(self, X, means, prec_chol, weights, n_threads):
+        k_means, k_prec, k_const, full = kernel_arrays(
+            means, prec_chol, weights, self.covariance_type, X.dtype)
+        out = np.empty(X.shape[0])
+        _densities.log_mixture_density(X, k_means, k_prec, k_const, full, False, out, n_threads)
+        return out
+
+    def _precision_cholesky(self, cov):
+        try:
+            return precision_cholesky(cov, self.covariance_type)
+        except ValueError as err:
+            raise ValueError(f"{err} after an EM step: the data is degenerate for this model;"
+                             " increase reg_covar or reduce n_components") from None
+
+    def _run_em(self, X, w, weights, means, cov, n_threads, eps, init_index):
+        """EM iterations from a start; returns the final state."""
+        total = w.sum()
+        lower_bound, lower_bounds, converged, n_iter = -np.inf, [], False, 0
+        prec_chol = self._precision_cholesky(cov)
+        for n_iter in range(1, self.max_iter + 1):
+            previous = lower_bound
+            loglik, stats, centre = self._statistics(X, w, means, prec_chol, weights, n_threads)
+            lower_bound = loglik / total
+            if not np.isfinite(lower_bound):
+                raise ValueError("the log-likelihood is not finite: the data overflows this "
+                                 "precision; rescale X or use float64")
+            weights, means, cov = self._m_step(stats, centre, eps)
+            weights, means, cov = self._reseed_empty(X, w, weights, means, cov, n_threads)
+            prec_chol = self._precision_cholesky(cov)
+            lower_bounds.append(lower_bound)
+            if self.verbose:
+                print(f"init {init_index} iteration {n_iter}: mean log-likelihood {lower_bound:.6f}")
+            if self.callback is not None:
+                self.callback(n_iter, lower_bound)
+            if abs(lower_bound - previous) < self.tol:
+                converged = True
+                break
+        if self.max_iter == 0:
+            lower_bound = float(np.dot(w, self._score_with(X, means, prec_chol, weights,
+                                                           n_threads)) / total)
+        return dict(weights_=weights, means_=means, covariances_=cov,
+                    precisions_cholesky_=prec_chol, converged_=converged, n_iter_=n_iter,
+                    lower_bound_=float(lower_bound),
+                    lower_bounds_=np.asarray(lower_bounds, dtype=np.float64))
+
+    # ------------------------------------------------------------------ public
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the mixture by EM.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            float64 input is computed in float64, anything else in float32;
+            sums are accumulated in float64 either way.
+        y : ignored
+        sample_weight : array_like of shape (n_samples,), optional
+            Non-negative weights: a sample of weight 3 counts as three copies.
+
+        Returns
+        -------
+        self
+        """
+        X = check_samples(X)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        self._check_params(int(np.count_nonzero(w)), X.shape[1])
+        n_threads = resolve_n_threads(self.n_threads)
+        random_state = check_random_state(self.random_state)
+        eps = np.finfo(X.dtype).eps
+        warm = self.warm_start and hasattr(self, "means_")
+        if warm and self.means_.shape != (self.n_components, X.shape[1]):
+            raise ValueError("warm_start: the previous fit has another shape; refit from scratch")
+        best = None
+        for init in range(1 if warm else self.n_init):
+            if warm:
+                start = (self.weights_, self.means_, self.covariances_)
+            else:
+                start = self._initialize(X, w, random_state, n_threads, eps)
+            result = self._run_em(X, w, *start, n_threads, eps, init)
+            if best is None or result["lower_bound_"] > best["lower_bound_"]:
+                best = result
+        for name, value in best.items():
+            setattr(self, name, value)
+        self.precisions_ = precision_from_cholesky(self.precisions_cholesky_,
+                                                   self.covariance_type)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the most likely component of every sample."""
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    def _kernel_input(self, X):
+        self._check_fitted()
+        X = check_samples(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but this mixture was fitted "
+                             f"with {self.n_features_in_}")
+        return X, kernel_arrays(self.means_, self.precisions_cholesky_, self.weights_,
+                                self.covariance_type, X.dtype)
+
+    def predict(self, X):
+        """Most likely component of every sample, shape (n_samples,)."""
+        X, params = self._kernel_input(X)
+        labels = np.empty(X.shape[0], dtype=np.int32)
+        _densities.most_likely_component(X, *params, labels, resolve_n_threads(self.n_threads))
+        return labels.astype(np.intp)
+
+    def predict_proba(self, X):
+        """Posterior probability of every component, shape (n_samples, n_components)."""
+        X, params = self._kernel_input(X)
+        out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
+        _densities.log_responsibilities(X, *params, out, resolve_n_threads(self.n_threads))
+        return np.exp(out, out=out)
+
+    def score_samples(self, X):
+        """Log-likelihood of every sample, shape (n_samples,)."""
+        X, params = self._kernel_input(X)
+        out = np.empty(X.shape[0])
+        _densities.log_mixture_density(X, *params, False, out, resolve_n_threads(self.n_threads))
+        return out
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean (weighted) log-likelihood of X."""
+        scores = self.score_samples(X)
+        w = check_sample_weight(sample_weight, len(scores))
+        return float(np.dot(w, scores) / w.sum())
+
+    def _n_parameters(self):
+        k, d = self.means_.shape
+        cov = {"full": k * d * (d + 1) / 2, "diag": k * d, "spherical": k}[self.covariance_type]
+        return int(cov + k * d + k - 1)
+
+    def bic(self, X, sample_weight=None):
+        """Bayesian information criterion (lower is better); weights count as copies."""
+        n = check_sample_weight(sample_weight, np.shape(X)[0]).sum()
+        return float(-2 * self.score(X, sample_weight=sample_weight) * n
+                     + self._n_parameters() * np.log(n))
+
+    def aic(self, X, sample_weight=None):
+        """Akaike information criterion (lower is better); weights count as copies."""
+        n = check_sample_weight(sample_weight, np.shape(X)[0]).sum()
+        return float(-2 * self.score(X, sample_weight=sample_weight) * n
+                     + 2 * self._n_parameters())
+
+    def sample(self, n_samples=1):
+        """Draw samples: returns (X (n_samples, n_features), component labels)."""
+        self._check_fitted()
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        d = self.means_.shape[1]
+        parts = []
+        for mean, cov, count in zip(self.means_, self.covariances_, counts):
+            if self.covariance_type == "full":
+                parts.append(rng.multivariate_normal(mean, cov, count))
+            else:
+                parts.append(mean + rng.standard_normal((count, d)) * np.sqrt(cov))
+        labels = np.repeat(np.arange(self.n_components), counts)
+        return np.vstack(parts), labels

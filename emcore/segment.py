@@ -1,0 +1,174 @@
+"""Image-level workflows: the seed's ``EM`` class, ``save_new`` and ``quantize``.
+
+Both fit on the image's unique colours weighted by how often each occurs, which
+gives the same model as fitting every pixel (weights count as copies) at a
+fraction of the cost on photographs.
+"""
+import inspect
+
+import numpy as np
+
+from emcore._validation import check_choice, check_int
+from emcore.image import as_pixel_array, save_image, split_alpha, unique_colors
+from emcore.kmeans import KMeans
+from emcore.mixture import GaussianMixture
+
+_GMM_OPTIONS = set(inspect.signature(GaussianMixture.__init__).parameters) - {
+    "self", "n_components", "max_iter"}
+
+
+class _Pixels:
+    """An image split into the samples to fit and the way back to pixels."""
+
+    def __init__(self, image, unique):
+        arr = as_pixel_array(image)
+        self.dtype = arr.dtype
+        self.grayscale = arr.ndim == 2
+        color, self.alpha = split_alpha(arr)
+        self.shape = color.shape[:2]
+        flat = color.reshape(-1, color.shape[2])
+        if unique:
+            self.samples, counts, self.inverse = unique_colors(flat)
+            self.weights = counts.astype(np.float64)
+        else:
+            self.samples, self.weights, self.inverse = flat, None, None
+        self.n_distinct = (len(self.samples) if unique
+                           else len(unique_colors(flat)[0]))
+
+    def check_k(self, k, name):
+        k = check_int(k, name, minimum=1)
+        if k > self.n_distinct:
+            raise ValueError(f"{name}={k} is more than the {self.n_distinct} distinct colours "
+                             f"in the image")
+        return k
+
+    def to_pixels(self, sample_labels):
+        labels = sample_labels if self.inverse is None else sample_labels[self.inverse]
+        return labels.reshape(self.shape)
+
+    def paint(self, labels, palette):
+        """The image with each pixel replaced by its cluster's colour, in the input dtype."""
+        colors = np.asarray(palette, dtype=np.float64)
+        if self.dtype.kind in "ui":
+            info = np.iinfo(self.dtype)
+            colors = np.clip(np.rint(colors), info.min, info.max)
+        out = colors.astype(self.dtype)[labels]
+        if self.alpha is not None:
+            out = np.concatenate([out, self.alpha[:, :, None]], axis=2)
+        elif self.grayscale:
+            out = out[:, :, 0]
+        return out
+
+
+class EM:
+    """Segment an image with a Gaussian mixture fitted by EM.
+
+    The call shape of the Rust/PyO3 module it replaces::
+
+        em = EM("photo.jpg", 32)
+        em.fit(30)
+        save_new(em, "segmented.png")
+
+    Parameters
+    ----------
+    image : str, path, PIL image or array
+        (H, W) grayscale, (H, W, 3) colour, or with an alpha channel (ignored for
+        fitting, kept in ``segmented()``); 8 or 16-bit integers or floats.
+    n_clusters : int
+        Mixture components; at most the number of distinct colours.
+    unique_colors : bool, default True
+        Fit on the distinct colours weighted by their counts (the same model,
+        much faster on photographs).
+    **options
+        Any :class:`GaussianMixture` option (covariance_type, tol, reg_covar,
+        init_params, n_init, random_state, n_threads, callback, ...). The
+        default covariance_type is 'full'; random_state defaults to 0 so the
+        same call gives the same result.
+
+    Attributes
+    ----------
+    model_ : GaussianMixture
+        The fitted mixture; its fitted attributes (means_, weights_,
+        covariances_, converged_, n_iter_, lower_bound_, ...) are also
+        readable on the EM object itself.
+    """
+
+    def __init__(self, image, n_clusters, *, unique_colors=True, **options):
+        unknown = set(options) - _GMM_OPTIONS
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; EM accepts "
+                            f"unique_colors and {', '.join(sorted(_GMM_OPTIONS))}")
+        options.setdefault("random_state", 0)
+        self._pixels = _Pixels(image, bool(unique_colors))
+        self.n_clusters = self._pixels.check_k(n_clusters, "n_clusters")
+        self.unique_colors = bool(unique_colors)
+        self.model_ = GaussianMixture(self.n_clusters, **options)
+        self._labels = None
+
+    def fit(self, epochs=100):
+        """Run at most ``epochs`` EM iterations (fewer once converged); returns self."""
+        self.model_.max_iter = check_int(epochs, "epochs", minimum=0)
+        px = self._pixels
+        self.model_.fit(px.samples, sample_weight=px.weights)
+        self._labels = None
+        return self
+
+    def __getattr__(self, name):
+        # fitted attributes of the mixture, e.g. em.means_, em.converged_
+        if name.endswith("_") and not name.startswith("_") and "model_" in self.__dict__:
+            return getattr(self.__dict__["model_"], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def labels(self):
+        """Most likely component of every pixel, shape (H, W)."""
+        if self._labels is None:
+            self.model_._check_fitted()
+            self._labels = self._pixels.to_pixels(self.model_.predict(self._pixels.samples))
+        return self._labels
+
+    def segmented(self):
+        """The image with every pixel replaced by its component's mean colour (rounded)."""
+        return self._pixels.paint(self.labels(), self.model_.means_)
+
+
+def save_new(em, path):
+    """Write ``em.segmented()`` to ``path`` (format from the extension), atomically."""
+    save_image(em.segmented(), path)
+
+
+def quantize(image, n_colors, *, method="kmeans", unique_colors=True, random_state=0,
+             n_threads=None, **options):
+    """Reduce an image to ``n_colors`` colours in one call.
+
+    Parameters
+    ----------
+    image : str, path, PIL image or array
+    n_colors : int
+    method : {'kmeans', 'gmm'}
+        k-means (Lloyd, k-means++ start) or a Gaussian mixture fitted by EM.
+    unique_colors : bool, default True
+        Fit on distinct colours weighted by their counts.
+    random_state : int, RandomState or None, default 0
+    n_threads : int or None
+    **options
+        Passed to :class:`KMeans` or :class:`GaussianMixture`.
+
+    Returns
+    -------
+    quantized : ndarray, the image's shape and dtype
+    palette : ndarray (n_colors, C) float64, the cluster colours
+    labels : ndarray (H, W), the palette index of every pixel
+    """
+    check_choice(method, "method", ("kmeans", "gmm"))
+    px = _Pixels(image, bool(unique_colors))
+    k = px.check_k(n_colors, "n_colors")
+    if method == "kmeans":
+        model = KMeans(k, random_state=random_state, n_threads=n_threads, **options)
+        sample_labels = model.fit(px.samples, sample_weight=px.weights).labels_
+        palette = model.cluster_centers_
+    else:
+        model = GaussianMixture(k, random_state=random_state, n_threads=n_threads, **options)
+        sample_labels = model.fit(px.samples, sample_weight=px.weights).predict(px.samples)
+        palette = model.means_
+    labels = px.to_pixels(sample_labels)
+    return px.paint(labels, palette), np.asarray(palette, dtype=np.float64), labels
