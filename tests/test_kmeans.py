@@ -1,0 +1,135 @@
+"""KMeans against scikit-learn's Lloyd from the same start, and the tutorial's sequence."""
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SkKMeans
+
+from emcore import KMeans, load, load_image, rgb_vector_to_image
+from emcore.image import Image
+
+
+@pytest.fixture(scope="module")
+def jittered(coffee):
+    """Photo pixels plus sub-unit noise: no exact distance ties, whose order is arbitrary."""
+    X = coffee.reshape(-1, 3).astype(np.float64)
+    return X + np.random.RandomState(1).uniform(-0.5, 0.5, X.shape)
+
+
+def start(X, k, seed=0):
+    return X[np.random.RandomState(seed).choice(len(X), k, replace=False)]
+
+
+@pytest.mark.parametrize("k, max_iter", [(8, 300), (16, 5)])
+def test_same_result_as_scikit_learn_float64(jittered, k, max_iter):
+    init = start(jittered, k)
+    ours = KMeans(k, init=init, max_iter=max_iter).fit(jittered)
+    sk = SkKMeans(k, init=init, n_init=1, max_iter=max_iter).fit(jittered)
+    np.testing.assert_allclose(ours.inertia_, sk.inertia_, rtol=1e-6)
+    np.testing.assert_allclose(ours.cluster_centers_, sk.cluster_centers_, rtol=1e-6)
+    np.testing.assert_array_equal(ours.labels_, sk.labels_)
+    assert ours.n_iter_ == sk.n_iter_ and ours.iterations == ours.n_iter_
+    np.testing.assert_array_equal(ours.predict(jittered[:1000]), sk.predict(jittered[:1000]))
+    np.testing.assert_allclose(ours.transform(jittered[:500]), sk.transform(jittered[:500]),
+                               rtol=1e-6)
+    np.testing.assert_allclose(ours.score(jittered), sk.score(jittered), rtol=1e-6)
+
+
+def test_same_inertia_as_scikit_learn_float32(jittered):
+    X = jittered.astype(np.float32)
+    init = start(X, 8, seed=2)
+    ours = KMeans(8, init=init).fit(X)
+    sk = SkKMeans(8, init=init, n_init=1).fit(X)
+    np.testing.assert_allclose(ours.inertia_, sk.inertia_, rtol=1e-4)
+    # float32 coordinates: compare to 1e-4 of the data's range, not of each coordinate
+    np.testing.assert_allclose(ours.cluster_centers_, sk.cluster_centers_, rtol=0,
+                               atol=1e-4 * np.ptp(X))
+
+
+def test_kmeans_plusplus_is_as_good_as_scikit_learns(jittered):
+    X = jittered[::3]
+    ours = np.mean([KMeans(16, random_state=s).fit(X).inertia_ for s in range(3)])
+    sk = np.mean([SkKMeans(16, n_init=1, random_state=s).fit(X).inertia_ for s in range(3)])
+    assert ours <= 1.05 * sk, (ours, sk)
+
+
+def test_random_state_repeats_exactly(coffee):
+    X = coffee.reshape(-1, 3)
+    a = KMeans(8, random_state=44).fit(X)
+    b = KMeans(8, random_state=44).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_identical_for_any_thread_count(jittered, dtype):
+    X = np.tile(jittered, (2, 1)).astype(dtype)  # 480k samples, hundreds of blocks
+    fits = [KMeans(16, random_state=0, max_iter=10, n_threads=t).fit(X) for t in (1, 2, 3, 7)]
+    for f in fits[1:]:
+        np.testing.assert_array_equal(f.cluster_centers_, fits[0].cluster_centers_)
+        np.testing.assert_array_equal(f.labels_, fits[0].labels_)
+        assert f.inertia_ == fits[0].inertia_
+
+
+def test_sample_weight_equals_repeated_rows(jittered):
+    X = jittered[:5000]
+    counts = np.random.RandomState(3).randint(0, 4, len(X))
+    init = start(np.repeat(X, counts, axis=0), 6)
+    a = KMeans(6, init=init, tol=0).fit(X, sample_weight=counts)
+    b = KMeans(6, init=init, tol=0).fit(np.repeat(X, counts, axis=0))
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-10)
+    np.testing.assert_allclose(a.inertia_, b.inertia_, rtol=1e-10)
+    assert a.n_iter_ == b.n_iter_
+
+
+def test_empty_cluster_is_relocated(jittered):
+    init = np.vstack([start(jittered, 3), [[1e4, 1e4, 1e4]]])  # no sample is nearest to it
+    km = KMeans(4, init=init, max_iter=50).fit(jittered)
+    sk = SkKMeans(4, init=init, n_init=1, max_iter=50).fit(jittered)
+    assert np.isfinite(km.cluster_centers_).all()
+    assert len(np.unique(km.labels_)) == 4
+    np.testing.assert_allclose(km.inertia_, sk.inertia_, rtol=1e-6)
+
+
+def test_tutorial_sequence(tmp_path):
+    from pathlib import Path
+    img = load_image(Path(__file__).resolve().parents[1] / "examples" / "data" / "chelsea.png")
+    assert img.shape == (300, 451, 3) and img.rgb_vector.shape == (300 * 451, 3)
+    kmeans = KMeans(n_clusters=8, random_state=44).fit(img.rgb_vector)
+    centroids = kmeans.cluster_centers_
+    quantized = rgb_vector_to_image(centroids[kmeans.labels_], img.shape)
+    assert isinstance(quantized, Image) and quantized.shape == img.shape
+    assert len(np.unique(quantized.rgb_vector, axis=0)) == 8
+    # the tutorial's cost on float values: it is the inertia
+    cost = ((img.rgb_vector.astype(np.float64) - centroids[kmeans.labels_]) ** 2).sum()
+    np.testing.assert_allclose(cost, kmeans.inertia_, rtol=1e-5)
+    # positional arguments as the tutorial wrote them
+    again = KMeans(8, 1e-4, 300, 44).fit(img.rgb_vector)
+    np.testing.assert_array_equal(again.labels_, kmeans.labels_)
+
+
+def test_save_and_load(tmp_path, jittered):
+    km = KMeans(5, random_state=0).fit(jittered[:20000])
+    km.save(tmp_path / "km.npz")
+    back = load(tmp_path / "km.npz")
+    np.testing.assert_array_equal(back.predict(jittered[:20000]), km.labels_)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(n_clusters=0), ValueError, "n_clusters"),
+    (dict(n_clusters=1.5), TypeError, "n_clusters"),
+    (dict(n_clusters=11), ValueError, "more than the 10 samples"),
+    (dict(max_iter=0), ValueError, "max_iter"),
+    (dict(tol=-1), ValueError, "tol"),
+    (dict(init="magic"), ValueError, "init"),
+    (dict(init=np.zeros((2, 2))), ValueError, "init must have shape"),
+    (dict(n_init=0), ValueError, "n_init"),
+    (dict(n_threads=-1), ValueError, "n_threads"),
+    (dict(random_state="x"), TypeError, "random_state"),
+])
+def test_bad_input(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        KMeans(**{"n_clusters": 3, **kwargs}).fit(np.random.RandomState(0).rand(10, 3))
+
+
+def test_predict_before_fit():
+    with pytest.raises(ValueError, match="not fitted"):
+        KMeans(2).predict(np.zeros((3, 3)))
