@@ -4,8 +4,14 @@ The OpenMP flags are chosen for the compiler actually in use and checked by
 compiling and linking a small probe. When the probe fails the kernels are built
 serially and a warning says so. ``EMCORE_OPENMP=0`` forces a serial build and
 ``EMCORE_OPENMP=1`` makes a failed probe an error.
+
+The hot kernels are built twice on x86 with gcc or clang: a portable baseline
+and an AVX2 + FMA variant (``*_avx2``) that emcore/_kernels.py picks at import
+on CPUs that have both. ``EMCORE_AVX2=0`` skips the variants. Nothing is built
+with -march=native or -ffast-math.
 """
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -18,6 +24,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = ["_openmp", "_densities", "_em", "_kmeans", "_colors"]
+HOT_KERNELS = ["_densities", "_em", "_kmeans"]  # also built as *_avx2
+AVX2_FLAGS = ["-mavx2", "-mfma"]
 
 PROBE = textwrap.dedent(
     """
@@ -41,13 +49,13 @@ def openmp_flags(compiler):
     return ["-fopenmp"], ["-fopenmp"]
 
 
-def openmp_works(compiler, compile_args, link_args):
-    """Compile and link the probe with the given flags; True when both succeed."""
-    tmp = tempfile.mkdtemp(prefix="emcore-omp-")
+def probe_compiles(compiler, compile_args, link_args, source=PROBE):
+    """Compile and link a probe with the given flags; True when both succeed."""
+    tmp = tempfile.mkdtemp(prefix="emcore-probe-")
     try:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
-            f.write(PROBE)
+            f.write(source)
         objects = compiler.compile([src], output_dir=tmp, extra_postargs=compile_args)
         compiler.link_executable(
             objects, "probe", output_dir=tmp, extra_postargs=link_args
@@ -66,7 +74,7 @@ class BuildExtWithOpenMP(build_ext):
         if wanted in ("0", "false", "no", "off"):
             use_openmp = False
         else:
-            use_openmp = openmp_works(self.compiler, compile_args, link_args)
+            use_openmp = probe_compiles(self.compiler, compile_args, link_args)
             if not use_openmp:
                 if wanted in ("1", "true", "yes", "on"):
                     raise RuntimeError(
@@ -76,9 +84,20 @@ class BuildExtWithOpenMP(build_ext):
                     "emcore: OpenMP is not available with this compiler; the kernels "
                     "are built single-threaded (set EMCORE_OPENMP=1 to make this an error)."
                 )
-        optimise = ["/O2"] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        # -fno-trapping-math lets gcc/clang turn float compare-selects into
+        # max/blend instructions so the kernels' loops vectorise; Python never
+        # unmasks FP traps, and NaN/inf semantics are unchanged (not -ffast-math).
+        optimise = (["/O2"] if self.compiler.compiler_type == "msvc"
+                    else ["-O3", "-fno-trapping-math"])
+        if any(ext.name.endswith("_avx2") for ext in self.extensions) and not probe_compiles(
+                self.compiler, AVX2_FLAGS, [], "int main(void) { return 0; }"):
+            warnings.warn("emcore: the compiler rejects -mavx2 -mfma; building the "
+                          "portable kernels only.")
+            self.extensions = [e for e in self.extensions if not e.name.endswith("_avx2")]
         for ext in self.extensions:
             ext.extra_compile_args = optimise + list(ext.extra_compile_args)
+            if ext.name.endswith("_avx2"):
+                ext.extra_compile_args += AVX2_FLAGS
             if use_openmp:
                 ext.extra_compile_args += compile_args
                 ext.extra_link_args += link_args
@@ -96,9 +115,17 @@ def extension(name):
     )
 
 
+def wants_avx2_variants():
+    machine = platform.machine().lower()
+    return (os.environ.get("EMCORE_AVX2", "1") != "0" and machine in ("x86_64", "amd64", "i686")
+            and not sys.platform.startswith("win"))
+
+
+names = KERNELS + ([f"{name}_avx2" for name in HOT_KERNELS] if wants_avx2_variants() else [])
+
 setup(
     ext_modules=cythonize(
-        [extension(name) for name in KERNELS],
+        [extension(name) for name in names],
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

@@ -1,13 +1,32 @@
 """Per-sample mixture scoring kernels: no reductions, one output row per sample.
 
-The caller (emcore/_params.py, densities.py, mixture.py) validates and allocates;
-these functions only compute. Arguments are marked IN / OUT.
+The caller (densities.py, mixture.py) validates and allocates; these functions
+only compute. Arguments are marked IN / OUT. Samples go through in tiles of
+TILE (see _gauss.pxd), spread over threads with a static schedule; each thread
+has its own scratch.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
+from libc.math cimport exp
 from libc.stdlib cimport malloc, free
 
-from emcore._gauss cimport component_log_probs, exp_shifted_sum, fexp, flog
+from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TILE, TOTAL, XS, emc_pick, load_tile,
+                            log_sum, scratch_part, tile_exp_normalise, tile_log_probs,
+                            tile_scratch_size, vmax)
+
+
+cdef inline floating *score_tile(
+        const floating *X, Py_ssize_t start, Py_ssize_t n, int n_features,
+        const floating *means, const floating *prec, const floating *log_const,
+        int n_components, bint full, floating *scratch) noexcept nogil:
+    """Log-probabilities of rows start..start+n, returned as the scratch's (K, TILE) part."""
+    cdef floating *xs = scratch_part(scratch, XS, n_components, n_features)
+    cdef floating *lp = scratch_part(scratch, LP, n_components, n_features)
+    load_tile(X, start, n, n_features, xs)
+    tile_log_probs(xs, means, prec, log_const, n_components, n_features, full, lp,
+                   scratch_part(scratch, DIFF, n_components, n_features),
+                   scratch_part(scratch, PROJ, n_components, n_features))
+    return lp
 
 
 def log_mixture_density(
@@ -20,23 +39,38 @@ def log_mixture_density(
         double[::1] out,                   # OUT (N,) log density, or density if take_exp
         int n_threads):
     """log sum_k w_k N(x_i; k) for every sample, by log-sum-exp."""
-    cdef Py_ssize_t i, n_samples = X.shape[0]
-    cdef int n_features = X.shape[1], n_components = means.shape[0]
-    cdef floating *log_prob
-    cdef floating *diff
-    cdef floating best, lse
+    cdef Py_ssize_t n_samples = X.shape[0], n_tiles = (X.shape[0] + TILE - 1) // TILE
+    cdef Py_ssize_t tile, start, n
+    cdef int t, n_features = X.shape[1], n_components = means.shape[0]
+    cdef floating *scratch
+    cdef floating *lp
+    cdef floating *largest
+    cdef floating *total
+    cdef double lse
+    cdef int failed[1]  # shared: a plain variable assigned in parallel() is thread-private
+    failed[0] = 0
     if n_samples == 0:
         return
     with nogil, parallel(num_threads=n_threads):
-        log_prob = <floating *> malloc(n_components * sizeof(floating))
-        diff = <floating *> malloc(n_features * sizeof(floating))
-        for i in prange(n_samples, schedule='static'):
-            best = component_log_probs(&X[i, 0], &means[0, 0], &prec[0, 0], &log_const[0],
-                                       n_components, n_features, full, log_prob, diff)
-            lse = best + flog(exp_shifted_sum(log_prob, n_components, best))
-            out[i] = fexp(<double> lse) if take_exp else lse
-        free(log_prob)
-        free(diff)
+        scratch = <floating *> malloc(tile_scratch_size(n_components, n_features)
+                                      * sizeof(floating))
+        if scratch == NULL:
+            failed[0] = 1
+        else:
+            largest = scratch_part(scratch, LARGEST, n_components, n_features)
+            total = scratch_part(scratch, TOTAL, n_components, n_features)
+            for tile in prange(n_tiles, schedule='static'):
+                start = tile * TILE
+                n = min(<Py_ssize_t> TILE, n_samples - start)
+                lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
+                                &log_const[0], n_components, full, scratch)
+                tile_exp_normalise(lp, n_components, largest, total)
+                for t in range(n):
+                    lse = log_sum(largest[t], total[t])
+                    out[start + t] = exp(lse) if take_exp else lse
+            free(scratch)
+    if failed[0]:
+        raise MemoryError()
 
 
 def most_likely_component(
@@ -48,27 +82,45 @@ def most_likely_component(
         int[::1] labels,                   # OUT (N,) argmax_k of w_k N(x_i; k)
         int n_threads):
     """The component with the largest posterior for every sample (first one on ties)."""
-    cdef Py_ssize_t i, n_samples = X.shape[0]
-    cdef int k, label, n_features = X.shape[1], n_components = means.shape[0]
-    cdef floating *log_prob
-    cdef floating *diff
-    cdef floating best
+    cdef Py_ssize_t n_samples = X.shape[0], n_tiles = (X.shape[0] + TILE - 1) // TILE
+    cdef Py_ssize_t tile, start, n
+    cdef int t, k, n_features = X.shape[1], n_components = means.shape[0]
+    cdef floating *scratch
+    cdef floating *lp
+    cdef floating *best
+    cdef floating v
+    cdef int *label
+    cdef int failed[1]
+    failed[0] = 0
     if n_samples == 0:
         return
     with nogil, parallel(num_threads=n_threads):
-        log_prob = <floating *> malloc(n_components * sizeof(floating))
-        diff = <floating *> malloc(n_features * sizeof(floating))
-        for i in prange(n_samples, schedule='static'):
-            best = component_log_probs(&X[i, 0], &means[0, 0], &prec[0, 0], &log_const[0],
-                                       n_components, n_features, full, log_prob, diff)
-            label = 0
-            for k in range(n_components):
-                if log_prob[k] == best:
-                    label = k
-                    break
-            labels[i] = label
-        free(log_prob)
-        free(diff)
+        scratch = <floating *> malloc(tile_scratch_size(n_components, n_features)
+                                      * sizeof(floating))
+        label = <int *> malloc(TILE * sizeof(int))
+        if scratch == NULL or label == NULL:
+            failed[0] = 1
+        else:
+            best = scratch_part(scratch, LARGEST, n_components, n_features)
+            for tile in prange(n_tiles, schedule='static'):
+                start = tile * TILE
+                n = min(<Py_ssize_t> TILE, n_samples - start)
+                lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
+                                &log_const[0], n_components, full, scratch)
+                for t in range(TILE):
+                    best[t] = lp[t]
+                    label[t] = 0
+                for k in range(1, n_components):
+                    for t in range(TILE):
+                        v = lp[k * TILE + t]
+                        label[t] = emc_pick(v > best[t], k, label[t])
+                        best[t] = vmax(v, best[t])
+                for t in range(n):
+                    labels[start + t] = label[t]
+        free(scratch)
+        free(label)
+    if failed[0]:
+        raise MemoryError()
 
 
 def log_responsibilities(
@@ -80,23 +132,39 @@ def log_responsibilities(
         floating[:, ::1] out,              # OUT (N, K) log posterior of each component
         int n_threads):
     """log r_ik = log w_k N(x_i; k) - log sum_j w_j N(x_i; j): the caller asked for N x K."""
-    cdef Py_ssize_t i, n_samples = X.shape[0]
-    cdef int k, n_features = X.shape[1], n_components = means.shape[0]
-    cdef floating *diff
-    cdef floating *log_prob
-    cdef floating best, lse
+    cdef Py_ssize_t n_samples = X.shape[0], n_tiles = (X.shape[0] + TILE - 1) // TILE
+    cdef Py_ssize_t tile, start, n
+    cdef int t, k, n_features = X.shape[1], n_components = means.shape[0]
+    cdef floating *scratch
+    cdef floating *lp
+    cdef floating *largest
+    cdef floating *total
+    cdef floating lse
+    cdef int failed[1]
+    failed[0] = 0
     if n_samples == 0:
         return
     with nogil, parallel(num_threads=n_threads):
-        diff = <floating *> malloc(n_features * sizeof(floating))
-        log_prob = <floating *> malloc(n_components * sizeof(floating))
-        for i in prange(n_samples, schedule='static'):
-            best = component_log_probs(&X[i, 0], &means[0, 0], &prec[0, 0], &log_const[0],
-                                       n_components, n_features, full, &out[i, 0], diff)
-            for k in range(n_components):
-                log_prob[k] = out[i, k]
-            lse = best + flog(exp_shifted_sum(log_prob, n_components, best))
-            for k in range(n_components):
-                out[i, k] = out[i, k] - lse
-        free(diff)
-        free(log_prob)
+        scratch = <floating *> malloc(tile_scratch_size(n_components, n_features)
+                                      * sizeof(floating))
+        if scratch == NULL:
+            failed[0] = 1
+        else:
+            largest = scratch_part(scratch, LARGEST, n_components, n_features)
+            total = scratch_part(scratch, TOTAL, n_components, n_features)
+            for tile in prange(n_tiles, schedule='static'):
+                start = tile * TILE
+                n = min(<Py_ssize_t> TILE, n_samples - start)
+                lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
+                                &log_const[0], n_components, full, scratch)
+                for t in range(n):
+                    for k in range(n_components):
+                        out[start + t, k] = lp[k * TILE + t]
+                tile_exp_normalise(lp, n_components, largest, total)
+                for t in range(n):
+                    lse = <floating> log_sum(largest[t], total[t])
+                    for k in range(n_components):
+                        out[start + t, k] = out[start + t, k] - lse
+            free(scratch)
+    if failed[0]:
+        raise MemoryError()

@@ -1,6 +1,7 @@
-# Shared nogil helpers for the kernels: Gaussian component log-probabilities,
-# log-sum-exp and squared distances. Everything here is inline, so each kernel
-# module compiles its own copy and there is no cross-module call overhead.
+# Shared nogil helpers for the kernels, working on tiles of TILE samples held
+# structure-of-arrays (xs[d * TILE + t]) so that every inner loop runs over the
+# samples of a tile and the compiler vectorises it. Everything is inline: each
+# kernel module compiles its own copy, without cross-module calls.
 #
 # Parameter layout used by every kernel (prepared in emcore/_params.py):
 #   means     (K, D)  component means
@@ -11,91 +12,185 @@
 # so that log(w_k N(x; mu_k, Sigma_k)) = log_const[k] - 0.5 * ||(x - mu_k) U_k||^2.
 
 from cython cimport floating
-from libc.math cimport exp, expf, log, logf, INFINITY
+from libc.float cimport DBL_MAX, FLT_MAX
+from libc.math cimport INFINITY, log
+
+cdef extern from "_vecmath.h":
+    float emc_expf(float x) noexcept nogil
+    double emc_exp(double x) noexcept nogil
+    float emc_maxf(float a, float b) noexcept nogil
+    double emc_maxd(double a, double b) noexcept nogil
+    float emc_minf(float a, float b) noexcept nogil
+    double emc_mind(double a, double b) noexcept nogil
+    int emc_pick(int take_first, int first, int second) noexcept nogil
+    double emc_sum(const double *a, int n) noexcept nogil
+    void emc_moments(const double *r, const double *x, double m, int n, double *s1,
+                     double *s2) noexcept nogil
+    double emc_cross(const double *r, const double *xi, double mi, const double *xj,
+                     double mj, int n) noexcept nogil
+
+cdef enum:
+    TILE = 64     # samples per tile (a multiple of 8): K=32 float log-probs are 8 KiB
 
 
-cdef inline floating fexp(floating x) noexcept nogil:
+# One thread's working arrays come from a single allocation of
+# tile_scratch_size(K, D) items, laid out as
+#   xs (D, TILE) | lp (K, TILE) | diff (D, TILE) | proj | largest | total | scale
+# (the last four TILE long); scratch_part returns where each one starts. The EM
+# pass also keeps float64 copies of the tile and of one component's
+# responsibilities for its sums (see _em.pyx).
+cdef enum ScratchPart:
+    XS, LP, DIFF, PROJ, LARGEST, TOTAL, SCALE
+
+
+cdef inline Py_ssize_t tile_scratch_size(int n_components, int n_features) noexcept nogil:
+    return (n_components + 2 * n_features + 4) * TILE
+
+
+cdef inline floating *scratch_part(floating *scratch, ScratchPart part, int n_components,
+                                   int n_features) noexcept nogil:
+    cdef Py_ssize_t offset
+    if part == XS:
+        offset = 0
+    elif part == LP:
+        offset = n_features
+    elif part == DIFF:
+        offset = n_features + n_components
+    else:  # PROJ, LARGEST, TOTAL, SCALE follow one another
+        offset = 2 * n_features + n_components + (<int> part - <int> PROJ)
+    return scratch + offset * TILE
+
+
+cdef inline floating vexp(floating x) noexcept nogil:
     if floating is float:
-        return expf(x)
+        return emc_expf(x)
     else:
-        return exp(x)
+        return emc_exp(x)
 
 
-cdef inline floating flog(floating x) noexcept nogil:
+cdef inline floating vmax(floating a, floating b) noexcept nogil:
     if floating is float:
-        return logf(x)
+        return emc_maxf(a, b)
     else:
-        return log(x)
+        return emc_maxd(a, b)
 
 
-cdef inline floating mahalanobis_sq(
-        const floating *x,       # IN (D,)
-        const floating *mean,    # IN (D,)
-        const floating *prec,    # IN (D,) or (D, D), see the layout above
-        floating *diff,          # SCRATCH (D,)
+cdef inline floating vmin(floating a, floating b) noexcept nogil:
+    if floating is float:
+        return emc_minf(a, b)
+    else:
+        return emc_mind(a, b)
+
+
+cdef inline floating lowest(floating x) noexcept nogil:
+    """The most negative finite value of x's type: the max over no explained component."""
+    if floating is float:
+        return -FLT_MAX
+    else:
+        return -DBL_MAX
+
+
+cdef inline void load_tile(
+        const floating *X,       # IN (N, D) row-major
+        Py_ssize_t start,
+        Py_ssize_t n,            # rows in this tile, 1..TILE
         int n_features,
-        bint full) noexcept nogil:
-    """Squared Mahalanobis distance of one sample to one component."""
-    cdef int i, j
-    cdef floating t, acc = 0
-    if not full:
-        for i in range(n_features):
-            t = (x[i] - mean[i]) * prec[i]
-            acc = acc + t * t
-        return acc
-    for i in range(n_features):
-        diff[i] = x[i] - mean[i]
-    # y_j = sum_{i <= j} diff_i U[i, j]
-    for j in range(n_features):
-        t = 0
-        for i in range(j + 1):
-            t = t + diff[i] * prec[i * n_features + j]
-        acc = acc + t * t
-    return acc
+        floating *xs) noexcept nogil:  # OUT (D, TILE)
+    """Transpose rows start..start+n into xs; slots past n repeat row start."""
+    cdef int t, d
+    for t in range(n):
+        for d in range(n_features):
+            xs[d * TILE + t] = X[(start + t) * n_features + d]
+    for t in range(n, TILE):
+        for d in range(n_features):
+            xs[d * TILE + t] = X[start * n_features + d]
 
 
-cdef inline floating component_log_probs(
-        const floating *x,           # IN (D,) one sample
+cdef inline void tile_log_probs(
+        const floating *xs,          # IN (D, TILE)
         const floating *means,       # IN (K, D)
         const floating *prec,        # IN (K, P)
         const floating *log_const,   # IN (K,)
         int n_components,
         int n_features,
         bint full,
-        floating *log_prob,          # OUT (K,) log(w_k N(x; k))
-        floating *diff) noexcept nogil:  # SCRATCH (D,)
-    """Fill log_prob for every component; return the largest one."""
-    cdef int k
-    cdef int p = n_features * n_features if full else n_features
-    cdef floating lp, best = -INFINITY
+        floating *log_prob,          # OUT (K, TILE) log(w_k N(x_t; k))
+        floating *diff,              # SCRATCH (D, TILE)
+        floating *proj) noexcept nogil:  # SCRATCH (TILE,)
+    cdef int k, i, j, t
+    cdef floating m, p, c, v
+    cdef floating *row
+    cdef const floating *xrow
+    cdef floating *drow
+    cdef floating half = 0.5
+    cdef int n_prec = n_features * n_features if full else n_features
+    # Loops index one TILE-long row by t alone (row pointers hoisted): gcc keeps
+    # those vectorised where an i * TILE + t index falls back to scalar code.
     for k in range(n_components):
-        lp = log_const[k] - <floating> 0.5 * mahalanobis_sq(
-            x, means + k * n_features, prec + k * p, diff, n_features, full)
-        log_prob[k] = lp
-        if lp > best:
-            best = lp
-    return best
+        row = log_prob + k * TILE
+        for t in range(TILE):
+            row[t] = 0
+        if not full:
+            for i in range(n_features):
+                m = means[k * n_features + i]
+                p = prec[k * n_prec + i]
+                xrow = xs + i * TILE
+                for t in range(TILE):
+                    v = (xrow[t] - m) * p
+                    row[t] = row[t] + v * v
+        else:
+            for i in range(n_features):
+                m = means[k * n_features + i]
+                xrow = xs + i * TILE
+                drow = diff + i * TILE
+                for t in range(TILE):
+                    drow[t] = xrow[t] - m
+            # y_j = sum_{i <= j} diff_i U[i, j];  Mahalanobis^2 = sum_j y_j^2
+            for j in range(n_features):
+                for t in range(TILE):
+                    proj[t] = 0
+                for i in range(j + 1):
+                    p = prec[k * n_prec + i * n_features + j]
+                    drow = diff + i * TILE
+                    for t in range(TILE):
+                        proj[t] = proj[t] + drow[t] * p
+                for t in range(TILE):
+                    row[t] = row[t] + proj[t] * proj[t]
+        c = log_const[k]
+        for t in range(TILE):
+            row[t] = c - half * row[t]
 
 
-cdef inline floating exp_shifted_sum(
-        floating *values,     # IN log-probabilities, OUT exp(value - largest)
-        int n,
-        floating largest) noexcept nogil:
-    """Exponentiate relative to the largest value and return the sum of the results.
+cdef inline void tile_exp_normalise(
+        floating *log_prob,     # IN (K, TILE) log-probabilities, OUT exp(lp - largest)
+        int n_components,
+        floating *largest,      # OUT (TILE,) max_k lp, at least lowest(): see log_sum
+        floating *total) noexcept nogil:  # OUT (TILE,) sum_k exp(lp - largest)
+    """Exponentiate a tile's log-probabilities relative to each sample's largest one."""
+    cdef int k, t
+    cdef floating v
+    cdef floating *row
+    for t in range(TILE):
+        # a finite floor: when every lp is -inf, exp(-inf - floor) = 0, never NaN
+        largest[t] = lowest(largest[t])
+        total[t] = 0
+    for k in range(n_components):
+        row = log_prob + k * TILE
+        for t in range(TILE):
+            largest[t] = vmax(row[t], largest[t])
+    for k in range(n_components):
+        row = log_prob + k * TILE
+        for t in range(TILE):
+            v = vexp(row[t] - largest[t])
+            row[t] = v
+            total[t] = total[t] + v
 
-    The log-sum-exp is then largest + log(sum); the sum is >= 1 unless every value
-    is -inf, where it is 0 (and no exp(-inf + inf) = NaN is formed).
-    """
-    cdef int k
-    cdef floating total = 0
-    if largest == -INFINITY:
-        for k in range(n):
-            values[k] = 0
-        return 0
-    for k in range(n):
-        values[k] = fexp(values[k] - largest)
-        total = total + values[k]
-    return total
+
+cdef inline double log_sum(floating largest, floating total) noexcept nogil:
+    """log sum_k exp(lp_k) of one sample from tile_exp_normalise's outputs."""
+    if largest == lowest(largest):  # no component explains the sample (overflow)
+        return -INFINITY
+    return <double> largest + log(<double> total)
 
 
 cdef inline floating squared_distance(

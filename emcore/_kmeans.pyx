@@ -2,28 +2,41 @@
 
 Like the EM pass, samples are cut into fixed blocks (size chosen from N alone)
 and each block writes its own partial sums; the caller adds them in block order,
-so labels, centres and inertia do not depend on the number of threads.
+so labels, centres and inertia do not depend on the number of threads. Distances
+are computed a tile of samples at a time (structure-of-arrays, vectorised).
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
+from libc.stdlib cimport malloc, free
 
-from emcore._gauss cimport squared_distance
+from emcore._gauss cimport TILE, emc_pick, load_tile, squared_distance, vmin
 
 
-cdef inline int nearest_center(
-        const floating *x, const floating *centers, int n_centers, int n_features,
-        floating *best_sq) noexcept nogil:
-    """Index of the closest centre (first one on ties) and its squared distance."""
-    cdef int j, label = 0
-    cdef floating d, best = INFINITY
+cdef inline void tile_nearest(
+        const floating *xs,        # IN (D, TILE)
+        const floating *centers,   # IN (K, D)
+        int n_centers,
+        int n_features,
+        floating *best,            # OUT (TILE,) squared distance to the nearest centre
+        int *label,                # OUT (TILE,) its index (first one on ties)
+        floating *dist) noexcept nogil:  # SCRATCH (TILE,)
+    cdef int j, i, t
+    cdef floating c, v
+    for t in range(TILE):
+        best[t] = INFINITY
+        label[t] = 0
     for j in range(n_centers):
-        d = squared_distance(x, centers + j * n_features, n_features)
-        if d < best:
-            best = d
-            label = j
-    best_sq[0] = best
-    return label
+        for t in range(TILE):
+            dist[t] = 0
+        for i in range(n_features):
+            c = centers[j * n_features + i]
+            for t in range(TILE):
+                v = xs[i * TILE + t] - c
+                dist[t] = dist[t] + v * v
+        for t in range(TILE):
+            label[t] = emc_pick(dist[t] < best[t], j, label[t])
+            best[t] = vmin(dist[t], best[t])
 
 
 def lloyd_pass(
@@ -37,28 +50,54 @@ def lloyd_pass(
         int n_threads):
     """Assign every sample to its nearest centre and sum the clusters' weights and points."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_sums.shape[0]
-    cdef Py_ssize_t b, i, start, end
-    cdef int d, label, n_features = X.shape[1], n_centers = centers.shape[0]
-    cdef floating best
+    cdef Py_ssize_t b, tile, i0, n, start, end
+    cdef int t, d, label, n_features = X.shape[1], n_centers = centers.shape[0]
+    cdef floating *xs
+    cdef floating *best
+    cdef floating *dist
+    cdef int *tile_label
     cdef double w, inertia
     cdef double *row
+    cdef int failed[1]  # shared: assigning a plain variable in parallel() is thread-private
     block_sums[...] = 0
     block_inertia[...] = 0
+    failed[0] = 0
+    if n_samples == 0:
+        return
     with nogil, parallel(num_threads=n_threads):
-        for b in prange(n_blocks, schedule='static'):
-            start = b * block_size
-            end = min(start + block_size, n_samples)
-            inertia = 0
-            for i in range(start, end):
-                label = nearest_center(&X[i, 0], &centers[0, 0], n_centers, n_features, &best)
-                labels[i] = label
-                w = sample_weight[i]
-                inertia = inertia + w * best
-                row = &block_sums[b, label, 0]
-                row[0] += w
-                for d in range(n_features):
-                    row[1 + d] += w * X[i, d]
-            block_inertia[b] = inertia
+        xs = <floating *> malloc(n_features * TILE * sizeof(floating))
+        best = <floating *> malloc(TILE * sizeof(floating))
+        dist = <floating *> malloc(TILE * sizeof(floating))
+        tile_label = <int *> malloc(TILE * sizeof(int))
+        if xs == NULL or best == NULL or dist == NULL or tile_label == NULL:
+            failed[0] = 1
+        else:
+            for b in prange(n_blocks, schedule='static'):
+                start = b * block_size
+                end = min(start + block_size, n_samples)
+                inertia = 0
+                for tile in range((end - start + TILE - 1) // TILE):
+                    i0 = start + tile * TILE
+                    n = min(<Py_ssize_t> TILE, end - i0)
+                    load_tile(&X[0, 0], i0, n, n_features, xs)
+                    tile_nearest(xs, &centers[0, 0], n_centers, n_features, best,
+                                 tile_label, dist)
+                    for t in range(n):
+                        label = tile_label[t]
+                        labels[i0 + t] = label
+                        w = sample_weight[i0 + t]
+                        inertia = inertia + w * best[t]
+                        row = &block_sums[b, label, 0]
+                        row[0] += w
+                        for d in range(n_features):
+                            row[1 + d] += w * X[i0 + t, d]
+                block_inertia[b] = inertia
+        free(xs)
+        free(best)
+        free(dist)
+        free(tile_label)
+    if failed[0]:
+        raise MemoryError()
 
 
 def candidate_potentials(

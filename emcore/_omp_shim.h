@@ -1,4 +1,5 @@
-/* OpenMP shim: the real runtime when the build enables OpenMP, serial stubs otherwise. */
+/* Platform shim: the OpenMP runtime when the build enables it (serial stubs
+ * otherwise), and the CPU check that picks the AVX2 kernel builds. */
 #ifndef EMCORE_OMP_SHIM_H
 #define EMCORE_OMP_SHIM_H
 #ifdef _OPENMP
@@ -9,4 +10,13 @@
 static inline int omp_get_max_threads(void) { return 1; }
 static inline int omp_get_thread_num(void) { return 0; }
 #endif
+
+static inline int emc_cpu_has_avx2_fma(void) {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
 #endif

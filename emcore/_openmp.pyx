@@ -1,5 +1,5 @@
-"""Whether this build of emcore runs its kernels with OpenMP."""
-from emcore._openmp cimport EMCORE_OPENMP, omp_get_max_threads
+"""What this build and this CPU offer: OpenMP, and AVX2 with FMA."""
+from emcore._openmp cimport EMCORE_OPENMP, emc_cpu_has_avx2_fma, omp_get_max_threads
 
 
 def openmp_enabled():
@@ -10,3 +10,8 @@ def openmp_enabled():
 def openmp_max_threads():
     """The OpenMP runtime's default team size (1 in a serial build)."""
     return omp_get_max_threads()
+
+
+def cpu_has_avx2_fma():
+    """True when this CPU can run the AVX2 + FMA builds of the kernels."""
+    return bool(emc_cpu_has_avx2_fma())

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from emcore import _densities
+from emcore._kernels import densities as _densities
 from emcore._params import kernel_arrays, precision_cholesky
 from emcore._validation import as_real_array, check_finite, resolve_n_threads
 

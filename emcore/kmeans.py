@@ -1,7 +1,7 @@
 """K-means (Lloyd) on the OpenMP kernel, with scikit-learn's definitions."""
 import numpy as np
 
-from emcore import _kmeans
+from emcore._kernels import kmeans as _kmeans
 from emcore._base import EstimatorMixin
 from emcore._validation import (block_layout, check_float, check_int, check_random_state,
                                 check_sample_weight, check_samples, resolve_n_threads)

@@ -1,7 +1,7 @@
 """Gaussian mixtures fitted by EM on the OpenMP kernels, with scikit-learn's API."""
 import numpy as np
 
-from emcore import _densities, _em
+from emcore._kernels import densities as _densities, em as _em
 from emcore._base import EstimatorMixin
 from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
                             precision_from_cholesky)
