@@ -9,12 +9,12 @@ from emcore.densities import Kernel, compute_densities
 from emcore.image import Image, load_image, rgb_vector_to_image, save_image, unique_colors
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
-from emcore.segment import EM, quantize, save_new
+from emcore.segment import EM, k_sweep, quantize, save_new
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EM", "GaussianMixture", "Image", "KMeans", "Kernel", "compute_densities", "load",
-    "load_image", "openmp_enabled", "quantize", "rgb_vector_to_image", "save_image",
+    "k_sweep", "load_image", "openmp_enabled", "quantize", "rgb_vector_to_image", "save_image",
     "save_new", "unique_colors", "__version__",
 ]

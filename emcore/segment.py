@@ -172,3 +172,49 @@ def quantize(image, n_colors, *, method="kmeans", unique_colors=True, random_sta
         palette = model.means_
     labels = px.to_pixels(sample_labels)
     return px.paint(labels, palette), np.asarray(palette, dtype=np.float64), labels
+
+
+def k_sweep(image, k_values, *, method="kmeans", unique_colors=True, random_state=0,
+            n_threads=None, callback=None, **options):
+    """Fit once per k and record the cost and the time, the k-means tutorial's closing plot.
+
+    Parameters
+    ----------
+    image : str, path, PIL image or array
+    k_values : iterable of int
+    method : {'kmeans', 'gmm'}
+        The cost is the inertia for k-means and the BIC for the mixture (both
+        over every pixel: unique colours are weighted by their counts).
+    unique_colors, random_state, n_threads, **options
+        As for :func:`quantize`.
+    callback : callable or None
+        Called as ``callback(k, cost, seconds)`` after each fit.
+
+    Returns
+    -------
+    dict with arrays 'k', 'cost' and 'time' (seconds per fit, unique-colour
+    counting excluded as it is shared), and 'cost_name'.
+    """
+    import time
+    check_choice(method, "method", ("kmeans", "gmm"))
+    px = _Pixels(image, bool(unique_colors))
+    ks = [px.check_k(k, "k") for k in k_values]
+    if not ks:
+        raise ValueError("k_values is empty")
+    costs, times = [], []
+    for k in ks:
+        start = time.perf_counter()
+        if method == "kmeans":
+            model = KMeans(k, random_state=random_state, n_threads=n_threads, **options)
+            cost = model.fit(px.samples, sample_weight=px.weights).inertia_
+        else:
+            model = GaussianMixture(k, random_state=random_state, n_threads=n_threads,
+                                    **options)
+            cost = model.fit(px.samples, sample_weight=px.weights).bic(
+                px.samples, sample_weight=px.weights)
+        times.append(time.perf_counter() - start)
+        costs.append(cost)
+        if callback is not None:
+            callback(k, cost, times[-1])
+    return {"k": np.asarray(ks), "cost": np.asarray(costs), "time": np.asarray(times),
+            "cost_name": "inertia" if method == "kmeans" else "BIC"}
