@@ -20,6 +20,17 @@ def lloyd_step(X, w, centers, n_threads):
     return labels, sums[:, 0], sums[:, 1:], float(block_inertia.sum())
 
 
+def weighted_variances(X, w):
+    """Per-feature weighted variance, one column at a time (no N x D temporary)."""
+    total = w.sum()
+    out = np.empty(X.shape[1])
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        mean = float(np.dot(w, col) / total)
+        out[j] = np.dot(w, (col - mean) ** 2) / total
+    return out
+
+
 def assign_labels(X, centers, n_threads):
     """Index of the nearest centre for every sample."""
     return lloyd_step(X, np.ones(X.shape[0]), centers, n_threads)[0]
@@ -187,9 +198,7 @@ class KMeans(EstimatorMixin):
         n_threads = resolve_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
         # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
-        mean = np.average(X, axis=0, weights=w)
-        variance = np.average((X - mean) ** 2, axis=0, weights=w)
-        tol = float(variance.mean() * self.tol)
+        tol = float(weighted_variances(X, w).mean() * self.tol) if self.tol else 0.0
         if not isinstance(self.init, str):
             n_init = 1
         best = None

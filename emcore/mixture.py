@@ -161,24 +161,29 @@ class GaussianMixture(EstimatorMixin):
         return nk / nk.sum(), means, cov
 
     def _hard_parameters(self, X, w, labels, eps):
-        """Weights, means and covariances of a hard assignment (for initialisation)."""
-        k = self.n_components
-        Xd = X.astype(np.float64)
+        """Weights, means and covariances of a hard assignment (for initialisation).
+
+        Column by column with bincount: nothing of size N x D is allocated.
+        """
+        k, d = self.n_components, X.shape[1]
         nk = np.bincount(labels, w, minlength=k) + 10 * eps
-        means = np.stack([np.bincount(labels, w * Xd[:, j], minlength=k)
-                          for j in range(X.shape[1])], axis=1) / nk[:, None]
-        diff = Xd - means[labels]
-        d = X.shape[1]
+        means = np.stack([np.bincount(labels, w * X[:, j], minlength=k)
+                          for j in range(d)], axis=1) / nk[:, None]
+
+        def centred(j):
+            return X[:, j] - means[labels, j]
+
+        def moment(i, j):
+            return np.bincount(labels, w * centred(i) * centred(j), minlength=k) / nk
+
         if self.covariance_type == "full":
             cov = np.empty((k, d, d))
             for i in range(d):
                 for j in range(i, d):
-                    cov[:, i, j] = cov[:, j, i] = np.bincount(
-                        labels, w * diff[:, i] * diff[:, j], minlength=k) / nk
+                    cov[:, i, j] = cov[:, j, i] = moment(i, j)
             cov[:, np.arange(d), np.arange(d)] += self.reg_covar
         else:
-            cov = np.stack([np.bincount(labels, w * diff[:, j] ** 2, minlength=k)
-                            for j in range(d)], axis=1) / nk[:, None] + self.reg_covar
+            cov = np.stack([moment(j, j) for j in range(d)], axis=1) + self.reg_covar
             if self.covariance_type == "spherical":
                 cov = cov.mean(axis=1)
         return nk / nk.sum(), means, cov
