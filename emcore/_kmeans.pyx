@@ -10,7 +10,25 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdlib cimport malloc, free
 
-from emcore._gauss cimport TILE, emc_pick, load_tile, squared_distance, vmin
+from emcore._gauss cimport TILE, emc_pick, emc_sum, load_tile, squared_distance, vmin
+
+
+cdef inline void tile_sq_distances(
+        const floating *xs,        # IN (D, TILE)
+        const floating *center,    # IN (D,)
+        int n_features,
+        floating *dist) noexcept nogil:  # OUT (TILE,) squared distances to center
+    cdef int i, t
+    cdef floating c, v
+    cdef const floating *xrow
+    for t in range(TILE):
+        dist[t] = 0
+    for i in range(n_features):
+        c = center[i]
+        xrow = xs + i * TILE  # hoisted: an i * TILE + t index keeps gcc from vectorising
+        for t in range(TILE):
+            v = xrow[t] - c
+            dist[t] = dist[t] + v * v
 
 
 cdef inline void tile_nearest(
@@ -21,19 +39,12 @@ cdef inline void tile_nearest(
         floating *best,            # OUT (TILE,) squared distance to the nearest centre
         int *label,                # OUT (TILE,) its index (first one on ties)
         floating *dist) noexcept nogil:  # SCRATCH (TILE,)
-    cdef int j, i, t
-    cdef floating c, v
+    cdef int j, t
     for t in range(TILE):
         best[t] = INFINITY
         label[t] = 0
     for j in range(n_centers):
-        for t in range(TILE):
-            dist[t] = 0
-        for i in range(n_features):
-            c = centers[j * n_features + i]
-            for t in range(TILE):
-                v = xs[i * TILE + t] - c
-                dist[t] = dist[t] + v * v
+        tile_sq_distances(xs, centers + j * n_features, n_features, dist)
         for t in range(TILE):
             label[t] = emc_pick(dist[t] < best[t], j, label[t])
             best[t] = vmin(dist[t], best[t])
@@ -110,18 +121,42 @@ def candidate_potentials(
         int n_threads):
     """k-means++: sum_i w_i min(closest_i, ||x_i - c_t||^2) for each candidate t, per block."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_potential.shape[0]
-    cdef Py_ssize_t b, i, start, end
-    cdef int t, n_features = X.shape[1], n_candidates = candidates.shape[0]
-    cdef double d
+    cdef Py_ssize_t b, tile, i0, n, start, end
+    cdef int t, c, n_features = X.shape[1], n_candidates = candidates.shape[0]
+    cdef floating *xs
+    cdef floating *dist
+    cdef double *term
+    cdef int failed[1]
+    failed[0] = 0
     block_potential[...] = 0
+    if n_samples == 0:
+        return
     with nogil, parallel(num_threads=n_threads):
-        for b in prange(n_blocks, schedule='static'):
-            start = b * block_size
-            end = min(start + block_size, n_samples)
-            for i in range(start, end):
-                for t in range(n_candidates):
-                    d = squared_distance(&X[i, 0], &candidates[t, 0], n_features)
-                    block_potential[b, t] += sample_weight[i] * min(d, closest_sq[i])
+        xs = <floating *> malloc((n_features + 1) * TILE * sizeof(floating))
+        term = <double *> malloc(TILE * sizeof(double))
+        if xs == NULL or term == NULL:
+            failed[0] = 1
+        else:
+            dist = xs + n_features * TILE
+            for b in prange(n_blocks, schedule='static'):
+                start = b * block_size
+                end = min(start + block_size, n_samples)
+                for tile in range((end - start + TILE - 1) // TILE):
+                    i0 = start + tile * TILE
+                    n = min(<Py_ssize_t> TILE, end - i0)
+                    load_tile(&X[0, 0], i0, n, n_features, xs)
+                    for c in range(n_candidates):
+                        tile_sq_distances(xs, &candidates[c, 0], n_features, dist)
+                        for t in range(n):
+                            term[t] = sample_weight[i0 + t] * vmin(<double> dist[t],
+                                                                   closest_sq[i0 + t])
+                        for t in range(n, TILE):
+                            term[t] = 0
+                        block_potential[b, c] += emc_sum(term, TILE)
+        free(xs)
+        free(term)
+    if failed[0]:
+        raise MemoryError()
 
 
 def update_closest(
