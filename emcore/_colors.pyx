@@ -1,3 +1,4 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Unique colours of 8-bit RGB pixels by one pass over their 24-bit codes."""
 import numpy as np
 from libc.stdint cimport uint8_t, uint32_t, int32_t, int64_t

@@ -1,15 +1,5 @@
-from pathlib import Path
-
-import numpy as np
 import pytest
-from PIL import Image
-
-DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
-
-
-def load_photo(name):
-    with Image.open(DATA / f"{name}.png") as im:
-        return np.asarray(im.convert("RGB"))
+from _photos import load_photo
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 from emcore import GaussianMixture, compute_densities, load
 from emcore.cli import main
 
-from conftest import DATA
+from _photos import DATA
 
 CHELSEA = str(DATA / "chelsea.png")
 

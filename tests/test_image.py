@@ -8,7 +8,7 @@ from PIL import Image as PILImage
 from emcore import load_image, rgb_vector_to_image, save_image, unique_colors
 from emcore.image import atomic_output
 
-from conftest import DATA
+from _photos import DATA
 
 
 @pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint8, 1), (np.uint16, 3),

@@ -6,7 +6,7 @@ from PIL import Image as PILImage
 from emcore import k_sweep, load_image
 from emcore.plot import display_images, plot_k_metrics, plot_rgb_vector
 
-from conftest import DATA
+from _photos import DATA
 
 
 def test_tutorial_plots_render(tmp_path):

@@ -9,7 +9,7 @@ from PIL import Image as PILImage
 
 from emcore import EM, GaussianMixture, quantize, save_new, unique_colors
 
-from conftest import DATA
+from _photos import DATA
 
 
 def test_seed_script_runs_unchanged(tmp_path):
