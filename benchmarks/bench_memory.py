@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from _data import DATA, FULL
@@ -37,7 +38,8 @@ def test_peak_rss_of_a_k32_fit(benchmark, factor, unique):
     def run():
         out = subprocess.run([sys.executable, "-c", SCRIPT, str(DATA / "coffee.png"),
                               str(factor), "1" if unique else "0"],
-                             capture_output=True, text=True, check=True, timeout=600)
+                             capture_output=True, text=True, check=True, timeout=600,
+                             cwd=Path(__file__).parent)  # not the repo root (uncompiled emcore/)
         return json.loads(out.stdout)
     benchmark.group = "memory: EM K=32 full, then densities"
     result = benchmark.pedantic(run, rounds=1)

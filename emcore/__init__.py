@@ -3,8 +3,17 @@
 The hot loops are Cython kernels compiled with OpenMP; this package validates
 input, chooses dtypes and orchestrates them.
 """
+try:
+    from emcore._openmp import openmp_enabled
+except ModuleNotFoundError as err:  # the source folder, not an installed or built emcore
+    if not (err.name or "").startswith("emcore."):
+        raise
+    import os as _os
+    raise ImportError(
+        f"emcore's compiled kernels are missing in {_os.path.dirname(__file__)}: this is the "
+        "source folder. Run from another folder after 'pip install .', or build in place "
+        "with 'python setup.py build_ext --inplace'.") from None
 from emcore._base import load
-from emcore._openmp import openmp_enabled
 from emcore.densities import Kernel, compute_densities
 from emcore.image import Image, load_image, rgb_vector_to_image, save_image, unique_colors
 from emcore.kmeans import KMeans

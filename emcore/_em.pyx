@@ -24,7 +24,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
 
 from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, SCALE, TILE, TOTAL, XS, emc_cross,
-                            emc_moments, emc_sum, load_tile, log_sum, scratch_part,
+                            emc_moments, emc_stats3, emc_sum, load_tile, log_sum, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size)
 
 
@@ -57,6 +57,9 @@ cdef inline void accumulate_tile(
             r[t] = <double> e[t] * <double> scale[t]
         st = stats + k * n_stats
         mu = means + k * n_features
+        if n_features == 3:  # RGB: one fused pass (_vecmath.h)
+            emc_stats3(r, xs, xs + TILE, xs + 2 * TILE, mu[0], mu[1], mu[2], TILE, full, st)
+            continue
         st[0] += emc_sum(r, TILE)
         # the diagonal second moments sit at 1 + D + i ('diag') or on the triangle's diagonal
         q = 1 + n_features

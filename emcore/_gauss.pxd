@@ -28,6 +28,9 @@ cdef extern from "_vecmath.h":
                      double *s2) noexcept nogil
     double emc_cross(const double *r, const double *xi, double mi, const double *xj,
                      double mj, int n) noexcept nogil
+    void emc_stats3(const double *r, const double *x0, const double *x1, const double *x2,
+                    double m0, double m1, double m2, int n, int full,
+                    double *stats) noexcept nogil
 
 cdef enum:
     TILE = 64     # samples per tile (a multiple of 8): K=32 float log-probs are 8 KiB

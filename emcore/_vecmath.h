@@ -135,6 +135,67 @@ static inline double emc_cross(const double *r, const double *xi, double mi,
 }
 #endif
 
+/* D = 3 (RGB, nearly every call): every statistic of one component in a single
+ * pass over the tile, with ten 4-lane float64 accumulators (they fit in AVX2's
+ * sixteen registers). stats gets += [sum r, sum r d_i (3), then d_i d_j: the
+ * diagonal (3) or, when full, the upper triangle row by row (6)], d = x - m. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef double emc_d4 __attribute__((vector_size(4 * sizeof(double))));
+static inline emc_d4 emc_load4(const double *p) {
+    emc_d4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+#define EMC_HSUM4(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+static inline void emc_stats3(const double *r, const double *x0, const double *x1,
+                              const double *x2, double m0, double m1, double m2, int n,
+                              int full, double *stats) {
+    emc_d4 an = {0}, a0 = {0}, a1 = {0}, a2 = {0};
+    emc_d4 q00 = {0}, q11 = {0}, q22 = {0}, q01 = {0}, q02 = {0}, q12 = {0};
+    for (int t = 0; t < n; t += 4) {
+        emc_d4 rv = emc_load4(r + t);
+        emc_d4 d0 = emc_load4(x0 + t) - m0, d1 = emc_load4(x1 + t) - m1,
+               d2 = emc_load4(x2 + t) - m2;
+        emc_d4 r0 = rv * d0, r1 = rv * d1, r2 = rv * d2;
+        an += rv; a0 += r0; a1 += r1; a2 += r2;
+        q00 += r0 * d0; q11 += r1 * d1; q22 += r2 * d2;
+        if (full) { q01 += r0 * d1; q02 += r0 * d2; q12 += r1 * d2; }
+    }
+    stats[0] += EMC_HSUM4(an);
+    stats[1] += EMC_HSUM4(a0); stats[2] += EMC_HSUM4(a1); stats[3] += EMC_HSUM4(a2);
+    if (full) {
+        stats[4] += EMC_HSUM4(q00); stats[5] += EMC_HSUM4(q01); stats[6] += EMC_HSUM4(q02);
+        stats[7] += EMC_HSUM4(q11); stats[8] += EMC_HSUM4(q12); stats[9] += EMC_HSUM4(q22);
+    } else {
+        stats[4] += EMC_HSUM4(q00); stats[5] += EMC_HSUM4(q11); stats[6] += EMC_HSUM4(q22);
+    }
+}
+#else
+static inline void emc_stats3(const double *r, const double *x0, const double *x1,
+                              const double *x2, double m0, double m1, double m2, int n,
+                              int full, double *stats) {
+    double acc[10][4] = {{0}};
+    for (int t = 0; t < n; t += 4)
+        for (int l = 0; l < 4; l++) {
+            double rv = r[t + l], d0 = x0[t + l] - m0, d1 = x1[t + l] - m1,
+                   d2 = x2[t + l] - m2;
+            double r0 = rv * d0, r1 = rv * d1, r2 = rv * d2;
+            acc[0][l] += rv; acc[1][l] += r0; acc[2][l] += r1; acc[3][l] += r2;
+            acc[4][l] += r0 * d0; acc[5][l] += r1 * d1; acc[6][l] += r2 * d2;
+            acc[7][l] += r0 * d1; acc[8][l] += r0 * d2; acc[9][l] += r1 * d2;
+        }
+    double s[10];
+    for (int q = 0; q < 10; q++) s[q] = (acc[q][0] + acc[q][1]) + (acc[q][2] + acc[q][3]);
+    for (int q = 0; q < 4; q++) stats[q] += s[q];
+    if (full) {
+        stats[4] += s[4]; stats[5] += s[7]; stats[6] += s[8];
+        stats[7] += s[5]; stats[8] += s[9]; stats[9] += s[6];
+    } else {
+        stats[4] += s[4]; stats[5] += s[5]; stats[6] += s[6];
+    }
+}
+#endif
+
 static inline float emc_maxf(float a, float b) { return a > b ? a : b; }
 static inline double emc_maxd(double a, double b) { return a > b ? a : b; }
 static inline float emc_minf(float a, float b) { return a < b ? a : b; }

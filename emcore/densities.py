@@ -154,7 +154,7 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
     for start in range(0, flat.shape[0], SLAB_PIXELS):
         with np.errstate(over="ignore"):  # reported just below
             X = np.ascontiguousarray(flat[start:start + SLAB_PIXELS], dtype=dtype)
-        if not np.isfinite(X).all():
+        if flat.dtype.kind == "f" and not np.isfinite(X).all():  # integers always fit
             raise ValueError("image has values too large for float32; use dtype=np.float64")
         _densities.log_mixture_density(X, k_means, k_prec, k_const, full, not log,
                                        out[start:start + SLAB_PIXELS], n_threads)

@@ -20,15 +20,12 @@ def lloyd_step(X, w, centers, n_threads):
     return labels, sums[:, 0], sums[:, 1:], float(block_inertia.sum())
 
 
-def weighted_variances(X, w):
-    """Per-feature weighted variance, one column at a time (no N x D temporary)."""
-    total = w.sum()
-    out = np.empty(X.shape[1])
-    for j in range(X.shape[1]):
-        col = X[:, j]
-        mean = float(np.dot(w, col) / total)
-        out[j] = np.dot(w, (col - mean) ** 2) / total
-    return out
+def total_variance(X, w, n_threads):
+    """Sum over features of the weighted variance, by two one-centre Lloyd passes:
+    the first gives the weighted mean, the second the inertia about it."""
+    _, weight, sums, _ = lloyd_step(X, w, X[:1], n_threads)
+    mean = sums / weight[:, None]
+    return lloyd_step(X, w, mean, n_threads)[3] / weight[0]
 
 
 def assign_labels(X, centers, n_threads):
@@ -198,7 +195,7 @@ class KMeans(EstimatorMixin):
         n_threads = resolve_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
         # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
-        tol = float(weighted_variances(X, w).mean() * self.tol) if self.tol else 0.0
+        tol = total_variance(X, w, n_threads) / X.shape[1] * self.tol if self.tol else 0.0
         if not isinstance(self.init, str):
             n_init = 1
         best = None

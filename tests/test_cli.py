@@ -14,11 +14,13 @@ from emcore.cli import main
 from _photos import DATA
 
 CHELSEA = str(DATA / "chelsea.png")
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(*args, **kwargs):
+    # not from the repo root, where python -m would import the uncompiled source folder
     return subprocess.run([sys.executable, "-m", "emcore", *args], capture_output=True,
-                          text=True, timeout=300, **kwargs)
+                          text=True, timeout=300, cwd=HERE, **kwargs)
 
 
 def test_segment_writes_image_labels_and_model(tmp_path):

@@ -21,7 +21,7 @@ OUTPUTS = {
 @pytest.mark.parametrize("script", sorted(OUTPUTS))
 def test_example_runs(tmp_path, script):
     proc = subprocess.run([sys.executable, str(EXAMPLES / script), str(tmp_path)],
-                          capture_output=True, text=True, timeout=600,
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
     for name in OUTPUTS[script]:

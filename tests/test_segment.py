@@ -2,6 +2,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ def test_seed_script_runs_unchanged(tmp_path):
         em.fit(epochs)
         save_new(em, {str(out)!r})
     """)
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300,
+                   cwd=Path(__file__).parent)  # not the repo root: its emcore/ is uncompiled
     written = np.asarray(PILImage.open(out))
     assert written.shape == (300, 451, 3)
     assert len(unique_colors(written.reshape(-1, 3))[0]) <= 8
