@@ -8,10 +8,10 @@ has its own scratch.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp
 from libc.stdlib cimport malloc, free
 
-from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TILE, TOTAL, XS, emc_pick, load_tile,
+from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TILE, TOTAL, XS, emc_exp_or_zero,
+                            emc_pick, load_tile,
                             log_sum, scratch_part, tile_exp_normalise, tile_log_probs,
                             tile_scratch_size, vmax)
 
@@ -47,7 +47,6 @@ def log_mixture_density(
     cdef floating *lp
     cdef floating *largest
     cdef floating *total
-    cdef double lse
     cdef int failed[1]  # shared: a plain variable assigned in parallel() is thread-private
     failed[0] = 0
     if n_samples == 0:
@@ -66,9 +65,12 @@ def log_mixture_density(
                 lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
                                 &log_const[0], n_components, full, scratch)
                 tile_exp_normalise(lp, n_components, largest, total)
-                for t in range(n):
-                    lse = log_sum(largest[t], total[t])
-                    out[start + t] = exp(lse) if take_exp else lse
+                if take_exp:  # sum_k exp(lp_k) = exp(largest) * total: no log, vectorised
+                    for t in range(n):
+                        out[start + t] = emc_exp_or_zero(largest[t]) * total[t]
+                else:
+                    for t in range(n):
+                        out[start + t] = log_sum(largest[t], total[t])
             free(scratch)
     if failed[0]:
         raise MemoryError()

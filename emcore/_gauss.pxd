@@ -18,6 +18,7 @@ from libc.math cimport INFINITY, log
 cdef extern from "_vecmath.h":
     float emc_expf(float x) noexcept nogil
     double emc_exp(double x) noexcept nogil
+    double emc_exp_or_zero(double x) noexcept nogil
     float emc_maxf(float a, float b) noexcept nogil
     double emc_maxd(double a, double b) noexcept nogil
     float emc_minf(float a, float b) noexcept nogil
@@ -109,6 +110,43 @@ cdef inline void load_tile(
             xs[d * TILE + t] = X[start * n_features + d]
 
 
+cdef inline void tile_log_probs3(
+        const floating *xs, const floating *means, const floating *prec,
+        const floating *log_const, int n_components, bint full,
+        floating *log_prob) noexcept nogil:
+    """tile_log_probs for D = 3, each component in one pass over the tile."""
+    cdef int k, t
+    cdef const floating *x0 = xs
+    cdef const floating *x1 = xs + TILE
+    cdef const floating *x2 = xs + 2 * TILE
+    cdef const floating *m
+    cdef const floating *u
+    cdef floating *row
+    cdef floating c, d0, d1, d2, y0, y1, y2
+    cdef floating half = 0.5
+    for k in range(n_components):
+        row = log_prob + k * TILE
+        m = means + 3 * k
+        c = log_const[k]
+        if full:
+            u = prec + 9 * k  # upper triangle of U: y = (x - m) U
+            for t in range(TILE):
+                d0 = x0[t] - m[0]
+                d1 = x1[t] - m[1]
+                d2 = x2[t] - m[2]
+                y0 = d0 * u[0]
+                y1 = d0 * u[1] + d1 * u[4]
+                y2 = d0 * u[2] + d1 * u[5] + d2 * u[8]
+                row[t] = c - half * (y0 * y0 + y1 * y1 + y2 * y2)
+        else:
+            u = prec + 3 * k
+            for t in range(TILE):
+                y0 = (x0[t] - m[0]) * u[0]
+                y1 = (x1[t] - m[1]) * u[1]
+                y2 = (x2[t] - m[2]) * u[2]
+                row[t] = c - half * (y0 * y0 + y1 * y1 + y2 * y2)
+
+
 cdef inline void tile_log_probs(
         const floating *xs,          # IN (D, TILE)
         const floating *means,       # IN (K, D)
@@ -129,6 +167,9 @@ cdef inline void tile_log_probs(
     cdef int n_prec = n_features * n_features if full else n_features
     # Loops index one TILE-long row by t alone (row pointers hoisted): gcc keeps
     # those vectorised where an i * TILE + t index falls back to scalar code.
+    if n_features == 3:  # RGB: one fused pass per component
+        tile_log_probs3(xs, means, prec, log_const, n_components, full, log_prob)
+        return
     for k in range(n_components):
         row = log_prob + k * TILE
         for t in range(TILE):

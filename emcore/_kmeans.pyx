@@ -41,9 +41,22 @@ cdef inline void tile_nearest(
         int *label,                # OUT (TILE,) its index (first one on ties)
         floating *dist) noexcept nogil:  # SCRATCH (TILE,)
     cdef int j, t
+    cdef const floating *c
+    cdef floating v0, v1, v2, d
     for t in range(TILE):
         best[t] = INFINITY
         label[t] = 0
+    if n_features == 3:  # RGB: distance and selection fused in one pass per centre
+        for j in range(n_centers):
+            c = centers + 3 * j
+            for t in range(TILE):
+                v0 = xs[t] - c[0]
+                v1 = xs[TILE + t] - c[1]
+                v2 = xs[2 * TILE + t] - c[2]
+                d = v0 * v0 + v1 * v1 + v2 * v2
+                label[t] = emc_pick(d < best[t], j, label[t])
+                best[t] = vmin(d, best[t])
+        return
     for j in range(n_centers):
         tile_sq_distances(xs, centers + j * n_features, n_features, dist)
         for t in range(TILE):
@@ -162,15 +175,25 @@ def candidate_potentials(
 
 def update_closest(
         const floating[:, ::1] X,           # IN (N, D)
+        const double[::1] sample_weight,    # IN (N,)
         const floating[::1] center,         # IN (D,) the newly chosen centre
         double[::1] closest_sq,             # IN/OUT (N,)
+        Py_ssize_t block_size,
+        double[::1] block_potential,        # OUT (B,) sum_i w_i closest_i per block
         int n_threads):
-    """closest_i = min(closest_i, ||x_i - center||^2)."""
-    cdef Py_ssize_t i, n_samples = X.shape[0]
+    """closest_i = min(closest_i, ||x_i - center||^2), and each block's new potential."""
+    cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_potential.shape[0]
+    cdef Py_ssize_t b, i, start, end
     cdef int n_features = X.shape[1]
-    cdef double d
+    cdef double d, potential
     with nogil, parallel(num_threads=n_threads):
-        for i in prange(n_samples, schedule='static'):
-            d = squared_distance(&X[i, 0], &center[0], n_features)
-            if d < closest_sq[i]:
-                closest_sq[i] = d
+        for b in prange(n_blocks, schedule='static'):
+            start = b * block_size
+            end = min(start + block_size, n_samples)
+            potential = 0
+            for i in range(start, end):
+                d = squared_distance(&X[i, 0], &center[0], n_features)
+                if d < closest_sq[i]:
+                    closest_sq[i] = d
+                potential = potential + sample_weight[i] * closest_sq[i]
+            block_potential[b] = potential

@@ -196,6 +196,12 @@ static inline void emc_stats3(const double *r, const double *x0, const double *x
 }
 #endif
 
+/* exp(x), or exactly 0 below the double range: for densities that underflow. */
+static inline double emc_exp_or_zero(double x) {
+    double e = emc_exp(x);
+    return x < -708.0 ? 0.0 : e;
+}
+
 static inline float emc_maxf(float a, float b) { return a > b ? a : b; }
 static inline double emc_maxd(double a, double b) { return a > b ? a : b; }
 static inline float emc_minf(float a, float b) { return a < b ? a : b; }

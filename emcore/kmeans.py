@@ -37,28 +37,36 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     """Greedy weighted k-means++ seeding (Arthur and Vassilvitskii, with local trials).
 
     Each new centre is the best of 2 + log(k) candidates drawn with probability
-    proportional to weight x squared distance to the nearest chosen centre.
+    proportional to weight x squared distance to the nearest chosen centre. A
+    draw first picks a block by its potential, then a sample within the block,
+    so no N-long cumulative sum is formed per centre.
     """
     n_samples = X.shape[0]
     n_trials = 2 + int(np.log(n_clusters))
+    block_size, n_blocks = block_layout(n_samples)
     centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
     centers[0] = X[random_state.choice(n_samples, p=w / w.sum())]
     closest = np.full(n_samples, np.inf)
-    _kmeans.update_closest(X, centers[0], closest, n_threads)
-    potential = float(np.dot(w, closest))
-    block_size, n_blocks = block_layout(n_samples)
-    block_potential = np.empty((n_blocks, n_trials))
+    block_pot = np.empty(n_blocks)
+    _kmeans.update_closest(X, w, centers[0], closest, block_size, block_pot, n_threads)
+    trial_pot = np.empty((n_blocks, n_trials))
     for c in range(1, n_clusters):
-        draws = random_state.uniform(size=n_trials) * potential
-        candidates = np.searchsorted(np.cumsum(w * closest), draws)
-        candidates = np.minimum(candidates, n_samples - 1)
+        cumulative = np.cumsum(block_pot)
+        draws = random_state.uniform(size=n_trials) * cumulative[-1]
+        candidates = np.empty(n_trials, dtype=np.intp)
+        for t, draw in enumerate(draws):
+            b = min(int(np.searchsorted(cumulative, draw)), n_blocks - 1)
+            start = b * block_size
+            stop = min(start + block_size, n_samples)
+            within = np.cumsum(w[start:stop] * closest[start:stop])
+            residual = draw - (cumulative[b - 1] if b else 0.0)
+            candidates[t] = start + min(int(np.searchsorted(within, residual)),
+                                        stop - start - 1)
         _kmeans.candidate_potentials(X, w, np.ascontiguousarray(X[candidates]), closest,
-                                     block_size, block_potential, n_threads)
-        potentials = block_potential.sum(axis=0)
-        best = int(np.argmin(potentials))
+                                     block_size, trial_pot, n_threads)
+        best = int(np.argmin(trial_pot.sum(axis=0)))
         centers[c] = X[candidates[best]]
-        potential = float(potentials[best])
-        _kmeans.update_closest(X, centers[c], closest, n_threads)
+        _kmeans.update_closest(X, w, centers[c], closest, block_size, block_pot, n_threads)
     return centers
 
 
@@ -147,6 +155,8 @@ class KMeans(EstimatorMixin):
         return centers.copy()
 
     def _lloyd(self, X, w, centers, tol, n_threads):
+        """Lloyd iterations; ``tol`` is a callable giving the absolute tolerance (computed
+        on first use: a single-iteration fit never needs it)."""
         labels_old = None
         for n_iter in range(1, self.max_iter + 1):
             labels, weight, sums, inertia = lloyd_step(X, w, centers, n_threads)
@@ -158,7 +168,7 @@ class KMeans(EstimatorMixin):
                 self.callback(n_iter, inertia)
             if labels_old is not None and np.array_equal(labels, labels_old):
                 break
-            if shift <= tol:
+            if n_iter < self.max_iter and shift <= tol():
                 break
             labels_old = labels
         else:
@@ -195,7 +205,13 @@ class KMeans(EstimatorMixin):
         n_threads = resolve_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
         # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
-        tol = total_variance(X, w, n_threads) / X.shape[1] * self.tol if self.tol else 0.0
+        cached = []
+
+        def tol():
+            if not cached:
+                cached.append(total_variance(X, w, n_threads) / X.shape[1] * self.tol
+                              if self.tol else 0.0)
+            return cached[0]
         if not isinstance(self.init, str):
             n_init = 1
         best = None
@@ -230,9 +246,12 @@ class KMeans(EstimatorMixin):
 
     def transform(self, X):
         """Euclidean distance of every sample to every centre, (n_samples, n_clusters)."""
-        X = self._checked(X).astype(np.float64)
-        c = np.asarray(self.cluster_centers_, dtype=np.float64)
-        return np.sqrt(np.maximum(((X[:, None, :] - c[None]) ** 2).sum(axis=2), 0))
+        X = self._checked(X)
+        centers = np.asarray(self.cluster_centers_, dtype=np.float64)
+        out = np.empty((X.shape[0], len(centers)))
+        for j, c in enumerate(centers):  # one column at a time: no N x K x D temporary
+            out[:, j] = np.sqrt(((X - c) ** 2).sum(axis=1))
+        return out
 
     def fit_transform(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).transform(X)

@@ -353,10 +353,9 @@ class GaussianMixture(EstimatorMixin):
 
     def score_samples(self, X):
         """Log-likelihood of every sample, shape (n_samples,)."""
-        X, params = self._kernel_input(X)
-        out = np.empty(X.shape[0])
-        _densities.log_mixture_density(X, *params, False, out, resolve_n_threads(self.n_threads))
-        return out
+        X, _ = self._kernel_input(X)
+        return self._score_with(X, self.means_, self.precisions_cholesky_, self.weights_,
+                                resolve_n_threads(self.n_threads))
 
     def score(self, X, y=None, sample_weight=None):
         """Mean (weighted) log-likelihood of X."""
