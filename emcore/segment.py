@@ -17,6 +17,16 @@ _GMM_OPTIONS = set(inspect.signature(GaussianMixture.__init__).parameters) - {
     "self", "n_components", "max_iter"}
 
 
+def _gather(table, index, chunk=1 << 20):
+    """``table[index]`` in chunks: numpy turns an int32 index into a full intp copy first,
+    which on a 50 MP image is 400 MB; per chunk it is 8 MB."""
+    flat = index.reshape(-1)
+    out = np.empty((len(flat),) + table.shape[1:], dtype=table.dtype)
+    for start in range(0, len(flat), chunk):
+        np.take(table, flat[start:start + chunk], axis=0, out=out[start:start + chunk])
+    return out.reshape(index.shape + table.shape[1:])
+
+
 class _Pixels:
     """An image split into the samples to fit and the way back to pixels."""
 
@@ -45,7 +55,7 @@ class _Pixels:
     def to_pixels(self, sample_labels):
         """The (H, W) label map, int32 (half the memory of intp on a 50 MP image)."""
         sample_labels = np.asarray(sample_labels, dtype=np.int32)
-        labels = sample_labels if self.inverse is None else sample_labels[self.inverse]
+        labels = sample_labels if self.inverse is None else _gather(sample_labels, self.inverse)
         return labels.reshape(self.shape)
 
     def paint(self, labels, palette):
@@ -54,7 +64,7 @@ class _Pixels:
         if self.dtype.kind in "ui":
             info = np.iinfo(self.dtype)
             colors = np.clip(np.rint(colors), info.min, info.max)
-        out = np.take(colors.astype(self.dtype), labels, axis=0)
+        out = _gather(colors.astype(self.dtype), labels)
         if self.alpha is not None:
             out = np.concatenate([out, self.alpha[:, :, None]], axis=2)
         elif self.grayscale:
