@@ -114,3 +114,14 @@ def test_unknown_extension(tmp_path, chelsea):
     with pytest.raises(ValueError, match="extension"):
         save_image(chelsea, tmp_path / "out.xyz")
     assert os.listdir(tmp_path) == []
+
+
+def test_written_files_get_normal_permissions(tmp_path, chelsea):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    save_image(chelsea, tmp_path / "new.png")
+    assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o666 & ~mask
+    (tmp_path / "old.png").write_bytes(b"")
+    os.chmod(tmp_path / "old.png", 0o640)
+    save_image(chelsea, tmp_path / "old.png")  # replacing keeps the old file's mode
+    assert (tmp_path / "old.png").stat().st_mode & 0o777 == 0o640
