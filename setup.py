@@ -7,8 +7,8 @@ serially and a warning says so. ``EMCORE_OPENMP=0`` forces a serial build and
 
 The hot kernels are built twice on x86 with gcc or clang: a portable baseline
 and an AVX2 + FMA variant (``*_avx2``) that emcore/_kernels.py picks at import
-on CPUs that have both. ``EMCORE_AVX2=0`` skips the variants. Nothing is built
-with -march=native or -ffast-math.
+on CPUs that have both. ``EMCORE_AVX2=0`` skips the variants. Nothing is tuned for the
+build machine's own CPU, and no unsafe floating-point optimisation is enabled.
 """
 import os
 import platform
@@ -86,7 +86,7 @@ class BuildExtWithOpenMP(build_ext):
                 )
         # -fno-trapping-math lets gcc/clang turn float compare-selects into
         # max/blend instructions so the kernels' loops vectorise; Python never
-        # unmasks FP traps, and NaN/inf semantics are unchanged (not -ffast-math).
+        # unmasks FP traps, and NaN/inf semantics and rounding are unchanged.
         optimise = (["/O2"] if self.compiler.compiler_type == "msvc"
                     else ["-O3", "-fno-trapping-math"])
         if any(ext.name.endswith("_avx2") for ext in self.extensions) and not probe_compiles(
