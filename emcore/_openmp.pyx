@@ -1,16 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """What this build and this CPU offer: OpenMP, and AVX2 with FMA."""
-from emcore._openmp cimport EMCORE_OPENMP, emc_cpu_has_avx2_fma, omp_get_max_threads
+from emcore._openmp cimport EMCORE_OPENMP, emc_cpu_has_avx2_fma
 
 
 def openmp_enabled():
     """True when the kernels were compiled with OpenMP."""
     return bool(EMCORE_OPENMP)
-
-
-def openmp_max_threads():
-    """The OpenMP runtime's default team size (1 in a serial build)."""
-    return omp_get_max_threads()
 
 
 def cpu_has_avx2_fma():

@@ -41,14 +41,6 @@ def precision_cholesky(covariances, covariance_type, name="covariance"):
     return 1.0 / np.sqrt(cov)
 
 
-def covariance_from_precision_cholesky(prec_chol, covariance_type):
-    """Invert precision_cholesky."""
-    prec_chol = np.asarray(prec_chol, dtype=np.float64)
-    if covariance_type == "full":
-        return np.stack([np.linalg.inv(u @ u.T) for u in prec_chol])
-    return 1.0 / prec_chol**2
-
-
 def precision_from_cholesky(prec_chol, covariance_type):
     if covariance_type == "full":
         return np.einsum("kij,klj->kil", prec_chol, prec_chol)

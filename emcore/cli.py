@@ -154,8 +154,7 @@ def _check_image_output(path):
 
 def cmd_segment(args):
     from emcore.image import save_image
-    from emcore.segment import EM, _Pixels
-    from emcore.kmeans import KMeans
+    from emcore.segment import EM, _fit, _palette_and_labels, _Pixels
 
     _check_image_output(args.output)
     for path, ext in ((args.labels, ".npy"), (args.model, ".npz")):
@@ -182,13 +181,11 @@ def cmd_segment(args):
             if args.max_iter < 1:
                 raise UsageError("--max-iter must be at least 1 for kmeans")
             px = _Pixels(args.input, not args.no_unique_colors)
-            k = px.check_k(args.clusters, "k")
-            model = KMeans(k, tol=1e-4 if args.tol is None else args.tol,
-                           max_iter=args.max_iter, random_state=args.seed,
-                           n_threads=args.threads, callback=tick)
-            model.fit(px.samples, sample_weight=px.weights)
-            labels = px.to_pixels(model.labels_)
-            result = px.paint(labels, model.cluster_centers_)
+            model = _fit(px, px.check_k(args.clusters, "k"), "kmeans",
+                         tol=1e-4 if args.tol is None else args.tol, max_iter=args.max_iter,
+                         random_state=args.seed, n_threads=args.threads, callback=tick)
+            palette, labels = _palette_and_labels(px, model)
+            result = px.paint(labels, palette)
             summary = {"inertia": model.inertia_,
                        "converged": bool(model.n_iter_ < args.max_iter)}
     finally:
@@ -197,7 +194,7 @@ def cmd_segment(args):
     elapsed = time.perf_counter() - start
     save_image(result, args.output)
     if args.labels:
-        save_image(labels.astype(np.int32), args.labels)
+        save_image(labels, args.labels)  # int32 already
     if args.model:
         model.save(args.model)
     summary = {"k": args.clusters, "method": args.method, "iterations": int(model.n_iter_),

@@ -72,6 +72,19 @@ class _Pixels:
         return out
 
 
+def _fit(px, k, method, **options):
+    """k-means or a Gaussian mixture fitted to the pixels' samples (weighted by counts)."""
+    model = KMeans(k, **options) if method == "kmeans" else GaussianMixture(k, **options)
+    return model.fit(px.samples, sample_weight=px.weights)
+
+
+def _palette_and_labels(px, model):
+    """The fitted colours and the (H, W) map of which one each pixel takes."""
+    if isinstance(model, KMeans):
+        return model.cluster_centers_, px.to_pixels(model.labels_)
+    return model.means_, px.to_pixels(model.predict(px.samples))
+
+
 class EM:
     """Segment an image with a Gaussian mixture fitted by EM.
 
@@ -174,15 +187,8 @@ def quantize(image, n_colors, *, method="kmeans", unique_colors=True, random_sta
     check_choice(method, "method", ("kmeans", "gmm"))
     px = _Pixels(image, bool(unique_colors))
     k = px.check_k(n_colors, "n_colors")
-    if method == "kmeans":
-        model = KMeans(k, random_state=random_state, n_threads=n_threads, **options)
-        sample_labels = model.fit(px.samples, sample_weight=px.weights).labels_
-        palette = model.cluster_centers_
-    else:
-        model = GaussianMixture(k, random_state=random_state, n_threads=n_threads, **options)
-        sample_labels = model.fit(px.samples, sample_weight=px.weights).predict(px.samples)
-        palette = model.means_
-    labels = px.to_pixels(sample_labels)
+    model = _fit(px, k, method, random_state=random_state, n_threads=n_threads, **options)
+    palette, labels = _palette_and_labels(px, model)
     return px.paint(labels, palette), np.asarray(palette, dtype=np.float64), labels
 
 
@@ -216,14 +222,9 @@ def k_sweep(image, k_values, *, method="kmeans", unique_colors=True, random_stat
     costs, times = [], []
     for k in ks:
         start = time.perf_counter()
-        if method == "kmeans":
-            model = KMeans(k, random_state=random_state, n_threads=n_threads, **options)
-            cost = model.fit(px.samples, sample_weight=px.weights).inertia_
-        else:
-            model = GaussianMixture(k, random_state=random_state, n_threads=n_threads,
-                                    **options)
-            cost = model.fit(px.samples, sample_weight=px.weights).bic(
-                px.samples, sample_weight=px.weights)
+        model = _fit(px, k, method, random_state=random_state, n_threads=n_threads, **options)
+        cost = (model.inertia_ if method == "kmeans"
+                else model.bic(px.samples, sample_weight=px.weights))
         times.append(time.perf_counter() - start)
         costs.append(cost)
         if callback is not None:
