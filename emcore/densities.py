@@ -44,7 +44,9 @@ def _mixture_parameters(kernels):
         if cov_type not in ("spherical", "diag", "full"):
             raise ValueError(f"unsupported covariance_type {cov_type!r} in the fitted mixture")
         prec = getattr(kernels, "precisions_cholesky_", None)
-        if prec is None:
+        # the kernels read the upper triangle only: a lower-triangular factor of the same
+        # precision (another library's, or scikit-learn's from precisions_init) is rebuilt
+        if prec is None or (cov_type == "full" and np.tril(np.asarray(prec), -1).any()):
             prec = precision_cholesky(kernels.covariances_, cov_type)
         return (np.asarray(kernels.means_, dtype=np.float64), np.asarray(prec, dtype=np.float64),
                 np.asarray(kernels.weights_, dtype=np.float64), cov_type)

@@ -142,6 +142,17 @@ def test_fitted_scikit_learn_mixture_is_accepted(chelsea):
                                    rtol=1e-10, atol=1e-10)
 
 
+def test_fitted_mixture_with_a_lower_triangular_factor(chelsea):
+    from sklearn.mixture import GaussianMixture as SkGM
+    X = chelsea.reshape(-1, 3)[::7].astype(np.float64)
+    gm = SkGM(3, random_state=0, max_iter=20).fit(X)
+    expected = gm.score_samples(X)
+    # the same precisions, factored as L L^T (lower) instead of U U^T
+    gm.precisions_cholesky_ = np.linalg.cholesky(gm.precisions_)
+    np.testing.assert_allclose(gm.score_samples(X), expected, rtol=1e-10)
+    np.testing.assert_allclose(compute_densities(X, gm, log=True), expected, rtol=1e-10)
+
+
 def test_more_pixels_than_one_slab_and_thread_counts():
     rng = np.random.RandomState(8)
     X = rng.randint(0, 256, (SLAB_PIXELS + 12345, 3)).astype(np.uint8)
