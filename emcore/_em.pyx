@@ -16,15 +16,18 @@ Statistics per component k, centred on the current mean mu_k:
                    or the upper triangle of sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T
                    row by row ('full', D (D + 1) / 2 values)
 where r_ik includes the sample weight. Every product and sum here is float64
-(eight lane sums per tile, added in order; see _vecmath.h), whatever the
+(four lane sums per statistic, carried through a block and added in a fixed order;
+see _vecmath.h), whatever the
 precision of the log-probabilities.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
 
-from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, SCALE, TILE, TOTAL, XS, emc_cross,
-                            emc_moments, emc_stats3, emc_sum, load_tile, log_sum, scratch_part,
+from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TILE, TOTAL, XS, emc_fold_lanes,
+                            emc_lanes_cross, emc_lanes_moments, emc_lanes_sum, emc_rgb_diagd,
+                            emc_rgb_diagf, emc_rgb_fulld, emc_rgb_fullf, emc_sum,
+                            emc_weighted_log_sum, load_tile, lowest, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size)
 
 
@@ -34,41 +37,56 @@ cdef inline void widen(const floating *src, double *dst, Py_ssize_t n) noexcept 
         dst[i] = src[i]
 
 
+cdef inline void rgb_sums(const floating *e, const double *scale, const double *xs,
+                          const floating *mu, bint full, double *acc) noexcept nogil:
+    """accumulate_tile for D = 3: one fused pass (_vecmath.h)."""
+    if floating is float:
+        if full:
+            emc_rgb_fullf(e, scale, xs, xs + TILE, xs + 2 * TILE, mu[0], mu[1], mu[2], TILE, acc)
+        else:
+            emc_rgb_diagf(e, scale, xs, xs + TILE, xs + 2 * TILE, mu[0], mu[1], mu[2], TILE, acc)
+    else:
+        if full:
+            emc_rgb_fulld(e, scale, xs, xs + TILE, xs + 2 * TILE, mu[0], mu[1], mu[2], TILE, acc)
+        else:
+            emc_rgb_diagd(e, scale, xs, xs + TILE, xs + 2 * TILE, mu[0], mu[1], mu[2], TILE, acc)
+
+
 cdef inline void accumulate_tile(
         const double *xs,           # IN (D, TILE) the tile in float64
+        const double *scale,        # IN (TILE,) weight / total
         const floating *means,      # IN (K, D)
         const floating *resp,       # IN (K, TILE) exp(lp - largest)
-        const floating *scale,      # IN (TILE,) weight / total
         int n_components,
         int n_features,
+        int n_stats,
         bint full,
         double *r,                  # SCRATCH (TILE,)
-        double *stats) noexcept nogil:  # IN/OUT (K, S), see the module docstring
-    """Add one tile's weighted sums: every product and sum is float64 (_vecmath.h)."""
+        double *acc) noexcept nogil:  # IN/OUT (K, S, 4) lane sums of the statistics
+    """Add one tile's weighted sums, every product and sum in float64 (_vecmath.h)."""
     cdef int k, i, j, t, q
-    cdef int n_stats = 1 + n_features + (n_features * (n_features + 1) // 2 if full
-                                         else n_features)
     cdef const floating *e
-    cdef double *st
     cdef const floating *mu
+    cdef double *a
     for k in range(n_components):
         e = resp + k * TILE
-        for t in range(TILE):
-            r[t] = <double> e[t] * <double> scale[t]
-        st = stats + k * n_stats
         mu = means + k * n_features
-        if n_features == 3:  # RGB: one fused pass (_vecmath.h)
-            emc_stats3(r, xs, xs + TILE, xs + 2 * TILE, mu[0], mu[1], mu[2], TILE, full, st)
+        a = acc + 4 * k * n_stats
+        if n_features == 3:
+            rgb_sums(e, scale, xs, mu, full, a)
             continue
-        st[0] += emc_sum(r, TILE)
+        for t in range(TILE):
+            r[t] = <double> e[t] * scale[t]
+        emc_lanes_sum(r, TILE, a)
         # the diagonal second moments sit at 1 + D + i ('diag') or on the triangle's diagonal
         q = 1 + n_features
         for i in range(n_features):
-            emc_moments(r, xs + i * TILE, mu[i], TILE, &st[1 + i], &st[q])
+            emc_lanes_moments(r, xs + i * TILE, mu[i], TILE, a + 4 * (1 + i), a + 4 * q)
             q += 1
             if full:
                 for j in range(i + 1, n_features):
-                    st[q] += emc_cross(r, xs + i * TILE, mu[i], xs + j * TILE, mu[j], TILE)
+                    emc_lanes_cross(r, xs + i * TILE, mu[i], xs + j * TILE, mu[j], TILE,
+                                    a + 4 * q)
                     q += 1
 
 
@@ -86,7 +104,8 @@ def em_pass(
     """One E-step over all samples, returning the M-step's sums per block."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_stats.shape[0]
     cdef Py_ssize_t b, start, end, tile, i0, n
-    cdef int t, n_features = X.shape[1], n_components = means.shape[0]
+    cdef int t, k, n_features = X.shape[1], n_components = means.shape[0]
+    cdef int n_stats = block_stats.shape[2]
     cdef floating *scratch
     cdef floating *xs
     cdef floating *lp
@@ -94,9 +113,13 @@ def em_pass(
     cdef floating *proj
     cdef floating *largest
     cdef floating *total
-    cdef floating *scale
-    cdef double *wide         # (D + 1, TILE): the tile in float64, then one r row
-    cdef double w, loglik
+    cdef double *wide     # (D, TILE) the tile in float64, then r ... acc below
+    cdef double *r        # (TILE,) one component's r, see accumulate_tile
+    cdef double *weight   # (TILE,) the tile's sample weights, 0 past its end
+    cdef double *scale    # (TILE,) weight / total
+    cdef double *term     # (TILE,) weight * log p(x)
+    cdef double *acc      # (K, S, 4) the block's lane sums
+    cdef double loglik
     cdef int failed[1]  # shared: assigning a plain variable in parallel() is thread-private
     block_stats[...] = 0
     block_loglik[...] = 0
@@ -106,7 +129,8 @@ def em_pass(
     with nogil, parallel(num_threads=n_threads):
         scratch = <floating *> malloc(tile_scratch_size(n_components, n_features)
                                       * sizeof(floating))
-        wide = <double *> malloc((n_features + 1) * TILE * sizeof(double))
+        wide = <double *> malloc(((n_features + 4) * TILE + 4 * n_components * n_stats)
+                                 * sizeof(double))
         if scratch == NULL or wide == NULL:
             failed[0] = 1
         else:
@@ -116,11 +140,17 @@ def em_pass(
             proj = scratch_part(scratch, PROJ, n_components, n_features)
             largest = scratch_part(scratch, LARGEST, n_components, n_features)
             total = scratch_part(scratch, TOTAL, n_components, n_features)
-            scale = scratch_part(scratch, SCALE, n_components, n_features)
+            r = wide + n_features * TILE
+            weight = r + TILE
+            scale = weight + TILE
+            term = scale + TILE
+            acc = term + TILE
             for b in prange(n_blocks, schedule='static'):
                 start = b * block_size
                 end = min(start + block_size, n_samples)
                 loglik = 0
+                for t in range(4 * n_components * n_stats):
+                    acc[t] = 0
                 for tile in range((end - start + TILE - 1) // TILE):
                     i0 = start + tile * TILE
                     n = min(<Py_ssize_t> TILE, end - i0)
@@ -128,14 +158,20 @@ def em_pass(
                     tile_log_probs(xs, &means[0, 0], &prec[0, 0], &log_const[0],
                                    n_components, n_features, full, lp, diff, proj)
                     tile_exp_normalise(lp, n_components, largest, total)
+                    for t in range(n):
+                        weight[t] = sample_weight[i0 + t]
+                    for t in range(n, TILE):
+                        weight[t] = 0
                     for t in range(TILE):
-                        w = sample_weight[i0 + t] if t < n else 0
-                        scale[t] = <floating> (w / total[t])
-                        if w != 0:  # padding and zero weights add nothing (not 0 * -inf)
-                            loglik = loglik + w * log_sum(largest[t], total[t])
+                        scale[t] = weight[t] / total[t]
+                        term[t] = emc_weighted_log_sum(weight[t], largest[t], total[t],
+                                                       lowest(largest[t]))
+                    loglik = loglik + emc_sum(term, TILE)
                     widen(xs, wide, n_features * TILE)
-                    accumulate_tile(wide, &means[0, 0], lp, scale, n_components, n_features,
-                                    full, wide + n_features * TILE, &block_stats[b, 0, 0])
+                    accumulate_tile(wide, scale, &means[0, 0], lp, n_components, n_features,
+                                    n_stats, full, r, acc)
+                for k in range(n_components):
+                    emc_fold_lanes(acc + 4 * k * n_stats, n_stats, &block_stats[b, k, 0])
                 block_loglik[b] = loglik
         free(scratch)
         free(wide)

@@ -13,7 +13,11 @@
 #ifndef EMCORE_VECMATH_H
 #define EMCORE_VECMATH_H
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
 
 static inline float emc_expf(float x) {
     x = x < -87.0f ? -87.0f : x;
@@ -67,11 +71,9 @@ static inline double emc_exp(double x) {
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
-/* Tile reductions in float64 over double rows: eight running partial sums (one
- * vector of lanes) added in a fixed order at the end, so the result never
- * depends on the build or the thread count. n must be a multiple of 8. Vector
- * extensions make the lanes explicit for gcc and clang; other compilers get the
- * same arithmetic in plain loops. */
+/* A tile's sum in float64: eight running partial sums (one vector of lanes)
+ * added in a fixed order at the end, so the result never depends on the build
+ * or the thread count. n must be a multiple of 8. */
 static inline double emc_hsum(const double *lanes) {
     double s = 0;
     for (int l = 0; l < 8; l++) s += lanes[l];
@@ -90,116 +92,210 @@ static inline double emc_sum(const double *a, int n) {
     for (int t = 0; t < n; t += 8) acc += emc_load8(a + t);
     return emc_hsum((const double *) &acc);
 }
-static inline void emc_moments(const double *r, const double *x, double m, int n,
-                               double *s1, double *s2) {
-    emc_d8 a1 = {0}, a2 = {0};
-    for (int t = 0; t < n; t += 8) {
-        emc_d8 d = emc_load8(x + t) - m, rd = emc_load8(r + t) * d;
-        a1 += rd;
-        a2 += rd * d;
-    }
-    *s1 += emc_hsum((const double *) &a1);
-    *s2 += emc_hsum((const double *) &a2);
-}
-static inline double emc_cross(const double *r, const double *xi, double mi,
-                               const double *xj, double mj, int n) {
-    emc_d8 acc = {0};
-    for (int t = 0; t < n; t += 8)
-        acc += emc_load8(r + t) * (emc_load8(xi + t) - mi) * (emc_load8(xj + t) - mj);
-    return emc_hsum((const double *) &acc);
-}
 #else
 static inline double emc_sum(const double *a, int n) {
     double acc[8] = {0};
     for (int t = 0; t < n; t += 8) for (int l = 0; l < 8; l++) acc[l] += a[t + l];
     return emc_hsum(acc);
 }
-static inline void emc_moments(const double *r, const double *x, double m, int n,
-                               double *s1, double *s2) {
-    double a1[8] = {0}, a2[8] = {0};
-    for (int t = 0; t < n; t += 8)
-        for (int l = 0; l < 8; l++) {
-            double d = x[t + l] - m, rd = r[t + l] * d;
-            a1[l] += rd;
-            a2[l] += rd * d;
-        }
-    *s1 += emc_hsum(a1);
-    *s2 += emc_hsum(a2);
-}
-static inline double emc_cross(const double *r, const double *xi, double mi,
-                               const double *xj, double mj, int n) {
-    double acc[8] = {0};
-    for (int t = 0; t < n; t += 8)
-        for (int l = 0; l < 8; l++) acc[l] += r[t + l] * (xi[t + l] - mi) * (xj[t + l] - mj);
-    return emc_hsum(acc);
-}
 #endif
 
-/* D = 3 (RGB, nearly every call): every statistic of one component in a single
- * pass over the tile, with ten 4-lane float64 accumulators (they fit in AVX2's
- * sixteen registers). stats gets += [sum r, sum r d_i (3), then d_i d_j: the
- * diagonal (3) or, when full, the upper triangle row by row (6)], d = x - m. */
+/* The EM pass's M-step sums (_em.pyx). For one component with mean mu the
+ * statistics are, with d = x - mu (centred on mu, so a component sitting on
+ * one repeated colour gets exact zeros) and r = responsibility x weight:
+ *   [sum r,  sum r d_i (D),  sum r d_i d_j: i == j ('diag', D values) or the
+ *    upper triangle row by row ('full', D (D + 1) / 2 values)].
+ * Every product and sum is float64. Each statistic is kept as four lane sums,
+ * acc[4 q + l], carried from the first tile of a block to its last and added
+ * up by emc_fold_lanes once per block: the order of every addition is fixed by
+ * the tile layout alone. n, the tile length, is a multiple of 8. */
 #if defined(__GNUC__) || defined(__clang__)
 typedef double emc_d4 __attribute__((vector_size(4 * sizeof(double))));
-static inline emc_d4 emc_load4(const double *p) {
-    emc_d4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-#define EMC_HSUM4(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
-static inline void emc_stats3(const double *r, const double *x0, const double *x1,
-                              const double *x2, double m0, double m1, double m2, int n,
-                              int full, double *stats) {
-    emc_d4 an = {0}, a0 = {0}, a1 = {0}, a2 = {0};
-    emc_d4 q00 = {0}, q11 = {0}, q22 = {0}, q01 = {0}, q02 = {0}, q12 = {0};
-    for (int t = 0; t < n; t += 4) {
-        emc_d4 rv = emc_load4(r + t);
-        emc_d4 d0 = emc_load4(x0 + t) - m0, d1 = emc_load4(x1 + t) - m1,
-               d2 = emc_load4(x2 + t) - m2;
-        emc_d4 r0 = rv * d0, r1 = rv * d1, r2 = rv * d2;
-        an += rv; a0 += r0; a1 += r1; a2 += r2;
-        q00 += r0 * d0; q11 += r1 * d1; q22 += r2 * d2;
-        if (full) { q01 += r0 * d1; q02 += r0 * d2; q12 += r1 * d2; }
-    }
-    stats[0] += EMC_HSUM4(an);
-    stats[1] += EMC_HSUM4(a0); stats[2] += EMC_HSUM4(a1); stats[3] += EMC_HSUM4(a2);
-    if (full) {
-        stats[4] += EMC_HSUM4(q00); stats[5] += EMC_HSUM4(q01); stats[6] += EMC_HSUM4(q02);
-        stats[7] += EMC_HSUM4(q11); stats[8] += EMC_HSUM4(q12); stats[9] += EMC_HSUM4(q22);
-    } else {
-        stats[4] += EMC_HSUM4(q00); stats[5] += EMC_HSUM4(q11); stats[6] += EMC_HSUM4(q22);
-    }
-}
+/* unaligned, aliasing-safe views for loads and stores */
+typedef double emc_d4u __attribute__((vector_size(4 * sizeof(double)), aligned(8), may_alias));
+typedef float emc_f4u __attribute__((vector_size(4 * sizeof(float)), aligned(4), may_alias));
+static inline emc_d4 emc_load4(const double *p) { return *(const emc_d4u *) p; }
+static inline void emc_store4(double *p, emc_d4 v) { *(emc_d4u *) p = v; }
+static inline emc_d4 emc_widen4(const float *p) {
+#ifdef __AVX__
+    return (emc_d4) _mm256_cvtps_pd(_mm_loadu_ps(p));  /* gcc splits the generic form */
 #else
-static inline void emc_stats3(const double *r, const double *x0, const double *x1,
-                              const double *x2, double m0, double m1, double m2, int n,
-                              int full, double *stats) {
-    double acc[10][4] = {{0}};
+    typedef float emc_f4 __attribute__((vector_size(4 * sizeof(float))));
+    emc_f4 v = *(const emc_f4u *) p;
+    return __builtin_convertvector(v, emc_d4);
+#endif
+}
+static inline void emc_lanes_sum(const double *r, int n, double *acc) {
+    emc_d4 a = emc_load4(acc);
+    for (int t = 0; t < n; t += 4) a += emc_load4(r + t);
+    emc_store4(acc, a);
+}
+static inline void emc_lanes_moments(const double *r, const double *x, double m, int n,
+                                     double *acc1, double *acc2) {
+    emc_d4 a1 = emc_load4(acc1), a2 = emc_load4(acc2);
+    for (int t = 0; t < n; t += 4) {
+        emc_d4 d = emc_load4(x + t) - m, rd = emc_load4(r + t) * d;
+        a1 += rd;
+        a2 += rd * d;
+    }
+    emc_store4(acc1, a1);
+    emc_store4(acc2, a2);
+}
+static inline void emc_lanes_cross(const double *r, const double *xi, double mi,
+                                   const double *xj, double mj, int n, double *acc) {
+    emc_d4 a = emc_load4(acc);
+    for (int t = 0; t < n; t += 4)
+        a += emc_load4(r + t) * (emc_load4(xi + t) - mi) * (emc_load4(xj + t) - mj);
+    emc_store4(acc, a);
+}
+/* D = 3 (RGB, nearly every call): all the sums of one component in one pass
+ * over the tile, r = e * scale formed on the fly, every accumulator a named
+ * register (an array would live in memory). */
+#define EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                \
+    emc_d4 an = emc_load4(acc), a0 = emc_load4(acc + 4), a1 = emc_load4(acc + 8),      \
+           a2 = emc_load4(acc + 12);                                                   \
+    for (int t = 0; t < n; t += 4) {                                                   \
+        emc_d4 rv = LOAD_E(e + t) * emc_load4(scale + t);                              \
+        emc_d4 d0 = emc_load4(x0 + t) - m0, d1 = emc_load4(x1 + t) - m1,               \
+               d2 = emc_load4(x2 + t) - m2;                                            \
+        emc_d4 r0 = rv * d0, r1 = rv * d1, r2 = rv * d2;                               \
+        an += rv; a0 += r0; a1 += r1; a2 += r2;
+#define EMC_RGB_EPILOGUE                                                               \
+    emc_store4(acc, an); emc_store4(acc + 4, a0); emc_store4(acc + 8, a1);             \
+    emc_store4(acc + 12, a2);
+#define EMC_DEFINE_RGB_STATS(SUFFIX, ETYPE, LOAD_E)                                     \
+static inline void emc_rgb_diag##SUFFIX(const ETYPE *e, const double *scale,           \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
+        double m2, int n, double *acc) {                                               \
+    emc_d4 q0 = emc_load4(acc + 16), q1 = emc_load4(acc + 20), q2 = emc_load4(acc + 24); \
+    EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                    \
+        q0 += r0 * d0; q1 += r1 * d1; q2 += r2 * d2;                                   \
+    }                                                                                  \
+    EMC_RGB_EPILOGUE                                                                   \
+    emc_store4(acc + 16, q0); emc_store4(acc + 20, q1); emc_store4(acc + 24, q2);      \
+}                                                                                      \
+static inline void emc_rgb_full##SUFFIX(const ETYPE *e, const double *scale,           \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
+        double m2, int n, double *acc) {                                               \
+    emc_d4 q00 = emc_load4(acc + 16), q01 = emc_load4(acc + 20), q02 = emc_load4(acc + 24), \
+           q11 = emc_load4(acc + 28), q12 = emc_load4(acc + 32), q22 = emc_load4(acc + 36); \
+    EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                    \
+        q00 += r0 * d0; q01 += r0 * d1; q02 += r0 * d2;                                \
+        q11 += r1 * d1; q12 += r1 * d2; q22 += r2 * d2;                                \
+    }                                                                                  \
+    EMC_RGB_EPILOGUE                                                                   \
+    emc_store4(acc + 16, q00); emc_store4(acc + 20, q01); emc_store4(acc + 24, q02);   \
+    emc_store4(acc + 28, q11); emc_store4(acc + 32, q12); emc_store4(acc + 36, q22);   \
+}
+EMC_DEFINE_RGB_STATS(f, float, emc_widen4)
+EMC_DEFINE_RGB_STATS(d, double, emc_load4)
+#undef EMC_DEFINE_RGB_STATS
+#undef EMC_RGB_PROLOGUE
+#undef EMC_RGB_EPILOGUE
+#else  /* the same arithmetic, lane by lane */
+static inline void emc_lanes_sum(const double *r, int n, double *acc) {
+    for (int t = 0; t < n; t += 4) for (int l = 0; l < 4; l++) acc[l] += r[t + l];
+}
+static inline void emc_lanes_moments(const double *r, const double *x, double m, int n,
+                                     double *acc1, double *acc2) {
     for (int t = 0; t < n; t += 4)
         for (int l = 0; l < 4; l++) {
-            double rv = r[t + l], d0 = x0[t + l] - m0, d1 = x1[t + l] - m1,
-                   d2 = x2[t + l] - m2;
-            double r0 = rv * d0, r1 = rv * d1, r2 = rv * d2;
-            acc[0][l] += rv; acc[1][l] += r0; acc[2][l] += r1; acc[3][l] += r2;
-            acc[4][l] += r0 * d0; acc[5][l] += r1 * d1; acc[6][l] += r2 * d2;
-            acc[7][l] += r0 * d1; acc[8][l] += r0 * d2; acc[9][l] += r1 * d2;
+            double d = x[t + l] - m, rd = r[t + l] * d;
+            acc1[l] += rd;
+            acc2[l] += rd * d;
         }
-    double s[10];
-    for (int q = 0; q < 10; q++) s[q] = (acc[q][0] + acc[q][1]) + (acc[q][2] + acc[q][3]);
-    for (int q = 0; q < 4; q++) stats[q] += s[q];
-    if (full) {
-        stats[4] += s[4]; stats[5] += s[7]; stats[6] += s[8];
-        stats[7] += s[5]; stats[8] += s[9]; stats[9] += s[6];
-    } else {
-        stats[4] += s[4]; stats[5] += s[5]; stats[6] += s[6];
-    }
 }
+static inline void emc_lanes_cross(const double *r, const double *xi, double mi,
+                                   const double *xj, double mj, int n, double *acc) {
+    for (int t = 0; t < n; t += 4)
+        for (int l = 0; l < 4; l++) acc[l] += r[t + l] * (xi[t + l] - mi) * (xj[t + l] - mj);
+}
+#define EMC_DEFINE_RGB_STATS(SUFFIX, ETYPE)                                            \
+static inline void emc_rgb_sums##SUFFIX(const ETYPE *e, const double *scale,           \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
+        double m2, int n, int full, double *acc) {                                     \
+    /* acc rows: n, r d0..d2, then r d_i d_j for i <= j ('full') or i == j */          \
+    for (int t = 0; t < n; t += 4)                                                     \
+        for (int l = 0; l < 4; l++) {                                                  \
+            double rv = (double) e[t + l] * scale[t + l];                              \
+            double d[3] = {x0[t + l] - m0, x1[t + l] - m1, x2[t + l] - m2};            \
+            acc[l] += rv;                                                              \
+            for (int i = 0, q = 4; i < 3; i++) {                                       \
+                double rd = rv * d[i];                                                 \
+                acc[4 * (1 + i) + l] += rd;                                            \
+                for (int j = i; j < (full ? 3 : i + 1); j++, q++)                      \
+                    acc[4 * q + l] += rd * d[j];                                       \
+            }                                                                          \
+        }                                                                              \
+}                                                                                      \
+static inline void emc_rgb_diag##SUFFIX(const ETYPE *e, const double *scale,           \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
+        double m2, int n, double *acc) {                                               \
+    emc_rgb_sums##SUFFIX(e, scale, x0, x1, x2, m0, m1, m2, n, 0, acc);                 \
+}                                                                                      \
+static inline void emc_rgb_full##SUFFIX(const ETYPE *e, const double *scale,           \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
+        double m2, int n, double *acc) {                                               \
+    emc_rgb_sums##SUFFIX(e, scale, x0, x1, x2, m0, m1, m2, n, 1, acc);                 \
+}
+EMC_DEFINE_RGB_STATS(f, float)
+EMC_DEFINE_RGB_STATS(d, double)
+#undef EMC_DEFINE_RGB_STATS
 #endif
+
+/* stats[q] = the sum of statistic q's four lanes, (l0 + l1) + (l2 + l3). */
+static inline void emc_fold_lanes(const double *acc, int n_stats, double *stats) {
+    for (int q = 0; q < n_stats; q++)
+        stats[q] = (acc[4 * q] + acc[4 * q + 1]) + (acc[4 * q + 2] + acc[4 * q + 3]);
+}
 
 /* exp(x), or exactly 0 below the double range: for densities that underflow. */
 static inline double emc_exp_or_zero(double x) {
     double e = emc_exp(x);
     return x < -708.0 ? 0.0 : e;
+}
+
+/* log(x) for double that compilers can vectorise: x = 2^e m with m in
+ * [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172,
+ * by its odd series to s^21 (truncation below 1e-17 relative). Accurate to a
+ * few ulp for positive normal x; 0 gives -inf. Used once per sample, on
+ * sum_k exp(lp_k - max), which lies in [1, K] or is 0. */
+static inline double emc_log(double x) {
+    /* 32-bit exponent arithmetic on the high word: AVX2 has no 64-bit
+     * arithmetic shift or int64 -> double conversion */
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int32_t e = ((int32_t) (bits >> 32) - 0x3fe6a09e) >> 20;  /* high word of sqrt(1/2) */
+    uint64_t mbits = bits - ((uint64_t) (int64_t) e << 52);
+    double m;
+    memcpy(&m, &mbits, sizeof m);
+    double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    double p = 1.0 / 21;
+    p = p * s2 + 1.0 / 19;
+    p = p * s2 + 1.0 / 17;
+    p = p * s2 + 1.0 / 15;
+    p = p * s2 + 1.0 / 13;
+    p = p * s2 + 1.0 / 11;
+    p = p * s2 + 1.0 / 9;
+    p = p * s2 + 1.0 / 7;
+    p = p * s2 + 1.0 / 5;
+    p = p * s2 + 1.0 / 3;
+    double de = (double) e;
+    /* ln 2 split so that de * high part is exact */
+    double r = de * 6.93147180369123816490e-01 + (2.0 * s + (2.0 * s * s2 * p
+               + de * 1.90821492927058770002e-10));
+    return x == 0.0 ? -HUGE_VAL : r;
+}
+
+/* One sample's term of the log-likelihood, w log sum_k exp(lp_k) from
+ * largest = max_k lp_k and total = sum_k exp(lp_k - largest): 0 when w is 0
+ * (padding, zero weights: never 0 * -inf), -inf when largest is `floor` (no
+ * component explains the sample, see tile_exp_normalise). */
+static inline double emc_weighted_log_sum(double w, double largest, double total,
+                                          double floor) {
+    double v = w * (largest + emc_log(total));
+    v = largest == floor ? -HUGE_VAL : v;
+    return w == 0.0 ? 0.0 : v;
 }
 
 static inline float emc_maxf(float a, float b) { return a > b ? a : b; }
