@@ -20,11 +20,13 @@ cdef inline floating *score_tile(
         const floating *X, Py_ssize_t start, Py_ssize_t n, int n_features,
         const floating *means, const floating *prec, const floating *log_const,
         int n_components, bint full, floating *scratch) noexcept nogil:
-    """Log-probabilities of rows start..start+n, returned as the scratch's (K, TILE) part."""
+    """Log-probabilities of rows start..start+n, returned as the scratch's (K, TILE) part;
+    their maximum per sample goes to the scratch's LARGEST part."""
     cdef floating *xs = scratch_part(scratch, XS, n_components, n_features)
     cdef floating *lp = scratch_part(scratch, LP, n_components, n_features)
     load_tile(X, start, n, n_features, xs)
     tile_log_probs(xs, means, prec, log_const, n_components, n_features, full, lp,
+                   scratch_part(scratch, LARGEST, n_components, n_features),
                    scratch_part(scratch, DIFF, n_components, n_features),
                    scratch_part(scratch, PROJ, n_components, n_features))
     return lp

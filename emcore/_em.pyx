@@ -156,7 +156,7 @@ def em_pass(
                     n = min(<Py_ssize_t> TILE, end - i0)
                     load_tile(&X[0, 0], i0, n, n_features, xs)
                     tile_log_probs(xs, &means[0, 0], &prec[0, 0], &log_const[0],
-                                   n_components, n_features, full, lp, diff, proj)
+                                   n_components, n_features, full, lp, largest, diff, proj)
                     tile_exp_normalise(lp, n_components, largest, total)
                     for t in range(n):
                         weight[t] = sample_weight[i0 + t]

@@ -16,8 +16,8 @@ from libc.float cimport DBL_MAX, FLT_MAX
 from libc.math cimport INFINITY, log
 
 cdef extern from "_vecmath.h":
-    float emc_expf(float x) noexcept nogil
-    double emc_exp(double x) noexcept nogil
+    float emc_expf_neg(float x) noexcept nogil
+    double emc_exp_neg(double x) noexcept nogil
     double emc_exp_or_zero(double x) noexcept nogil
     double emc_weighted_log_sum(double w, double largest, double total,
                                 double floor) noexcept nogil
@@ -47,21 +47,20 @@ cdef extern from "_vecmath.h":
     void emc_fold_lanes(const double *acc, int n_stats, double *stats) noexcept nogil
 
 cdef enum:
-    TILE = 64     # samples per tile (a multiple of 8): K=32 float log-probs are 8 KiB
+    TILE = 128    # samples per tile (a multiple of 8): K=32 float log-probs are 16 KiB
 
 
 # One thread's working arrays come from a single allocation of
 # tile_scratch_size(K, D) items, laid out as
-#   xs (D, TILE) | lp (K, TILE) | diff (D, TILE) | proj | largest | total | scale
-# (the last four TILE long); scratch_part returns where each one starts. The EM
-# pass also keeps float64 copies of the tile and of one component's
-# responsibilities for its sums (see _em.pyx).
+#   xs (D, TILE) | lp (K, TILE) | diff (D, TILE) | proj | largest | total
+# (the last three TILE long); scratch_part returns where each one starts. The EM
+# pass keeps its float64 working arrays apart (see _em.pyx).
 cdef enum ScratchPart:
-    XS, LP, DIFF, PROJ, LARGEST, TOTAL, SCALE
+    XS, LP, DIFF, PROJ, LARGEST, TOTAL
 
 
 cdef inline Py_ssize_t tile_scratch_size(int n_components, int n_features) noexcept nogil:
-    return (n_components + 2 * n_features + 4) * TILE
+    return (n_components + 2 * n_features + 3) * TILE
 
 
 cdef inline floating *scratch_part(floating *scratch, ScratchPart part, int n_components,
@@ -73,16 +72,17 @@ cdef inline floating *scratch_part(floating *scratch, ScratchPart part, int n_co
         offset = n_features
     elif part == DIFF:
         offset = n_features + n_components
-    else:  # PROJ, LARGEST, TOTAL, SCALE follow one another
+    else:  # PROJ, LARGEST, TOTAL follow one another
         offset = 2 * n_features + n_components + (<int> part - <int> PROJ)
     return scratch + offset * TILE
 
 
-cdef inline floating vexp(floating x) noexcept nogil:
+cdef inline floating exp_nonpositive(floating x) noexcept nogil:
+    """exp(x) for x <= 0, vectorisable (_vecmath.h)."""
     if floating is float:
-        return emc_expf(x)
+        return emc_expf_neg(x)
     else:
-        return emc_exp(x)
+        return emc_exp_neg(x)
 
 
 cdef inline floating vmax(floating a, floating b) noexcept nogil:
@@ -115,49 +115,63 @@ cdef inline void load_tile(
         floating *xs) noexcept nogil:  # OUT (D, TILE)
     """Transpose rows start..start+n into xs; slots past n repeat row start."""
     cdef int t, d
-    for t in range(n):
+    cdef const floating *row = X + start * n_features
+    if n_features == 3:  # RGB: three rows written in one pass
+        for t in range(n):
+            xs[t] = row[3 * t]
+            xs[TILE + t] = row[3 * t + 1]
+            xs[2 * TILE + t] = row[3 * t + 2]
+    else:
         for d in range(n_features):
-            xs[d * TILE + t] = X[(start + t) * n_features + d]
-    for t in range(n, TILE):
-        for d in range(n_features):
-            xs[d * TILE + t] = X[start * n_features + d]
+            for t in range(n):
+                xs[d * TILE + t] = row[t * n_features + d]
+    for d in range(n_features):
+        for t in range(n, TILE):
+            xs[d * TILE + t] = row[d]
 
 
 cdef inline void tile_log_probs3(
         const floating *xs, const floating *means, const floating *prec,
         const floating *log_const, int n_components, bint full,
-        floating *log_prob) noexcept nogil:
+        floating *log_prob, floating *largest) noexcept nogil:
     """tile_log_probs for D = 3, each component in one pass over the tile."""
     cdef int k, t
     cdef const floating *x0 = xs
     cdef const floating *x1 = xs + TILE
     cdef const floating *x2 = xs + 2 * TILE
-    cdef const floating *m
     cdef const floating *u
     cdef floating *row
-    cdef floating c, d0, d1, d2, y0, y1, y2
+    cdef floating c, m0, m1, m2, d0, d1, d2, y0, y1, y2, v
     cdef floating half = 0.5
+    # d = m - x rather than x - m (the squares are the same): the tile operand
+    # can then be read straight from memory by the subtraction
     for k in range(n_components):
         row = log_prob + k * TILE
-        m = means + 3 * k
+        m0 = means[3 * k]
+        m1 = means[3 * k + 1]
+        m2 = means[3 * k + 2]
         c = log_const[k]
         if full:
             u = prec + 9 * k  # upper triangle of U: y = (x - m) U
             for t in range(TILE):
-                d0 = x0[t] - m[0]
-                d1 = x1[t] - m[1]
-                d2 = x2[t] - m[2]
+                d0 = m0 - x0[t]
+                d1 = m1 - x1[t]
+                d2 = m2 - x2[t]
                 y0 = d0 * u[0]
                 y1 = d0 * u[1] + d1 * u[4]
                 y2 = d0 * u[2] + d1 * u[5] + d2 * u[8]
-                row[t] = c - half * (y0 * y0 + y1 * y1 + y2 * y2)
+                v = c - half * (y0 * y0 + y1 * y1 + y2 * y2)
+                row[t] = v
+                largest[t] = vmax(v, largest[t])
         else:
             u = prec + 3 * k
             for t in range(TILE):
-                y0 = (x0[t] - m[0]) * u[0]
-                y1 = (x1[t] - m[1]) * u[1]
-                y2 = (x2[t] - m[2]) * u[2]
-                row[t] = c - half * (y0 * y0 + y1 * y1 + y2 * y2)
+                y0 = (m0 - x0[t]) * u[0]
+                y1 = (m1 - x1[t]) * u[1]
+                y2 = (m2 - x2[t]) * u[2]
+                v = c - half * (y0 * y0 + y1 * y1 + y2 * y2)
+                row[t] = v
+                largest[t] = vmax(v, largest[t])
 
 
 cdef inline void tile_log_probs(
@@ -169,6 +183,7 @@ cdef inline void tile_log_probs(
         int n_features,
         bint full,
         floating *log_prob,          # OUT (K, TILE) log(w_k N(x_t; k))
+        floating *largest,           # OUT (TILE,) max_k log_prob, at least lowest(): see log_sum
         floating *diff,              # SCRATCH (D, TILE)
         floating *proj) noexcept nogil:  # SCRATCH (TILE,)
     cdef int k, i, j, t
@@ -178,10 +193,13 @@ cdef inline void tile_log_probs(
     cdef floating *drow
     cdef floating half = 0.5
     cdef int n_prec = n_features * n_features if full else n_features
+    # a finite floor: when every lp is -inf, exp(-inf - floor) = 0, never NaN
+    for t in range(TILE):
+        largest[t] = lowest(largest[t])
     # Loops index one TILE-long row by t alone (row pointers hoisted): gcc keeps
     # those vectorised where an i * TILE + t index falls back to scalar code.
     if n_features == 3:  # RGB: one fused pass per component
-        tile_log_probs3(xs, means, prec, log_const, n_components, full, log_prob)
+        tile_log_probs3(xs, means, prec, log_const, n_components, full, log_prob, largest)
         return
     for k in range(n_components):
         row = log_prob + k * TILE
@@ -215,30 +233,26 @@ cdef inline void tile_log_probs(
                     row[t] = row[t] + proj[t] * proj[t]
         c = log_const[k]
         for t in range(TILE):
-            row[t] = c - half * row[t]
+            v = c - half * row[t]
+            row[t] = v
+            largest[t] = vmax(v, largest[t])
 
 
 cdef inline void tile_exp_normalise(
         floating *log_prob,     # IN (K, TILE) log-probabilities, OUT exp(lp - largest)
         int n_components,
-        floating *largest,      # OUT (TILE,) max_k lp, at least lowest(): see log_sum
+        const floating *largest,  # IN (TILE,) from tile_log_probs
         floating *total) noexcept nogil:  # OUT (TILE,) sum_k exp(lp - largest)
     """Exponentiate a tile's log-probabilities relative to each sample's largest one."""
     cdef int k, t
     cdef floating v
     cdef floating *row
     for t in range(TILE):
-        # a finite floor: when every lp is -inf, exp(-inf - floor) = 0, never NaN
-        largest[t] = lowest(largest[t])
         total[t] = 0
     for k in range(n_components):
         row = log_prob + k * TILE
         for t in range(TILE):
-            largest[t] = vmax(row[t], largest[t])
-    for k in range(n_components):
-        row = log_prob + k * TILE
-        for t in range(TILE):
-            v = vexp(row[t] - largest[t])
+            v = exp_nonpositive(row[t] - largest[t])
             row[t] = v
             total[t] = total[t] + v
 

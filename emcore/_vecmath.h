@@ -9,7 +9,8 @@
  * polynomial for exp(r), and 2^n built in the exponent bits. Accurate to about
  * 1 ulp over the clamped range; inputs below the range give the smallest normal
  * scale (about 1e-38 / 1e-308) instead of 0, which no caller relies on.
- * NaN propagates. */
+ * NaN propagates. The _neg forms, for x <= 0 (a log-probability minus the
+ * largest one), clamp only from below: one select fewer in the hot loop. */
 #ifndef EMCORE_VECMATH_H
 #define EMCORE_VECMATH_H
 #include <stdint.h>
@@ -19,9 +20,7 @@
 #include <immintrin.h>
 #endif
 
-static inline float emc_expf(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
+static inline float emc_expf_core(float x) {  /* -87 <= x <= 88 */
     /* t + 1.5 * 2^23 rounds t to an integer held in the low mantissa bits */
     float shifted = x * 1.44269504088896341f + 12582912.0f;
     float n = shifted - 12582912.0f;
@@ -35,7 +34,7 @@ static inline float emc_expf(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits;
+    uint32_t bits;
     memcpy(&bits, &shifted, sizeof bits);
     bits = (bits + 127) << 23;                     /* low bits hold n: exponent n + 127 */
     float scale;
@@ -43,9 +42,11 @@ static inline float emc_expf(float x) {
     return p * scale;
 }
 
-static inline double emc_exp(double x) {
-    x = x < -708.0 ? -708.0 : x;
-    x = x > 709.0 ? 709.0 : x;
+static inline float emc_expf_neg(float x) {
+    return emc_expf_core(x < -87.0f ? -87.0f : x);
+}
+
+static inline double emc_exp_core(double x) {  /* -708 <= x <= 709 */
     double shifted = x * 1.4426950408889634074 + 6755399441055744.0;  /* 1.5 * 2^52 */
     double n = shifted - 6755399441055744.0;
     double r = x - n * 6.93147180369123816490e-01;
@@ -64,12 +65,21 @@ static inline double emc_exp(double x) {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t bits;
+    uint64_t bits;
     memcpy(&bits, &shifted, sizeof bits);
     bits = (bits + 1023) << 52;
     double scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
+}
+
+static inline double emc_exp_neg(double x) {
+    return emc_exp_core(x < -708.0 ? -708.0 : x);
+}
+
+static inline double emc_exp(double x) {
+    x = x < -708.0 ? -708.0 : x;
+    return emc_exp_core(x > 709.0 ? 709.0 : x);
 }
 /* A tile's sum in float64: eight running partial sums (one vector of lanes)
  * added in a fixed order at the end, so the result never depends on the build
