@@ -28,7 +28,8 @@ from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TILE, TOTAL, XS, emc_fold_l
                             emc_lanes_cross, emc_lanes_moments, emc_lanes_sum, emc_rgb_diagd,
                             emc_rgb_diagf, emc_rgb_fulld, emc_rgb_fullf, emc_sum,
                             emc_weighted_log_sum, load_tile, lowest, scratch_part,
-                            tile_exp_normalise, tile_log_probs, tile_scratch_size)
+                            tile_exp_normalise, tile_log_probs, tile_scratch_size,
+                            weight_step)
 
 
 cdef inline void widen(const floating *src, double *dst, Py_ssize_t n) noexcept nogil:
@@ -92,7 +93,7 @@ cdef inline void accumulate_tile(
 
 def em_pass(
         const floating[:, ::1] X,           # IN (N, D)
-        const double[::1] sample_weight,    # IN (N,)
+        const double[::1] sample_weight,    # IN (N,) or (1,) shared by all
         const floating[:, ::1] means,       # IN (K, D)
         const floating[:, ::1] prec,        # IN (K, P)
         const floating[::1] log_const,      # IN (K,)
@@ -103,6 +104,7 @@ def em_pass(
         int n_threads):
     """One E-step over all samples, returning the M-step's sums per block."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_stats.shape[0]
+    cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, start, end, tile, i0, n
     cdef int t, k, n_features = X.shape[1], n_components = means.shape[0]
     cdef int n_stats = block_stats.shape[2]
@@ -159,7 +161,7 @@ def em_pass(
                                    n_components, n_features, full, lp, largest, diff, proj)
                     tile_exp_normalise(lp, n_components, largest, total)
                     for t in range(n):
-                        weight[t] = sample_weight[i0 + t]
+                        weight[t] = sample_weight[(i0 + t) * w_step]
                     for t in range(n, TILE):
                         weight[t] = 0
                     for t in range(TILE):

@@ -77,6 +77,11 @@ cdef inline floating *scratch_part(floating *scratch, ScratchPart part, int n_co
     return scratch + offset * TILE
 
 
+cdef inline Py_ssize_t weight_step(Py_ssize_t n_weights, Py_ssize_t n_samples) noexcept nogil:
+    """Index step through sample weights of length N, or of length 1 shared by all."""
+    return 1 if n_weights == n_samples else 0
+
+
 cdef inline floating exp_nonpositive(floating x) noexcept nogil:
     """exp(x) for x <= 0, vectorisable (_vecmath.h)."""
     if floating is float:

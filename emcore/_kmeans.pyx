@@ -11,7 +11,8 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdlib cimport malloc, free
 
-from emcore._gauss cimport TILE, emc_pick, emc_sum, load_tile, squared_distance, vmin
+from emcore._gauss cimport (TILE, emc_pick, emc_sum, load_tile, squared_distance, vmin,
+                            weight_step)
 
 
 cdef inline void tile_sq_distances(
@@ -66,7 +67,7 @@ cdef inline void tile_nearest(
 
 def lloyd_pass(
         const floating[:, ::1] X,           # IN (N, D)
-        const double[::1] sample_weight,    # IN (N,)
+        const double[::1] sample_weight,    # IN (N,) or (1,) shared by all
         const floating[:, ::1] centers,     # IN (K, D)
         int[::1] labels,                    # OUT (N,)
         Py_ssize_t block_size,
@@ -75,6 +76,7 @@ def lloyd_pass(
         int n_threads):
     """Assign every sample to its nearest centre and sum the clusters' weights and points."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_sums.shape[0]
+    cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, tile, i0, n, start, end
     cdef int t, d, label, n_features = X.shape[1], n_centers = centers.shape[0]
     cdef floating *xs
@@ -110,7 +112,7 @@ def lloyd_pass(
                     for t in range(n):
                         label = tile_label[t]
                         labels[i0 + t] = label
-                        w = sample_weight[i0 + t]
+                        w = sample_weight[(i0 + t) * w_step]
                         inertia = inertia + w * best[t]
                         row = &block_sums[b, label, 0]
                         row[0] += w
@@ -127,7 +129,7 @@ def lloyd_pass(
 
 def candidate_potentials(
         const floating[:, ::1] X,           # IN (N, D)
-        const double[::1] sample_weight,    # IN (N,)
+        const double[::1] sample_weight,    # IN (N,) or (1,) shared by all
         const floating[:, ::1] candidates,  # IN (T, D)
         const double[::1] closest_sq,       # IN (N,) squared distance to the nearest chosen centre
         Py_ssize_t block_size,
@@ -135,6 +137,7 @@ def candidate_potentials(
         int n_threads):
     """k-means++: sum_i w_i min(closest_i, ||x_i - c_t||^2) for each candidate t, per block."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_potential.shape[0]
+    cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, tile, i0, n, start, end
     cdef int t, c, n_features = X.shape[1], n_candidates = candidates.shape[0]
     cdef floating *xs
@@ -162,8 +165,8 @@ def candidate_potentials(
                     for c in range(n_candidates):
                         tile_sq_distances(xs, &candidates[c, 0], n_features, dist)
                         for t in range(n):
-                            term[t] = sample_weight[i0 + t] * vmin(<double> dist[t],
-                                                                   closest_sq[i0 + t])
+                            term[t] = sample_weight[(i0 + t) * w_step] * vmin(
+                                <double> dist[t], closest_sq[i0 + t])
                         for t in range(n, TILE):
                             term[t] = 0
                         block_potential[b, c] += emc_sum(term, TILE)
@@ -175,7 +178,7 @@ def candidate_potentials(
 
 def update_closest(
         const floating[:, ::1] X,           # IN (N, D)
-        const double[::1] sample_weight,    # IN (N,)
+        const double[::1] sample_weight,    # IN (N,) or (1,) shared by all
         const floating[::1] center,         # IN (D,) the newly chosen centre
         double[::1] closest_sq,             # IN/OUT (N,)
         Py_ssize_t block_size,
@@ -183,6 +186,7 @@ def update_closest(
         int n_threads):
     """closest_i = min(closest_i, ||x_i - center||^2), and each block's new potential."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_potential.shape[0]
+    cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, i, start, end
     cdef int n_features = X.shape[1]
     cdef double d, potential
@@ -195,5 +199,5 @@ def update_closest(
                 d = squared_distance(&X[i, 0], &center[0], n_features)
                 if d < closest_sq[i]:
                     closest_sq[i] = d
-                potential = potential + sample_weight[i] * closest_sq[i]
+                potential = potential + sample_weight[i * w_step] * closest_sq[i]
             block_potential[b] = potential

@@ -120,9 +120,12 @@ def check_samples(X, name="X", dtype=None, min_samples=1):
 
 
 def check_sample_weight(sample_weight, n_samples):
-    """Non-negative finite float64 weights of length n_samples with a positive sum."""
+    """Non-negative finite float64 weights of length n_samples with a positive sum.
+
+    No weights give a read-only view of one 1.0 (no N-long array: 400 MB at 50 MP).
+    """
     if sample_weight is None:
-        return np.ones(n_samples, dtype=np.float64)
+        return np.broadcast_to(np.float64(1.0), (n_samples,))
     w = as_real_array(sample_weight, "sample_weight")
     if w.ndim != 1 or w.shape[0] != n_samples:
         raise ValueError(
@@ -133,4 +136,11 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError("sample_weight must be non-negative")
     if not w.sum() > 0:
         raise ValueError("sample_weight must have a positive sum")
+    return w
+
+
+def kernel_weights(w):
+    """Weights as the kernels take them: (N,), or (1,) when every sample shares one."""
+    if w.strides[0] == 0:
+        return np.ascontiguousarray(w[:1])
     return w

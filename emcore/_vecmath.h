@@ -160,16 +160,18 @@ static inline void emc_lanes_cross(const double *r, const double *xi, double mi,
 }
 /* D = 3 (RGB, nearly every call): all the sums of one component in one pass
  * over the tile, r = e * scale formed on the fly, every accumulator a named
- * register (an array would live in memory). */
+ * register (an array would live in memory). It works with d' = m - x = -d,
+ * so that the tile operand comes straight from memory: the first moments are
+ * subtracted, the products of two d' are those of two d. */
 #define EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                \
     emc_d4 an = emc_load4(acc), a0 = emc_load4(acc + 4), a1 = emc_load4(acc + 8),      \
            a2 = emc_load4(acc + 12);                                                   \
     for (int t = 0; t < n; t += 4) {                                                   \
         emc_d4 rv = LOAD_E(e + t) * emc_load4(scale + t);                              \
-        emc_d4 d0 = emc_load4(x0 + t) - m0, d1 = emc_load4(x1 + t) - m1,               \
-               d2 = emc_load4(x2 + t) - m2;                                            \
+        emc_d4 d0 = m0 - emc_load4(x0 + t), d1 = m1 - emc_load4(x1 + t),               \
+               d2 = m2 - emc_load4(x2 + t);                                            \
         emc_d4 r0 = rv * d0, r1 = rv * d1, r2 = rv * d2;                               \
-        an += rv; a0 += r0; a1 += r1; a2 += r2;
+        an += rv; a0 -= r0; a1 -= r1; a2 -= r2;
 #define EMC_RGB_EPILOGUE                                                               \
     emc_store4(acc, an); emc_store4(acc + 4, a0); emc_store4(acc + 8, a1);             \
     emc_store4(acc + 12, a2);

@@ -4,7 +4,8 @@ import numpy as np
 from emcore._kernels import kmeans as _kmeans
 from emcore._base import EstimatorMixin
 from emcore._validation import (block_layout, check_float, check_int, check_random_state,
-                                check_sample_weight, check_samples, resolve_n_threads)
+                                check_sample_weight, check_samples, kernel_weights,
+                                resolve_n_threads)
 
 
 def lloyd_step(X, w, centers, n_threads):
@@ -14,8 +15,8 @@ def lloyd_step(X, w, centers, n_threads):
     labels = np.empty(X.shape[0], dtype=np.int32)
     block_sums = np.empty((n_blocks, k, 1 + d))
     block_inertia = np.empty(n_blocks)
-    _kmeans.lloyd_pass(X, w, np.ascontiguousarray(centers, dtype=X.dtype), labels, block_size,
-                       block_sums, block_inertia, n_threads)
+    _kmeans.lloyd_pass(X, kernel_weights(w), np.ascontiguousarray(centers, dtype=X.dtype),
+                       labels, block_size, block_sums, block_inertia, n_threads)
     sums = block_sums.sum(axis=0)  # in block order: thread-count independent
     return labels, sums[:, 0], sums[:, 1:], float(block_inertia.sum())
 
@@ -30,7 +31,7 @@ def total_variance(X, w, n_threads):
 
 def assign_labels(X, centers, n_threads):
     """Index of the nearest centre for every sample."""
-    return lloyd_step(X, np.ones(X.shape[0]), centers, n_threads)[0]
+    return lloyd_step(X, check_sample_weight(None, X.shape[0]), centers, n_threads)[0]
 
 
 def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
@@ -48,7 +49,8 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     centers[0] = X[random_state.choice(n_samples, p=w / w.sum())]
     closest = np.full(n_samples, np.inf)
     block_pot = np.empty(n_blocks)
-    _kmeans.update_closest(X, w, centers[0], closest, block_size, block_pot, n_threads)
+    kw = kernel_weights(w)
+    _kmeans.update_closest(X, kw, centers[0], closest, block_size, block_pot, n_threads)
     trial_pot = np.empty((n_blocks, n_trials))
     for c in range(1, n_clusters):
         cumulative = np.cumsum(block_pot)
@@ -62,11 +64,11 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
             residual = draw - (cumulative[b - 1] if b else 0.0)
             candidates[t] = start + min(int(np.searchsorted(within, residual)),
                                         stop - start - 1)
-        _kmeans.candidate_potentials(X, w, np.ascontiguousarray(X[candidates]), closest,
+        _kmeans.candidate_potentials(X, kw, np.ascontiguousarray(X[candidates]), closest,
                                      block_size, trial_pot, n_threads)
         best = int(np.argmin(trial_pot.sum(axis=0)))
         centers[c] = X[candidates[best]]
-        _kmeans.update_closest(X, w, centers[c], closest, block_size, block_pot, n_threads)
+        _kmeans.update_closest(X, kw, centers[c], closest, block_size, block_pot, n_threads)
     return centers
 
 

@@ -7,7 +7,7 @@ from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
                             precision_from_cholesky)
 from emcore._validation import (block_layout, check_choice, check_float, check_int,
                                 check_random_state, check_sample_weight, check_samples,
-                                resolve_n_threads)
+                                kernel_weights, resolve_n_threads)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
 
@@ -135,8 +135,8 @@ class GaussianMixture(EstimatorMixin):
         n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
         block_stats = np.empty((n_blocks, len(k_means), n_stats))
         block_loglik = np.empty(n_blocks)
-        _em.em_pass(X, w, k_means, k_prec, k_const, full, block_size, block_stats,
-                    block_loglik, n_threads)
+        _em.em_pass(X, kernel_weights(w), k_means, k_prec, k_const, full, block_size,
+                    block_stats, block_loglik, n_threads)
         # blocks are added in block order: the same sums for any thread count
         return block_loglik.sum(), block_stats.sum(axis=0), k_means.astype(np.float64)
 

@@ -69,6 +69,16 @@ def test_bitwise_identical_for_any_thread_count(jittered, dtype):
         assert f.inertia_ == fits[0].inertia_
 
 
+def test_no_weights_equal_unit_weights_bitwise(jittered):
+    """Unweighted fits pass the kernels one shared weight instead of an N-long array."""
+    a = KMeans(6, random_state=0, tol=0, max_iter=5).fit(jittered)
+    b = KMeans(6, random_state=0, tol=0, max_iter=5).fit(jittered,
+                                                         sample_weight=np.ones(len(jittered)))
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.inertia_ == b.inertia_
+
+
 def test_sample_weight_equals_repeated_rows(jittered):
     X = jittered[:5000]
     counts = np.random.RandomState(3).randint(0, 4, len(X))

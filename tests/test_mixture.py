@@ -88,6 +88,19 @@ def test_integer_sample_weight_equals_repeated_rows(pixels):
                                rtol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_no_weights_equal_unit_weights_bitwise(pixels, dtype):
+    """Unweighted fits pass the kernels one shared weight instead of an N-long array."""
+    X = pixels.astype(dtype)
+    kw = dict(covariance_type="diag", init_params="k-means++", max_iter=4, tol=0,
+              random_state=0)
+    a = GaussianMixture(5, **kw).fit(X)
+    b = GaussianMixture(5, **kw).fit(X, sample_weight=np.ones(len(X)))
+    np.testing.assert_array_equal(a.means_, b.means_)
+    np.testing.assert_array_equal(a.covariances_, b.covariances_)
+    np.testing.assert_array_equal(a.lower_bounds_, b.lower_bounds_)
+
+
 def test_unique_colours_with_counts_equal_every_pixel(chelsea):
     from emcore import unique_colors
     X = chelsea.reshape(-1, 3)
