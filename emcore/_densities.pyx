@@ -10,10 +10,9 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
 
-from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TILE, TOTAL, XS, emc_exp_or_zero,
-                            emc_pick, load_tile,
-                            log_sum, scratch_part, tile_exp_normalise, tile_log_probs,
-                            tile_scratch_size, vmax)
+from emcore._gauss cimport (DIFF, EMC_LN2, LARGEST, LP, PROJ, TILE, TOTAL, XS,
+                            emc_exp2_or_zero, emc_pick, load_tile, log_sum, scratch_part,
+                            tile_exp_normalise, tile_log_probs, tile_scratch_size, vmax)
 
 
 cdef inline floating *score_tile(
@@ -67,9 +66,9 @@ def log_mixture_density(
                 lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
                                 &log_const[0], n_components, full, scratch)
                 tile_exp_normalise(lp, n_components, largest, total)
-                if take_exp:  # sum_k exp(lp_k) = exp(largest) * total: no log, vectorised
+                if take_exp:  # sum_k 2^lp_k = 2^largest * total: no log, vectorised
                     for t in range(n):
-                        out[start + t] = emc_exp_or_zero(largest[t]) * total[t]
+                        out[start + t] = emc_exp2_or_zero(largest[t]) * total[t]
                 else:
                     for t in range(n):
                         out[start + t] = log_sum(largest[t], total[t])
@@ -136,7 +135,8 @@ def log_responsibilities(
         bint full,
         floating[:, ::1] out,              # OUT (N, K) log posterior of each component
         int n_threads):
-    """log r_ik = log w_k N(x_i; k) - log sum_j w_j N(x_i; j): the caller asked for N x K."""
+    """log r_ik = log w_k N(x_i; k) - log sum_j w_j N(x_i; j) (natural logs): the caller
+    asked for N x K."""
     cdef Py_ssize_t n_samples = X.shape[0], n_tiles = (X.shape[0] + TILE - 1) // TILE
     cdef Py_ssize_t tile, start, n
     cdef int t, k, n_features = X.shape[1], n_components = means.shape[0]
@@ -144,7 +144,7 @@ def log_responsibilities(
     cdef floating *lp
     cdef floating *largest
     cdef floating *total
-    cdef floating lse
+    cdef double lse
     cdef int failed[1]
     failed[0] = 0
     if n_samples == 0:
@@ -167,9 +167,10 @@ def log_responsibilities(
                         out[start + t, k] = lp[k * TILE + t]
                 tile_exp_normalise(lp, n_components, largest, total)
                 for t in range(n):
-                    lse = <floating> log_sum(largest[t], total[t])
+                    # log2 of the sum, then the difference in natural units
+                    lse = log_sum(largest[t], total[t]) / EMC_LN2
                     for k in range(n_components):
-                        out[start + t, k] = out[start + t, k] - lse
+                        out[start + t, k] = <floating> ((out[start + t, k] - lse) * EMC_LN2)
             free(scratch)
     if failed[0]:
         raise MemoryError()

@@ -3,22 +3,27 @@
 # samples of a tile and the compiler vectorises it. Everything is inline: each
 # kernel module compiles its own copy, without cross-module calls.
 #
-# Parameter layout used by every kernel (prepared in emcore/_params.py):
+# Parameter layout used by every kernel (prepared in emcore/_params.py), in
+# log2 units so that the exponentials need no range-reduction multiply:
 #   means     (K, D)  component means
-#   prec      (K, P)  'diag': P = D, 1/sigma per feature;
-#                     'full': P = D*D, the upper-triangular Cholesky factor U of the
-#                     precision matrix (precision = U U^T), row-major
-#   log_const (K,)    log weight + log|U| - D/2 log(2 pi) (the last term optional)
-# so that log(w_k N(x; mu_k, Sigma_k)) = log_const[k] - 0.5 * ||(x - mu_k) U_k||^2.
+#   prec      (K, P)  s U with s = sqrt(log2(e) / 2), where U is, for 'diag' (P = D),
+#                     1/sigma per feature, for 'full' (P = D*D) the upper-triangular
+#                     Cholesky factor of the precision matrix (precision = U U^T),
+#                     row-major
+#   log_const (K,)    log2(e) (log weight + log|U| - D/2 log(2 pi)) (the last term
+#                     optional)
+# so that log2(w_k N(x; mu_k, Sigma_k)) = log_const[k] - ||(x - mu_k) prec_k||^2.
+# The kernels' log-probabilities ("lp") are these log2 values.
 
 from cython cimport floating
 from libc.float cimport DBL_MAX, FLT_MAX
 from libc.math cimport INFINITY, log
 
 cdef extern from "_vecmath.h":
-    float emc_expf_neg(float x) noexcept nogil
-    double emc_exp_neg(double x) noexcept nogil
-    double emc_exp_or_zero(double x) noexcept nogil
+    const double EMC_LN2
+    float emc_exp2f_neg(float x) noexcept nogil
+    double emc_exp2_neg(double x) noexcept nogil
+    double emc_exp2_or_zero(double x) noexcept nogil
     double emc_weighted_log_sum(double w, double largest, double total,
                                 double floor) noexcept nogil
     float emc_maxf(float a, float b) noexcept nogil
@@ -82,12 +87,12 @@ cdef inline Py_ssize_t weight_step(Py_ssize_t n_weights, Py_ssize_t n_samples) n
     return 1 if n_weights == n_samples else 0
 
 
-cdef inline floating exp_nonpositive(floating x) noexcept nogil:
-    """exp(x) for x <= 0, vectorisable (_vecmath.h)."""
+cdef inline floating exp2_nonpositive(floating x) noexcept nogil:
+    """2^x for x <= 0, vectorisable (_vecmath.h)."""
     if floating is float:
-        return emc_expf_neg(x)
+        return emc_exp2f_neg(x)
     else:
-        return emc_exp_neg(x)
+        return emc_exp2_neg(x)
 
 
 cdef inline floating vmax(floating a, floating b) noexcept nogil:
@@ -147,7 +152,6 @@ cdef inline void tile_log_probs3(
     cdef const floating *u
     cdef floating *row
     cdef floating c, m0, m1, m2, d0, d1, d2, y0, y1, y2, v
-    cdef floating half = 0.5
     # d = m - x rather than x - m (the squares are the same): the tile operand
     # can then be read straight from memory by the subtraction
     for k in range(n_components):
@@ -165,7 +169,7 @@ cdef inline void tile_log_probs3(
                 y0 = d0 * u[0]
                 y1 = d0 * u[1] + d1 * u[4]
                 y2 = d0 * u[2] + d1 * u[5] + d2 * u[8]
-                v = c - half * (y0 * y0 + y1 * y1 + y2 * y2)
+                v = c - (y0 * y0 + y1 * y1 + y2 * y2)
                 row[t] = v
                 largest[t] = vmax(v, largest[t])
         else:
@@ -174,7 +178,7 @@ cdef inline void tile_log_probs3(
                 y0 = (m0 - x0[t]) * u[0]
                 y1 = (m1 - x1[t]) * u[1]
                 y2 = (m2 - x2[t]) * u[2]
-                v = c - half * (y0 * y0 + y1 * y1 + y2 * y2)
+                v = c - (y0 * y0 + y1 * y1 + y2 * y2)
                 row[t] = v
                 largest[t] = vmax(v, largest[t])
 
@@ -187,7 +191,7 @@ cdef inline void tile_log_probs(
         int n_components,
         int n_features,
         bint full,
-        floating *log_prob,          # OUT (K, TILE) log(w_k N(x_t; k))
+        floating *log_prob,          # OUT (K, TILE) log2(w_k N(x_t; k))
         floating *largest,           # OUT (TILE,) max_k log_prob, at least lowest(): see log_sum
         floating *diff,              # SCRATCH (D, TILE)
         floating *proj) noexcept nogil:  # SCRATCH (TILE,)
@@ -196,9 +200,8 @@ cdef inline void tile_log_probs(
     cdef floating *row
     cdef const floating *xrow
     cdef floating *drow
-    cdef floating half = 0.5
     cdef int n_prec = n_features * n_features if full else n_features
-    # a finite floor: when every lp is -inf, exp(-inf - floor) = 0, never NaN
+    # a finite floor: when every lp is -inf, 2^(-inf - floor) = 0, never NaN
     for t in range(TILE):
         largest[t] = lowest(largest[t])
     # Loops index one TILE-long row by t alone (row pointers hoisted): gcc keeps
@@ -238,17 +241,17 @@ cdef inline void tile_log_probs(
                     row[t] = row[t] + proj[t] * proj[t]
         c = log_const[k]
         for t in range(TILE):
-            v = c - half * row[t]
+            v = c - row[t]
             row[t] = v
             largest[t] = vmax(v, largest[t])
 
 
 cdef inline void tile_exp_normalise(
-        floating *log_prob,     # IN (K, TILE) log-probabilities, OUT exp(lp - largest)
+        floating *log_prob,     # IN (K, TILE) log2-probabilities, OUT 2^(lp - largest)
         int n_components,
         const floating *largest,  # IN (TILE,) from tile_log_probs
-        floating *total) noexcept nogil:  # OUT (TILE,) sum_k exp(lp - largest)
-    """Exponentiate a tile's log-probabilities relative to each sample's largest one."""
+        floating *total) noexcept nogil:  # OUT (TILE,) sum_k 2^(lp - largest)
+    """Exponentiate a tile's log2-probabilities relative to each sample's largest one."""
     cdef int k, t
     cdef floating v
     cdef floating *row
@@ -257,16 +260,16 @@ cdef inline void tile_exp_normalise(
     for k in range(n_components):
         row = log_prob + k * TILE
         for t in range(TILE):
-            v = exp_nonpositive(row[t] - largest[t])
+            v = exp2_nonpositive(row[t] - largest[t])
             row[t] = v
             total[t] = total[t] + v
 
 
 cdef inline double log_sum(floating largest, floating total) noexcept nogil:
-    """log sum_k exp(lp_k) of one sample from tile_exp_normalise's outputs."""
+    """ln sum_k 2^lp_k (natural log) of one sample from tile_exp_normalise's outputs."""
     if largest == lowest(largest):  # no component explains the sample (overflow)
         return -INFINITY
-    return <double> largest + log(<double> total)
+    return <double> largest * EMC_LN2 + log(<double> total)
 
 
 cdef inline floating squared_distance(

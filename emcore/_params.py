@@ -9,6 +9,7 @@ import numpy as np
 
 COVARIANCE_TYPES = ("spherical", "diag", "full")
 LOG_2PI = np.log(2.0 * np.pi)
+LOG2_E = 1.0 / np.log(2.0)
 
 
 def precision_cholesky(covariances, covariance_type, name="covariance"):
@@ -59,7 +60,10 @@ def log_det_precision_cholesky(prec_chol, covariance_type, n_features):
 def kernel_arrays(means, prec_chol, weights, covariance_type, dtype, normalize=True):
     """(means, prec, log_const, full) laid out for the kernels, in dtype.
 
-    log_const is computed in float64 and only then cast.
+    The kernels work in log2 units (see emcore/_gauss.pxd): prec is the precision
+    Cholesky factor times sqrt(log2(e) / 2), log_const the log weight and
+    normalisation times log2(e), so that a log2-probability is
+    log_const - ||(x - mean) prec||^2. Computed in float64, then cast.
     """
     means = np.asarray(means, dtype=np.float64)
     n_components, n_features = means.shape
@@ -69,6 +73,8 @@ def kernel_arrays(means, prec_chol, weights, covariance_type, dtype, normalize=T
     log_const = log_const + log_det_precision_cholesky(prec_chol, covariance_type, n_features)
     if normalize:
         log_const -= 0.5 * n_features * LOG_2PI
+    log_const = log_const * LOG2_E
+    prec_chol = prec_chol * np.sqrt(0.5 * LOG2_E)
     full = covariance_type == "full"
     if full:
         prec = prec_chol.reshape(n_components, n_features * n_features)

@@ -4,13 +4,16 @@
  * instructions; the same selects written in Cython become if/else blocks that
  * stop the vectoriser.
  *
- * Exp for float and double that compilers can vectorise without
- * -ffast-math: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a Taylor
- * polynomial for exp(r), and 2^n built in the exponent bits. Accurate to about
- * 1 ulp over the clamped range; inputs below the range give the smallest normal
- * scale (about 1e-38 / 1e-308) instead of 0, which no caller relies on.
- * NaN propagates. The _neg forms, for x <= 0 (a log-probability minus the
- * largest one), clamp only from below: one select fewer in the hot loop. */
+ * Base-2 exponentials for float and double that compilers can vectorise
+ * without -ffast-math. The kernels keep log-probabilities in log2 units (the
+ * factor is folded into the parameters, see _params.py), so that the range
+ * reduction x = n + r, |r| <= 1/2, is exact: 2^r by a polynomial, 2^n built
+ * in the exponent bits. The float polynomial is a degree-6 near-minimax fit
+ * (under 1 ulp on [-1/2, 1/2]); the double one is the Taylor series of
+ * e^(r ln 2) to degree 13. NaN propagates. The _neg forms, for x <= 0 (a
+ * log-probability minus the largest one), clamp only from below: one select
+ * fewer in the hot loop; below the smallest normal scale they return about
+ * 1e-38 / 1e-308 rather than 0, which no caller relies on. */
 #ifndef EMCORE_VECMATH_H
 #define EMCORE_VECMATH_H
 #include <stdint.h>
@@ -20,67 +23,64 @@
 #include <immintrin.h>
 #endif
 
-static inline float emc_expf_core(float x) {  /* -87 <= x <= 88 */
-    /* t + 1.5 * 2^23 rounds t to an integer held in the low mantissa bits */
-    float shifted = x * 1.44269504088896341f + 12582912.0f;
-    float n = shifted - 12582912.0f;
-    float r = x - n * 0.693145751953125f;          /* ln 2, high part (exact product) */
-    r = r - n * 1.428606765330187045e-06f;         /* ln 2, low part */
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
+#define EMC_LN2 0.6931471805599453
+
+static inline float emc_exp2f_neg(float x) {
+    x = x < -126.0f ? -126.0f : x;
+    /* x + 1.5 * 2^23 rounds x to an integer n held in the low mantissa bits;
+     * the extra 127 is the exponent bias of 2^n */
+    float shifted = x + 12583039.0f;
+    float r = x - (shifted - 12583039.0f);         /* exact */
+    float p = 1.535336196e-04f;
+    p = p * r + 1.339887502e-03f;
+    p = p * r + 9.618436918e-03f;
+    p = p * r + 5.550332367e-02f;
+    p = p * r + 2.402264774e-01f;
+    p = p * r + 6.931471825e-01f;
     p = p * r + 1.0f;
     uint32_t bits;
     memcpy(&bits, &shifted, sizeof bits);
-    bits = (bits + 127) << 23;                     /* low bits hold n: exponent n + 127 */
+    bits <<= 23;                                   /* low bits hold n + 127 */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
 
-static inline float emc_expf_neg(float x) {
-    return emc_expf_core(x < -87.0f ? -87.0f : x);
-}
-
-static inline double emc_exp_core(double x) {  /* -708 <= x <= 709 */
-    double shifted = x * 1.4426950408889634074 + 6755399441055744.0;  /* 1.5 * 2^52 */
-    double n = shifted - 6755399441055744.0;
-    double r = x - n * 6.93147180369123816490e-01;
-    r = r - n * 1.90821492927058770002e-10;
-    double p = 1.0 / 6227020800.0;                 /* 1/13! ... */
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
+static inline double emc_exp2_core(double x) {  /* -1022 <= x <= 1024 */
+    double shifted = x + 6755399441056767.0;       /* 1.5 * 2^52 + 1023 */
+    double r = x - (shifted - 6755399441056767.0);
+    double p = 1.3691488853904128e-12;             /* ln2^k / k!, k = 13 ... 1 */
+    p = p * r + 2.5678435993488206e-11;
+    p = p * r + 4.4455382718708116e-10;
+    p = p * r + 7.054911620801123e-09;
+    p = p * r + 1.01780860092397e-07;
+    p = p * r + 1.321548679014431e-06;
+    p = p * r + 1.5252733804059841e-05;
+    p = p * r + 0.0001540353039338161;
+    p = p * r + 0.0013333558146428443;
+    p = p * r + 0.009618129107628477;
+    p = p * r + 0.05550410866482158;
+    p = p * r + 0.24022650695910072;
+    p = p * r + 0.6931471805599453;
     p = p * r + 1.0;
     uint64_t bits;
     memcpy(&bits, &shifted, sizeof bits);
-    bits = (bits + 1023) << 52;
+    bits <<= 52;                                   /* n = 1024 gives inf */
     double scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
 
-static inline double emc_exp_neg(double x) {
-    return emc_exp_core(x < -708.0 ? -708.0 : x);
+static inline double emc_exp2_neg(double x) {
+    return emc_exp2_core(x < -1022.0 ? -1022.0 : x);
 }
 
-static inline double emc_exp(double x) {
-    x = x < -708.0 ? -708.0 : x;
-    return emc_exp_core(x > 709.0 ? 709.0 : x);
+/* 2^x, exactly 0 below the normal range and inf above 1024: for densities. */
+static inline double emc_exp2_or_zero(double x) {
+    double e = emc_exp2_core(x < -1022.0 ? -1022.0 : (x > 1024.0 ? 1024.0 : x));
+    return x < -1022.0 ? 0.0 : e;
 }
+
 /* A tile's sum in float64: eight running partial sums (one vector of lanes)
  * added in a fixed order at the end, so the result never depends on the build
  * or the thread count. n must be a multiple of 8. */
@@ -261,12 +261,6 @@ static inline void emc_fold_lanes(const double *acc, int n_stats, double *stats)
         stats[q] = (acc[4 * q] + acc[4 * q + 1]) + (acc[4 * q + 2] + acc[4 * q + 3]);
 }
 
-/* exp(x), or exactly 0 below the double range: for densities that underflow. */
-static inline double emc_exp_or_zero(double x) {
-    double e = emc_exp(x);
-    return x < -708.0 ? 0.0 : e;
-}
-
 /* log(x) for double that compilers can vectorise: x = 2^e m with m in
  * [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172,
  * by its odd series to s^21 (truncation below 1e-17 relative). Accurate to a
@@ -299,13 +293,13 @@ static inline double emc_log(double x) {
     return x == 0.0 ? -HUGE_VAL : r;
 }
 
-/* One sample's term of the log-likelihood, w log sum_k exp(lp_k) from
- * largest = max_k lp_k and total = sum_k exp(lp_k - largest): 0 when w is 0
- * (padding, zero weights: never 0 * -inf), -inf when largest is `floor` (no
- * component explains the sample, see tile_exp_normalise). */
+/* One sample's term of the log-likelihood, w ln sum_k 2^lp_k, from the log2
+ * log-probabilities' largest = max_k lp_k and total = sum_k 2^(lp_k - largest):
+ * 0 when w is 0 (padding, zero weights: never 0 * -inf), -inf when largest is
+ * `floor` (no component explains the sample, see tile_log_probs). */
 static inline double emc_weighted_log_sum(double w, double largest, double total,
                                           double floor) {
-    double v = w * (largest + emc_log(total));
+    double v = w * (largest * EMC_LN2 + emc_log(total));
     v = largest == floor ? -HUGE_VAL : v;
     return w == 0.0 ? 0.0 : v;
 }
