@@ -9,12 +9,16 @@ import numpy as np
 #: MAX_BLOCKS blocks; it depends on N alone, which makes results thread-independent.
 MIN_BLOCK = 2048
 MAX_BLOCKS = 256
+#: Block sizes are whole tiles (TILE in emcore/_gauss.pxd): no part-filled tile
+#: inside a block.
+BLOCK_ALIGN = 128
 
 
 def block_layout(n_samples):
     """(block_size, n_blocks) for the reducing kernels, a function of N only."""
     n_samples = int(n_samples)
-    block_size = max(MIN_BLOCK, -(-n_samples // MAX_BLOCKS))
+    per_block = -(-n_samples // MAX_BLOCKS)
+    block_size = max(MIN_BLOCK, -(-per_block // BLOCK_ALIGN) * BLOCK_ALIGN)
     n_blocks = max(1, -(-n_samples // block_size))
     return block_size, n_blocks
 
@@ -139,8 +143,22 @@ def check_sample_weight(sample_weight, n_samples):
     return w
 
 
+def _shared(w):
+    return w.strides[0] == 0 and w.shape[0] > 0
+
+
+def n_weighted(w):
+    """How many samples have a positive weight (O(1) for shared weights)."""
+    return (w.shape[0] if w[0] > 0 else 0) if _shared(w) else int(np.count_nonzero(w))
+
+
+def weight_total(w):
+    """The sum of the weights (O(1) for shared weights)."""
+    return float(w[0]) * w.shape[0] if _shared(w) else float(w.sum())
+
+
 def kernel_weights(w):
     """Weights as the kernels take them: (N,), or (1,) when every sample shares one."""
-    if w.strides[0] == 0:
+    if _shared(w):
         return np.ascontiguousarray(w[:1])
     return w

@@ -5,7 +5,7 @@ from emcore._kernels import kmeans as _kmeans
 from emcore._base import EstimatorMixin
 from emcore._validation import (block_layout, check_float, check_int, check_random_state,
                                 check_sample_weight, check_samples, kernel_weights,
-                                resolve_n_threads)
+                                n_weighted, resolve_n_threads)
 
 
 def lloyd_step(X, w, centers, n_threads):
@@ -196,7 +196,7 @@ class KMeans(EstimatorMixin):
         X = check_samples(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         k = check_int(self.n_clusters, "n_clusters", minimum=1)
-        n_live = int(np.count_nonzero(w))
+        n_live = n_weighted(w)
         if k > n_live:
             raise ValueError(f"n_clusters={k} is more than the {n_live} samples")
         check_float(self.tol, "tol", minimum=0)

@@ -7,7 +7,7 @@ from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
                             precision_from_cholesky)
 from emcore._validation import (block_layout, check_choice, check_float, check_int,
                                 check_random_state, check_sample_weight, check_samples,
-                                kernel_weights, resolve_n_threads)
+                                kernel_weights, n_weighted, resolve_n_threads, weight_total)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
 
@@ -253,7 +253,7 @@ class GaussianMixture(EstimatorMixin):
 
     def _run_em(self, X, w, weights, means, cov, n_threads, eps, init_index):
         """EM iterations from a start; returns the final state."""
-        total = w.sum()
+        total = weight_total(w)
         lower_bound, lower_bounds, converged, n_iter = -np.inf, [], False, 0
         prec_chol = self._precision_cholesky(cov)
         for n_iter in range(1, self.max_iter + 1):
@@ -301,7 +301,7 @@ class GaussianMixture(EstimatorMixin):
         """
         X = check_samples(X)
         w = check_sample_weight(sample_weight, X.shape[0])
-        self._check_params(int(np.count_nonzero(w)), X.shape[1])
+        self._check_params(n_weighted(w), X.shape[1])
         n_threads = resolve_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
         eps = np.finfo(X.dtype).eps
