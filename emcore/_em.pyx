@@ -6,7 +6,8 @@ emcore/_validation.py). Each block accumulates into its own row of
 ``block_stats`` in sample order, whichever thread runs it, and the caller adds
 the rows in block order, so the result is bitwise the same for any number of
 threads (a reduction of per-thread buffers, as in scikit-learn's Lloyd kernel,
-is not). No N x K array is formed: responsibilities live in a K x TILE scratch
+is not). That also lets blocks go to whichever thread is free (a dynamic
+schedule): a core busy with something else does not hold up the pass. No N x K array is formed: responsibilities live in a K x TILE scratch
 per thread.
 
 Statistics per component k, centred on the current mean mu_k:
@@ -147,7 +148,7 @@ def em_pass(
             scale = weight + TILE
             term = scale + TILE
             acc = term + TILE
-            for b in prange(n_blocks, schedule='static'):
+            for b in prange(n_blocks, schedule='dynamic'):
                 start = b * block_size
                 end = min(start + block_size, n_samples)
                 loglik = 0

@@ -3,7 +3,8 @@
 
 Like the EM pass, samples are cut into fixed blocks (size chosen from N alone)
 and each block writes its own partial sums; the caller adds them in block order,
-so labels, centres and inertia do not depend on the number of threads. Distances
+so labels, centres and inertia do not depend on the number of threads, nor on
+which thread ran a block (the schedule is dynamic). Distances
 are computed a tile of samples at a time (structure-of-arrays, vectorised).
 """
 from cython cimport floating
@@ -99,7 +100,7 @@ def lloyd_pass(
         if xs == NULL or best == NULL or dist == NULL or tile_label == NULL:
             failed[0] = 1
         else:
-            for b in prange(n_blocks, schedule='static'):
+            for b in prange(n_blocks, schedule='dynamic'):
                 start = b * block_size
                 end = min(start + block_size, n_samples)
                 inertia = 0
@@ -155,7 +156,7 @@ def candidate_potentials(
             failed[0] = 1
         else:
             dist = xs + n_features * TILE
-            for b in prange(n_blocks, schedule='static'):
+            for b in prange(n_blocks, schedule='dynamic'):
                 start = b * block_size
                 end = min(start + block_size, n_samples)
                 for tile in range((end - start + TILE - 1) // TILE):
@@ -191,7 +192,7 @@ def update_closest(
     cdef int n_features = X.shape[1]
     cdef double d, potential
     with nogil, parallel(num_threads=n_threads):
-        for b in prange(n_blocks, schedule='static'):
+        for b in prange(n_blocks, schedule='dynamic'):
             start = b * block_size
             end = min(start + block_size, n_samples)
             potential = 0

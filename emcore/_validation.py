@@ -118,7 +118,8 @@ def check_samples(X, name="X", dtype=None, min_samples=1):
     check_finite(arr, name)
     dtype = compute_dtype(arr) if dtype is None else dtype
     out = np.ascontiguousarray(arr, dtype=dtype)
-    if dtype == np.float32 and arr.dtype.kind == "f" and not np.isfinite(out).all():
+    if (dtype == np.float32 and arr.dtype.kind == "f" and arr.dtype.itemsize > 4
+            and not np.isfinite(out).all()):  # float64 beyond the float32 range
         raise ValueError(f"{name} has values too large for float32")
     return out
 
