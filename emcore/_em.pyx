@@ -7,8 +7,8 @@ emcore/_validation.py). Each block accumulates into its own row of
 the rows in block order, so the result is bitwise the same for any number of
 threads (a reduction of per-thread buffers, as in scikit-learn's Lloyd kernel,
 is not). That also lets blocks go to whichever thread is free (a dynamic
-schedule): a core busy with something else does not hold up the pass. No N x K array is formed: responsibilities live in a K x TILE scratch
-per thread.
+schedule): a core busy with something else does not hold up the pass. No
+N x K array is formed: responsibilities live in a K x TILE scratch per thread.
 
 Statistics per component k, centred on the current mean mu_k:
   [0]              N_k  = sum_i r_ik
