@@ -19,7 +19,7 @@ def test_diag_iteration_scaling(benchmark, n, k, n_threads):
                          precisions_init=np.full((k, 3), 1 / 400.0))
     benchmark.group = "scaling diag EM iteration"
     benchmark.extra_info.update(n=len(X), k=k, n_threads=n_threads, dtype="float32")
-    benchmark.pedantic(gm.fit, (X,), rounds=2, warmup_rounds=1)
+    benchmark.pedantic(gm.fit, (X,), rounds=3, warmup_rounds=1)  # min of 3: a noisy VM
     if benchmark.stats is not None:  # timed runs: record the cost per pixel-component
         seconds = benchmark.stats.stats.min
         benchmark.extra_info["ns_per_pixel_component_per_core"] = round(

@@ -105,6 +105,17 @@ def readme_table(run, size="coffee-2.2MP"):
           "fitting every pixel; "
           f"{mem['test_peak_rss_50_megapixels']['peak_mib']:.0f} MiB for a 50 MP image, labels "
           "and densities included (one pixels x components float64 array would be 12 GiB).")
+    for cov in ("diag", "full"):
+        it = {b["extra_info"]["n_threads"]: b for b in run["benchmarks"]
+              if b["group"] == f"em-iteration {size} {cov} K=32" and "n_threads" in b["extra_info"]}
+        if {1, 2} <= set(it):
+            ns = {t: it[t]["stats"]["min"] * t / (it[t]["extra_info"]["pixels"] * 32) * 1e9
+                  for t in (1, 2)}
+            print(f"- One {cov} EM iteration on the 2.2 MP photo, K = 32: "
+                  f"{fmt_short(it[1]['stats']['min'])} on 1 thread ({ns[1]:.2f} ns per "
+                  f"pixel-component), {fmt_short(it[2]['stats']['min'])} on 2 "
+                  f"({it[1]['stats']['min'] / it[2]['stats']['min']:.2f}x; {ns[2]:.2f} ns per "
+                  "pixel-component per core).")
     scaling = {(b["extra_info"]["n"], b["extra_info"]["k"], b["extra_info"]["n_threads"]): b
                for b in run["benchmarks"] if b["group"].startswith("scaling")}
     n_max = max(n for n, _, _ in scaling)

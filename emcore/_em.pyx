@@ -58,7 +58,7 @@ cdef inline void accumulate_tile(
         const double *xs,           # IN (D, TILE) the tile in float64
         const double *scale,        # IN (TILE,) weight / total
         const floating *means,      # IN (K, D)
-        const floating *resp,       # IN (K, TILE) exp(lp - largest)
+        const floating *resp,       # IN (K, TILE) 2^(lp - largest)
         int n_components,
         int n_features,
         int n_stats,
