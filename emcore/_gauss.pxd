@@ -17,13 +17,13 @@
 
 from cython cimport floating
 from libc.float cimport DBL_MAX, FLT_MAX
-from libc.math cimport INFINITY, log
 
 cdef extern from "_vecmath.h":
     const double EMC_LN2
     float emc_exp2f_neg(float x) noexcept nogil
     double emc_exp2_neg(double x) noexcept nogil
     double emc_exp2_or_zero(double x) noexcept nogil
+    double emc_log_sum(double largest, double total, double floor) noexcept nogil
     double emc_weighted_log_sum(double w, double largest, double total,
                                 double floor) noexcept nogil
     float emc_maxf(float a, float b) noexcept nogil
@@ -268,9 +268,7 @@ cdef inline void tile_exp_normalise(
 
 cdef inline double log_sum(floating largest, floating total) noexcept nogil:
     """ln sum_k 2^lp_k (natural log) of one sample from tile_exp_normalise's outputs."""
-    if largest == lowest(largest):  # no component explains the sample (overflow)
-        return -INFINITY
-    return <double> largest * EMC_LN2 + log(<double> total)
+    return emc_log_sum(largest, total, lowest(largest))
 
 
 cdef inline floating squared_distance(

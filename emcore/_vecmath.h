@@ -293,14 +293,19 @@ static inline double emc_log(double x) {
     return x == 0.0 ? -HUGE_VAL : r;
 }
 
-/* One sample's term of the log-likelihood, w ln sum_k 2^lp_k, from the log2
- * log-probabilities' largest = max_k lp_k and total = sum_k 2^(lp_k - largest):
- * 0 when w is 0 (padding, zero weights: never 0 * -inf), -inf when largest is
+/* ln sum_k 2^lp_k of one sample, from its log2-probabilities' largest =
+ * max_k lp_k and total = sum_k 2^(lp_k - largest); -inf when largest is
  * `floor` (no component explains the sample, see tile_log_probs). */
+static inline double emc_log_sum(double largest, double total, double floor) {
+    double v = largest * EMC_LN2 + emc_log(total);
+    return largest == floor ? -HUGE_VAL : v;
+}
+
+/* A sample's term of the log-likelihood, w emc_log_sum(...): 0 when w is 0
+ * (padding, zero weights: never 0 * -inf). */
 static inline double emc_weighted_log_sum(double w, double largest, double total,
                                           double floor) {
-    double v = w * (largest * EMC_LN2 + emc_log(total));
-    v = largest == floor ? -HUGE_VAL : v;
+    double v = w * emc_log_sum(largest, total, floor);
     return w == 0.0 ? 0.0 : v;
 }
 
