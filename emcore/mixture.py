@@ -234,7 +234,7 @@ class GaussianMixture(EstimatorMixin):
         live = np.setdiff1d(np.arange(len(weights)), empty)
         means[empty] = X[worst]
         cov[empty] = cov[live].mean(axis=0) if len(live) else cov[empty]
-        weights[empty] = w[worst] / w.sum()
+        weights[empty] = w[worst] / weight_total(w)
         return weights / weights.sum(), means, cov
 
     def _score_with(self, X, means, prec_chol, weights, n_threads):
@@ -361,7 +361,7 @@ class GaussianMixture(EstimatorMixin):
         """Mean (weighted) log-likelihood of X."""
         scores = self.score_samples(X)
         w = check_sample_weight(sample_weight, len(scores))
-        return float(np.dot(w, scores) / w.sum())
+        return float(np.dot(w, scores) / weight_total(w))
 
     def _n_parameters(self):
         k, d = self.means_.shape
@@ -370,13 +370,13 @@ class GaussianMixture(EstimatorMixin):
 
     def bic(self, X, sample_weight=None):
         """Bayesian information criterion (lower is better); weights count as copies."""
-        n = check_sample_weight(sample_weight, np.shape(X)[0]).sum()
+        n = weight_total(check_sample_weight(sample_weight, np.shape(X)[0]))
         return float(-2 * self.score(X, sample_weight=sample_weight) * n
                      + self._n_parameters() * np.log(n))
 
     def aic(self, X, sample_weight=None):
         """Akaike information criterion (lower is better); weights count as copies."""
-        n = check_sample_weight(sample_weight, np.shape(X)[0]).sum()
+        n = weight_total(check_sample_weight(sample_weight, np.shape(X)[0]))
         return float(-2 * self.score(X, sample_weight=sample_weight) * n
                      + 2 * self._n_parameters())
 
