@@ -17,9 +17,8 @@ Statistics per component k, centred on the current mean mu_k:
                    or the upper triangle of sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T
                    row by row ('full', D (D + 1) / 2 values)
 where r_ik includes the sample weight. Every product and sum here is float64
-(four lane sums per statistic, carried through a block and added in a fixed order;
-see _vecmath.h), whatever the
-precision of the log-probabilities.
+(four lane sums per statistic, carried through a block and added in a fixed
+order; see _vecmath.h), whatever the precision of the log-probabilities.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
