@@ -18,6 +18,7 @@ from emcore.densities import Kernel, compute_densities
 from emcore.image import Image, load_image, rgb_vector_to_image, save_image, unique_colors
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
+from emcore.pipeline import Segmentation, segment_image
 from emcore.segment import EM, k_sweep, quantize, save_new
 
 __version__ = "0.1.0"
@@ -25,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = [
     "EM", "GaussianMixture", "Image", "KMeans", "Kernel", "compute_densities", "load",
     "k_sweep", "load_image", "openmp_enabled", "quantize", "rgb_vector_to_image", "save_image",
-    "save_new", "unique_colors", "__version__",
+    "save_new", "Segmentation", "segment_image", "unique_colors", "__version__",
 ]

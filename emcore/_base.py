@@ -54,7 +54,12 @@ class EstimatorMixin:
 
         Load it back with :func:`emcore.load`.
         """
-        from emcore.image import atomic_output
+        from emcore._files import atomic_output
+        with atomic_output(os.fspath(path)) as tmp:
+            self.write(tmp)
+
+    def write(self, file):
+        """Write the model's .npz to ``file`` (a path or a binary file), not atomically."""
         self._check_fitted()
         arrays = {"format_version": np.array(FORMAT_VERSION),
                   "estimator": np.array(type(self).__name__)}
@@ -64,9 +69,11 @@ class EstimatorMixin:
                 arrays[f"param:{name}"] = np.asarray(value if value is not None else "__None__")
         for name in self._fitted_attributes:
             arrays[f"fit:{name}"] = np.asarray(getattr(self, name))
-        with atomic_output(os.fspath(path)) as tmp:
-            with open(tmp, "wb") as f:  # a file object keeps numpy from appending ".npz"
+        if isinstance(file, (str, bytes, os.PathLike)):
+            with open(file, "wb") as f:  # a file object keeps numpy from appending ".npz"
                 np.savez(f, **arrays)
+        else:
+            np.savez(file, **arrays)
 
 
 def load(path):

@@ -1,7 +1,21 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Unique colours of 8-bit RGB pixels by one pass over their 24-bit codes."""
+"""Colour kernels: unique 8-bit RGB colours, sRGB -> OKLab, Floyd-Steinberg dithering.
+
+Thin and typed: emcore/colorspace.py and emcore/pipeline.py check every argument
+(shapes, dtypes, value ranges) before calling in.
+"""
 import numpy as np
-from libc.stdint cimport uint8_t, uint32_t, int32_t, int64_t
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport cbrt, pow, sqrt
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t
+from libc.stdlib cimport malloc, free
+
+ctypedef fused pixel_t:
+    uint8_t
+    uint16_t
+    float
+    double
 
 
 def unique_rgb8(
@@ -11,36 +25,173 @@ def unique_rgb8(
 
     Three linear passes: count per code, compact the codes that occur (in code
     order, which is the lexicographic order of (r, g, b)), then map every pixel.
-    Returns (colors (M, 3) uint8, counts (M,) int64, inverse (N,) int32).
+    The GIL is released throughout the passes. Returns (colors (M, 3) uint8,
+    counts (M,) int64, inverse (N,) int32).
     """
     cdef Py_ssize_t i, n = pixels.shape[0], m = 0
     cdef uint32_t code
     cdef uint32_t n_codes = 1 << 24
-    for i in range(n):
-        code = (<uint32_t> pixels[i, 0] << 16) | (<uint32_t> pixels[i, 1] << 8) | pixels[i, 2]
-        table[code] += 1
-    for code in range(n_codes):
-        if table[code]:
-            m += 1
+    with nogil:
+        for i in range(n):
+            code = (<uint32_t> pixels[i, 0] << 16) | (<uint32_t> pixels[i, 1] << 8) | pixels[i, 2]
+            table[code] += 1
+        for code in range(n_codes):
+            if table[code]:
+                m += 1
     colors_arr = np.empty((m, 3), dtype=np.uint8)
     counts_arr = np.empty(m, dtype=np.int64)
     inverse_arr = np.empty(n, dtype=np.int32)
     cdef uint8_t[:, ::1] colors = colors_arr
     cdef int64_t[::1] counts = counts_arr
     cdef int32_t[::1] inverse = inverse_arr
-    m = 0
-    for code in range(n_codes):
-        if table[code]:
-            colors[m, 0] = code >> 16
-            colors[m, 1] = (code >> 8) & 255
-            colors[m, 2] = code & 255
-            counts[m] = table[code]
-            table[code] = <uint32_t> m   # the table now maps code -> colour index
-            m += 1
-    for i in range(n):
-        code = (<uint32_t> pixels[i, 0] << 16) | (<uint32_t> pixels[i, 1] << 8) | pixels[i, 2]
-        inverse[i] = <int32_t> table[code]
-    for i in range(m):  # leave the scratch table clean
-        code = (<uint32_t> colors[i, 0] << 16) | (<uint32_t> colors[i, 1] << 8) | colors[i, 2]
-        table[code] = 0
+    with nogil:
+        m = 0
+        for code in range(n_codes):
+            if table[code]:
+                colors[m, 0] = code >> 16
+                colors[m, 1] = (code >> 8) & 255
+                colors[m, 2] = code & 255
+                counts[m] = table[code]
+                table[code] = <uint32_t> m   # the table now maps code -> colour index
+                m += 1
+        for i in range(n):
+            code = (<uint32_t> pixels[i, 0] << 16) | (<uint32_t> pixels[i, 1] << 8) | pixels[i, 2]
+            inverse[i] = <int32_t> table[code]
+        for i in range(m):  # leave the scratch table clean
+            code = (<uint32_t> colors[i, 0] << 16) | (<uint32_t> colors[i, 1] << 8) | colors[i, 2]
+            table[code] = 0
     return colors_arr, counts_arr, inverse_arr
+
+
+cdef inline double srgb_to_linear(double u) noexcept nogil:
+    """The sRGB transfer function inverted, u in [0, 1]."""
+    if u <= 0.04045:
+        return u / 12.92
+    return pow((u + 0.055) / 1.055, 2.4)
+
+
+def srgb_to_oklab(
+        const pixel_t[:, ::1] rgb,          # IN (N, 3) sRGB, 0..scale
+        double scale,                       # the value of full intensity (255, 65535, 1.0)
+        const double[:, ::1] lms_from_rgb,  # IN (3, 3) linear sRGB -> LMS
+        const double[:, ::1] lab_from_lms,  # IN (3, 3) cube-root LMS -> OKLab
+        floating[:, ::1] out,               # OUT (N, 3) OKLab
+        int n_threads):
+    """OKLab coordinates of sRGB colours, every step in float64, written in out's type."""
+    cdef Py_ssize_t i, n = rgb.shape[0]
+    cdef double r, g, b, l, m, s
+    with nogil:
+        # scalars only: prange makes each one private to its thread (an array would be shared)
+        for i in prange(n, num_threads=n_threads, schedule='static'):
+            r = srgb_to_linear(<double> rgb[i, 0] / scale)
+            g = srgb_to_linear(<double> rgb[i, 1] / scale)
+            b = srgb_to_linear(<double> rgb[i, 2] / scale)
+            l = cbrt(lms_from_rgb[0, 0] * r + lms_from_rgb[0, 1] * g + lms_from_rgb[0, 2] * b)
+            m = cbrt(lms_from_rgb[1, 0] * r + lms_from_rgb[1, 1] * g + lms_from_rgb[1, 2] * b)
+            s = cbrt(lms_from_rgb[2, 0] * r + lms_from_rgb[2, 1] * g + lms_from_rgb[2, 2] * b)
+            out[i, 0] = <floating> (lab_from_lms[0, 0] * l + lab_from_lms[0, 1] * m
+                                    + lab_from_lms[0, 2] * s)
+            out[i, 1] = <floating> (lab_from_lms[1, 0] * l + lab_from_lms[1, 1] * m
+                                    + lab_from_lms[1, 2] * s)
+            out[i, 2] = <floating> (lab_from_lms[2, 0] * l + lab_from_lms[2, 1] * m
+                                    + lab_from_lms[2, 2] * s)
+
+
+cdef inline double sq_distance(const double *x, const double *p, int n_channels) noexcept nogil:
+    cdef int c
+    cdef double v, acc = 0
+    for c in range(n_channels):
+        v = x[c] - p[c]
+        acc = acc + v * v
+    return acc
+
+
+cdef inline int nearest_color(
+        const double *x,           # IN (C,) the colour to match
+        const double *palette,     # IN (K, C)
+        const double *gap,         # IN (K, K) distance between palette colours i and order[i, j]
+        const int *order,          # IN (K, K) each colour, then the others nearest first
+        int n_colors,
+        int n_channels,
+        int guess) noexcept nogil:
+    """Exact nearest palette colour (lowest index on ties), searched outward from a guess.
+
+    Palette colours are visited in order of their distance g from the guess;
+    by the triangle inequality, a colour farther from x than the best found so
+    far (distance r) needs g > d(x, guess) + r, so the search stops there.
+    """
+    cdef int j, c, best = guess
+    cdef double best_sq = sq_distance(x, palette + guess * n_channels, n_channels)
+    cdef double d0 = sqrt(best_sq), d, limit
+    for j in range(1, n_colors):
+        # 1e-9 relative margin: the square roots may be off by an ulp or two
+        limit = (d0 + sqrt(best_sq)) * (1.0 + 1e-9)
+        if gap[guess * n_colors + j] > limit:
+            break
+        c = order[guess * n_colors + j]
+        d = sq_distance(x, palette + c * n_channels, n_channels)
+        if d < best_sq or (d == best_sq and c < best):
+            best_sq = d
+            best = c
+    return best
+
+
+def floyd_steinberg(
+        const pixel_t[:, :, ::1] image,     # IN (H, W, C)
+        const double[:, ::1] palette,       # IN (K, C) the colours painted
+        const double[:, ::1] gap,           # IN (K, K) see nearest_color
+        const int[:, ::1] order,            # IN (K, K) see nearest_color
+        double strength,                    # 0 (none) to 1 (full error diffusion)
+        double low,                         # the diffused colour is clipped to [low, high]
+        double high,
+        int32_t[:, ::1] labels):            # OUT (H, W) palette index of every pixel
+    """Serpentine Floyd-Steinberg error diffusion onto a fixed palette.
+
+    Rows alternate direction. A pixel's colour plus the error diffused into it
+    is clipped to [low, high], matched to its nearest palette colour, and
+    strength times the difference is passed on: 7/16 ahead, 3/16 behind on the
+    next row, 5/16 below, 1/16 ahead on the next row. Every step is float64.
+    """
+    cdef Py_ssize_t height = image.shape[0], width = image.shape[1]
+    cdef int n_channels = image.shape[2], n_colors = palette.shape[0]
+    cdef Py_ssize_t y, x, i, step
+    cdef int c, best, guess = 0
+    cdef double v, e
+    cdef double *rows
+    cdef double *here
+    cdef double *below
+    cdef double *tmp
+    cdef double *value
+    # two rows of diffused error, each with one pixel of padding at both ends
+    rows = <double *> malloc((2 * (width + 2) + 1) * n_channels * sizeof(double))
+    if rows == NULL:
+        raise MemoryError()
+    with nogil:
+        here = rows
+        below = rows + (width + 2) * n_channels
+        value = below + (width + 2) * n_channels
+        for i in range(2 * (width + 2) * n_channels):
+            rows[i] = 0
+        for y in range(height):
+            step = 1 if y % 2 == 0 else -1
+            for i in range(width):
+                x = i if step == 1 else width - 1 - i
+                for c in range(n_channels):
+                    v = image[y, x, c] + here[(x + 1) * n_channels + c]
+                    value[c] = low if v < low else (high if v > high else v)
+                best = nearest_color(value, &palette[0, 0], &gap[0, 0], &order[0, 0],
+                                     n_colors, n_channels, guess)
+                labels[y, x] = best
+                guess = best
+                for c in range(n_channels):
+                    e = (value[c] - palette[best, c]) * strength
+                    here[(x + 1 + step) * n_channels + c] += e * 0.4375
+                    below[(x + 1 - step) * n_channels + c] += e * 0.1875
+                    below[(x + 1) * n_channels + c] += e * 0.3125
+                    below[(x + 1 + step) * n_channels + c] += e * 0.0625
+            tmp = here
+            here = below
+            below = tmp
+            for i in range((width + 2) * n_channels):
+                below[i] = 0
+    free(rows)

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -65,59 +66,109 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser():
-    parser = _Parser(
-        prog="emcore", description="Gaussian-mixture (EM) and k-means colour segmentation.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default (where it has one)."""
 
-    seg = sub.add_parser("segment", help="segment an image into k colours",
-                         description="Fit a mixture (or k-means) to an image's colours and "
-                                     "write the image repainted with the fitted colours.")
+
+def _common(parser: argparse.ArgumentParser, *, threads: bool = True, force: bool = True,
+            quiet: bool = False) -> None:
+    """Options every subcommand spells the same way."""
+    # SUPPRESS: "emcore --debug segment ..." and "emcore segment ... --debug" both work
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+    if threads:
+        parser.add_argument("--threads", type=_positive_int, default=None,
+                            help="threads (default: OMP_NUM_THREADS or all cores)")
+    if force:
+        parser.add_argument("-f", "--force", action="store_true",
+                            help="overwrite output files that exist")
+    if quiet:
+        parser.add_argument("--quiet", action="store_true", help="no progress bar or notices")
+
+
+def _dither_strength(text):
+    value = _number(float, 0, "a dither strength from 0 to 1")(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a dither strength from 0 to 1, got {text}")
+    return value
+
+
+def build_parser():
+    from emcore import __version__
+    parser = _Parser(
+        prog="emcore", description="Gaussian-mixture (EM) and k-means colour segmentation.",
+        formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"emcore {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+
+    seg = sub.add_parser("segment", help="reduce an image to k colours", formatter_class=_Help,
+                         description="Fit k-means (or a Gaussian mixture) to an image's colours "
+                                     "and write the image painted with k colours: an indexed "
+                                     "PNG/GIF/TIFF/BMP with exactly that palette.")
     seg.add_argument("input", metavar="IN", help="image file")
-    seg.add_argument("-k", "--clusters", type=_positive_int, required=True, help="clusters")
+    seg.add_argument("-k", "--colors", "--clusters", dest="colors", type=_positive_int,
+                     required=True, metavar="K",
+                     help="colours (segments); more than the image has keeps every colour")
     seg.add_argument("-o", "--output", required=True, metavar="OUT",
-                     help="output image; its extension gives the format (.png, .jpg, .npy...)")
-    seg.add_argument("--method", choices=("gmm", "kmeans"), default="gmm")
-    seg.add_argument("--covariance", choices=("spherical", "diag", "full"), default="full",
+                     help="output image; its extension gives the format (.png, .gif, .tif, "
+                          ".jpg, .npy...)")
+    seg.add_argument("--method", choices=("kmeans", "gmm"), default="kmeans",
+                     help="k-means (the best picture measured) or a Gaussian mixture by EM")
+    seg.add_argument("--covariance", choices=("spherical", "diag", "full"), default="spherical",
                      help="mixture covariance type (gmm)")
+    seg.add_argument("--color-space", choices=("rgb", "oklab"), default="rgb",
+                     help="fit in sRGB or in the perceptual OKLab space")
+    seg.add_argument("--dither", type=_dither_strength, nargs="?", const=1.0, default=0.0,
+                     metavar="STRENGTH",
+                     help="Floyd-Steinberg error diffusion, 0 to 1 (1 when given alone)")
+    seg.add_argument("--repaint", choices=("segment", "component"), default="segment",
+                     help="paint each segment with its pixels' mean or the model's mean")
+    seg.add_argument("--rgb", action="store_true",
+                     help="write RGB pixels instead of an indexed image")
     seg.add_argument("--max-iter", type=_non_negative_int, default=100,
-                     help="iterations at most (default 100)")
+                     help="iterations at most")
     seg.add_argument("--tol", type=_non_negative_float, default=None,
                      help="convergence tolerance (default 1e-3 for gmm, 1e-4 for kmeans)")
     seg.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
-    seg.add_argument("--threads", type=_positive_int, default=None,
-                     help="threads (default: OMP_NUM_THREADS or all cores)")
     seg.add_argument("--no-unique-colors", action="store_true",
                      help="fit every pixel rather than each distinct colour weighted by count")
     seg.add_argument("--labels", metavar="FILE.npy", help="also write the (H, W) label map")
     seg.add_argument("--model", metavar="FILE.npz", help="also write the fitted model")
     seg.add_argument("--json", action="store_true", help="print the summary as JSON")
-    seg.add_argument("--quiet", action="store_true", help="no progress bar")
+    _common(seg, quiet=True)
 
-    dens = sub.add_parser("densities", help="per-pixel mixture density under a saved model")
+    dens = sub.add_parser("densities", help="per-pixel mixture density under a saved model",
+                          formatter_class=_Help)
     dens.add_argument("input", metavar="IN", help="image file")
     dens.add_argument("--model", required=True, metavar="FILE.npz",
-                      help="a mixture written by 'emcore segment --model'")
-    dens.add_argument("-o", "--output", required=True, metavar="OUT.npy")
+                      help="a mixture written by 'emcore segment --method gmm --model'")
+    dens.add_argument("-o", "--output", required=True, metavar="OUT.npy",
+                      help="the (H, W) densities as a float64 .npy file")
     dens.add_argument("--log", action="store_true", help="write the log-density")
     dens.add_argument("--png", metavar="HEAT.png", help="also write a log-density heat map")
-    dens.add_argument("--threads", type=_positive_int, default=None)
+    _common(dens)
 
-    sweep = sub.add_parser("sweep", help="cost and time against k")
+    sweep = sub.add_parser("sweep", help="cost and time against k", formatter_class=_Help)
     sweep.add_argument("input", metavar="IN", help="image file")
-    sweep.add_argument("--k", type=_k_range, required=True, metavar="START:STOP:STEP",
+    sweep.add_argument("-k", "--colors", "--k", dest="colors", type=_k_range, required=True,
+                       metavar="START:STOP:STEP",
                        help="the k values, e.g. 2:64:2 (stop included) or 4,8,16")
-    sweep.add_argument("--method", choices=("kmeans", "gmm"), default="kmeans")
-    sweep.add_argument("-o", "--output", required=True, metavar="metrics.png",
-                       help="plot of cost (inertia or BIC) and time against k")
-    sweep.add_argument("--csv", metavar="metrics.csv", help="also write the numbers")
-    sweep.add_argument("--seed", type=_non_negative_int, default=0)
-    sweep.add_argument("--threads", type=_positive_int, default=None)
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--method", choices=("kmeans", "gmm"), default="kmeans",
+                       help="k-means (cost: inertia) or a Gaussian mixture (cost: BIC)")
+    sweep.add_argument("-o", "--output", metavar="metrics.png", default=None,
+                       help="plot of cost and time against k (.png, .pdf or .svg; needs "
+                            "matplotlib)")
+    sweep.add_argument("--csv", metavar="metrics.csv", default=None,
+                       help="the numbers as CSV (at least one of -o and --csv)")
+    sweep.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
+    _common(sweep, quiet=True)
 
-    info = sub.add_parser("info", help="size, mode and unique colours of an image")
+    info = sub.add_parser("info", help="size, mode and unique colours of an image",
+                          formatter_class=_Help)
     info.add_argument("input", metavar="IN", help="image file")
+    _common(info, threads=False, force=False)
     return parser
 
 
@@ -132,35 +183,56 @@ def _progress(total, description, quiet):
     return tqdm(total=total, desc=description, delay=1.0, file=sys.stderr, leave=False)
 
 
-def _check_output(path, extensions=None):
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"cannot write {path}: folder {folder} is not writable")
-    if extensions and os.path.splitext(path)[1].lower() not in extensions:
-        raise UsageError(f"{path} must end in {' or '.join(extensions)}")
+def _check_outputs(args, outputs):
+    """Refuse, before any work, outputs that cannot or should not be written.
+
+    ``outputs`` holds (path, allowed extensions or None) pairs; None paths are skipped.
+    An existing file needs --force; the input file is named as such.
+    """
+    seen = set()
+    inputs = {os.path.realpath(p) for p in (args.input, getattr(args, "model", None))
+              if p and os.path.exists(p)}
+    for path, extensions in outputs:
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(f"cannot write {path}: folder {folder} is not writable")
+        if extensions and os.path.splitext(path)[1].lower() not in extensions:
+            raise UsageError(f"{path} must end in {' or '.join(extensions)}")
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{path} is named for two outputs")
+        seen.add(real)
+        if os.path.exists(path) and not getattr(args, "force", False):
+            what = "is an input file" if real in inputs else "exists"
+            raise UsageError(f"{path} {what}; add --force to replace it")
 
 
-def _check_image_output(path):
-    from PIL import Image as PILImage
-    PILImage.init()
-    ext = os.path.splitext(path)[1].lower()
-    if ext != ".npy" and ext not in PILImage.EXTENSION:
-        raise UsageError(f"cannot tell the image format from {path!r}: use .png, .jpg, .tif, "
-                         ".webp or .npy")
-    _check_output(path)
+def _image_format(path):
+    from emcore.image import image_format
+    try:
+        return image_format(path)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_segment(args):
-    from emcore.image import save_image
-    from emcore.segment import EM, _fit, _palette_and_labels, _Pixels
+    from emcore._files import atomic_outputs
+    from emcore.image import LOSSY_FORMATS, write_image
+    from emcore.pipeline import ImageSamples, finish, fit_model
 
-    _check_image_output(args.output)
-    for path, ext in ((args.labels, ".npy"), (args.model, ".npz")):
-        if path:
-            _check_output(path, [ext])
-    bar = _progress(args.max_iter, f"{args.method} k={args.clusters}", args.quiet)
+    fmt = _image_format(args.output)
+    _check_outputs(args, [(args.output, None), (args.labels, [".npy"]),
+                          (args.model, [".npz"])])
+    if args.method == "kmeans" and args.max_iter < 1:
+        raise UsageError("--max-iter must be at least 1 for kmeans")
+    if fmt in LOSSY_FORMATS:
+        _notice(args, f"{fmt} is lossy and puts back colours the result does not have; "
+                      "use .png for an exact result")
+    bar = _progress(args.max_iter, f"{args.method} k={args.colors}", args.quiet)
 
     def tick(n_iter, value):
         if bar is not None:
@@ -168,57 +240,56 @@ def cmd_segment(args):
 
     start = time.perf_counter()
     try:
+        samples = ImageSamples(args.input, unique_colors=not args.no_unique_colors,
+                               color_space=args.color_space, n_threads=args.threads)
+        k = samples.effective_k(args.colors, "k")
+        options = dict(max_iter=args.max_iter, random_state=args.seed, n_threads=args.threads,
+                       callback=tick)
+        if args.tol is not None:
+            options["tol"] = args.tol
         if args.method == "gmm":
-            options = dict(covariance_type=args.covariance, random_state=args.seed,
-                           n_threads=args.threads, callback=tick)
-            if args.tol is not None:
-                options["tol"] = args.tol
-            em = EM(args.input, args.clusters, unique_colors=not args.no_unique_colors,
-                    **options).fit(args.max_iter)
-            model, labels, result = em.model_, em.labels(), em.segmented()
-            summary = {"log_likelihood": model.lower_bound_, "converged": bool(model.converged_)}
-        else:
-            if args.max_iter < 1:
-                raise UsageError("--max-iter must be at least 1 for kmeans")
-            px = _Pixels(args.input, not args.no_unique_colors)
-            model = _fit(px, px.check_k(args.clusters, "k"), "kmeans",
-                         tol=1e-4 if args.tol is None else args.tol, max_iter=args.max_iter,
-                         random_state=args.seed, n_threads=args.threads, callback=tick)
-            palette, labels = _palette_and_labels(px, model)
-            result = px.paint(labels, palette)
-            summary = {"inertia": model.inertia_,
-                       "converged": bool(model.n_iter_ < args.max_iter)}
+            options["covariance_type"] = args.covariance
+        model = fit_model(samples, k, args.method, **options)
+        result = finish(samples, model, repaint=args.repaint, dither=args.dither)
     finally:
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - start
-    save_image(result, args.output)
-    if args.labels:
-        save_image(labels, args.labels)  # int32 already
-    if args.model:
-        model.save(args.model)
-    summary = {"k": args.clusters, "method": args.method, "iterations": int(model.n_iter_),
-               **summary, "seconds": round(elapsed, 4), "output": args.output}
+    outputs = [p for p in (args.output, args.labels, args.model) if p]
+    with atomic_outputs(outputs) as files:  # all of them or none
+        write_image(files[0], fmt, result.image, labels=None if args.rgb else result.labels,
+                    palette=None if args.rgb else result.palette,
+                    icc_profile=result.icc_profile)
+        if args.labels:
+            write_image(files[outputs.index(args.labels)], "NPY", result.labels)
+        if args.model:
+            model.write(files[outputs.index(args.model)])
+    if args.method == "gmm":
+        summary = {"log_likelihood": model.lower_bound_, "converged": bool(model.converged_)}
+    else:
+        summary = {"inertia": model.inertia_, "converged": bool(model.n_iter_ < args.max_iter)}
+    summary = {"k": k, "method": args.method, "iterations": int(model.n_iter_), **summary,
+               "seconds": round(elapsed, 4), "output": args.output}
     if args.json:
         print(json.dumps(summary))
     else:
         score = (f"log-likelihood {summary['log_likelihood']:.4f}" if args.method == "gmm"
                  else f"inertia {summary['inertia']:.6g}")
-        print(f"{args.method} k={args.clusters}: {summary['iterations']} iterations, "
+        print(f"{args.method} k={k}: {summary['iterations']} iterations, "
               f"{'converged' if summary['converged'] else 'not converged'}, {score}, "
               f"{elapsed:.2f} s -> {args.output}")
     return 0
 
 
 def cmd_densities(args):
-    from emcore._base import load
+    from emcore._files import atomic_outputs
     from emcore.densities import compute_densities
-    from emcore.image import as_pixel_array, save_image, split_alpha
+    from emcore.image import as_pixel_array, split_alpha, write_image
     from emcore.mixture import GaussianMixture
+    from emcore._base import load
 
-    _check_output(args.output, [".npy"])
-    if args.png:
-        _check_image_output(args.png)
+    _check_outputs(args, [(args.output, [".npy"]), (args.png, None)])
+    png_format = _image_format(args.png) if args.png else None
     model = load(args.model)
     if not isinstance(model, GaussianMixture):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a mixture: write "
@@ -228,39 +299,49 @@ def cmd_densities(args):
         raise UsageError(f"{args.input} has {color.shape[2]} colour channel(s) but the model "
                          f"was fitted on {model.n_features_in_}")
     log_density = compute_densities(color, model, log=True, n_threads=args.threads)
-    save_image(log_density if args.log else np.exp(log_density), args.output)
-    if args.png:
-        finite = log_density[np.isfinite(log_density)]
-        # from the 1st percentile up: a few far-off pixels would wash out the rest
-        low, high = (np.percentile(finite, 1), finite.max()) if finite.size else (0.0, 1.0)
-        heat = (np.clip((log_density - low) / max(high - low, 1e-12), 0, 1) * 255)
-        save_image(np.rint(heat).astype(np.uint8), args.png)
+    outputs = [args.output] + ([args.png] if args.png else [])
+    with atomic_outputs(outputs) as files:
+        write_image(files[0], "NPY", log_density if args.log else np.exp(log_density))
+        if args.png:
+            finite = log_density[np.isfinite(log_density)]
+            # from the 1st percentile up: a few far-off pixels would wash out the rest
+            low, high = (np.percentile(finite, 1), finite.max()) if finite.size else (0.0, 1.0)
+            heat = np.clip((log_density - low) / max(high - low, 1e-12), 0, 1) * 255
+            write_image(files[1], png_format, np.rint(heat).astype(np.uint8))
     print(f"densities of {color.shape[0]}x{color.shape[1]} pixels -> {args.output}"
           + (f", heat map -> {args.png}" if args.png else ""))
     return 0
 
 
 def cmd_sweep(args):
-    from emcore.image import atomic_output
-    from emcore.plot import plot_k_metrics
+    from emcore._files import atomic_outputs
     from emcore.segment import k_sweep
 
-    _check_output(args.output, [".png", ".pdf", ".svg"])
-    if args.csv:
-        _check_output(args.csv, [".csv"])
-    bar = _progress(len(args.k), f"{args.method} sweep", args.quiet)
+    if args.output is None and args.csv is None:
+        raise UsageError("nothing to write: give -o PLOT and/or --csv FILE")
+    _check_outputs(args, [(args.output, [".png", ".pdf", ".svg"]), (args.csv, [".csv"])])
+    if args.output:
+        try:  # before fitting, not after
+            from emcore.plot import plot_k_metrics
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("the plot needs matplotlib (pip install 'emcore[plot]'); "
+                             "or write only the numbers with --csv") from None
+    bar = _progress(len(args.colors), f"{args.method} sweep", args.quiet)
     try:
-        result = k_sweep(args.input, args.k, method=args.method, random_state=args.seed,
+        result = k_sweep(args.input, args.colors, method=args.method, random_state=args.seed,
                          n_threads=args.threads,
                          callback=(lambda k, c, t: bar.update(1)) if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
-    plot_k_metrics(result["k"], result["cost"], result["time"], cost_name=result["cost_name"],
-                   path=args.output)
-    if args.csv:
-        with atomic_output(args.csv) as tmp:
-            with open(tmp, "w") as f:
+    outputs = [p for p in (args.output, args.csv) if p]
+    with atomic_outputs(outputs) as files:
+        if args.output:
+            plot_k_metrics(result["k"], result["cost"], result["time"],
+                           cost_name=result["cost_name"], path=files[0])
+        if args.csv:
+            with open(files[-1], "w") as f:
                 f.write(f"k,{result['cost_name']},seconds\n")
                 for k, c, t in zip(result["k"], result["cost"], result["time"]):
                     f.write(f"{k},{float(c)!r},{t:.6f}\n")
@@ -281,6 +362,11 @@ def cmd_info(args):
     return 0
 
 
+def _notice(args, message):
+    if not getattr(args, "quiet", False):
+        print(f"emcore {args.command}: note: {message}", file=sys.stderr)
+
+
 COMMANDS = {"segment": cmd_segment, "densities": cmd_densities, "sweep": cmd_sweep,
             "info": cmd_info}
 
@@ -289,13 +375,18 @@ def main(argv=None):
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 and a usage line on bad arguments
+    debug = getattr(args, "debug", False)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            # a library warning (k above the distinct colours, a lossy format) is a one-line note
+            warnings.showwarning = lambda message, *rest: _notice(args, str(message))
+            warnings.simplefilter("always", UserWarning)
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("emcore: interrupted; nothing was written", file=sys.stderr)
         return INTERRUPTED
     except Exception as err:  # one line for the person at the terminal
-        if args.debug:
+        if debug:
             raise
         usage = isinstance(err, (ValueError, TypeError))
         hint = (f" (see 'emcore {args.command} --help')" if usage

@@ -5,7 +5,8 @@ a display; they always return the matplotlib Figure.
 """
 import numpy as np
 
-from emcore.image import Image, atomic_output
+from emcore._files import atomic_output
+from emcore.image import Image
 
 
 def _figure(**kwargs):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image as PILImage
 
 from emcore import load_image, rgb_vector_to_image, save_image, unique_colors
-from emcore.image import atomic_output
+from emcore._files import atomic_output
 
 from _photos import DATA
 

@@ -1,0 +1,118 @@
+"""Safe file handling: refuse special files before reading, write outputs atomically.
+
+Every output is written to a temporary file in its destination folder and renamed
+into place, so a failure, Ctrl-C or SIGTERM leaves the previous file (or none),
+never a partial one. ``atomic_outputs`` does the same for a set of files: all
+temporary files are written before the first rename, so one that cannot be
+written leaves none of the set behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+
+def check_readable_file(path: str | os.PathLike[str], what: str = "file") -> str:
+    """The path as a str if it names a regular file; an OSError naming the problem otherwise.
+
+    A FIFO, a device or a socket would block or never end when read, so they
+    are refused from their ``stat`` alone, before anything is opened.
+    """
+    path = os.fspath(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {path}") from None
+    except OSError as err:
+        raise OSError(f"cannot read {path}: {err.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(f"{path} is a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else
+                "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise OSError(f"{path} is {kind}, not a {what}: emcore reads regular files only")
+    return path
+
+
+def _new_file_mode() -> int:
+    """0666 less the process umask (read without changing it for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _temporary_beside(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1],
+                                   dir=folder)
+    except OSError as err:
+        raise PermissionError(f"cannot write {path}: {err.strerror}") from None
+    os.close(fd)
+    return tmp
+
+
+def _put_in_place(tmp: str, path: str) -> None:
+    # mkstemp makes the file private (0600); give it the mode a plain open() would,
+    # or keep the mode of the file it replaces
+    os.chmod(tmp, os.stat(path).st_mode & 0o7777 if os.path.exists(path) else _new_file_mode())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while writing, so the cleanup below runs.
+
+    Only from the main thread (Python allows signal handlers nowhere else), and
+    only where the default handler is in force: a caller's own handler is kept.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def _exit(signum, frame):  # noqa: ARG001 - the signal handler's signature
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[str]]:
+    """Yield one temporary path per output; rename them all into place on success.
+
+    On any exception (KeyboardInterrupt and SIGTERM included) every temporary
+    file is removed and every destination is left as it was.
+    """
+    paths = [os.fspath(p) for p in paths]
+    temporaries: list[str] = []
+    with _terminate_as_exit():
+        try:
+            for path in paths:
+                temporaries.append(_temporary_beside(path))
+            yield list(temporaries)
+            for tmp, path in zip(temporaries, paths):
+                _put_in_place(tmp, path)
+        except BaseException:
+            for tmp in temporaries:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[str]:
+    """``atomic_outputs`` for a single file: yields its temporary path."""
+    with atomic_outputs([path]) as (tmp,):
+        yield tmp

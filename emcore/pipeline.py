@@ -1,0 +1,273 @@
+"""The image pipeline every image-level entry point uses (EM, quantize, k_sweep, the CLI).
+
+    image -> samples (unique colours weighted by their counts, optionally in OKLab)
+          -> model (KMeans or GaussianMixture, fitted on the samples)
+          -> labels (each sample's segment, mapped back to every pixel)
+          -> palette (each segment's mean colour, back in sRGB, rounded to the image dtype)
+          -> image (pixels repainted, or Floyd-Steinberg dithered onto the palette)
+
+Fitting the distinct colours weighted by their counts gives the same model as
+fitting every pixel (weights count as copies), at a fraction of the cost.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from emcore import _colors
+from emcore._validation import check_choice, check_float, check_int
+from emcore.colorspace import COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab
+from emcore.image import read_picture, save_image, split_alpha
+from emcore.image import unique_colors as count_colors
+from emcore.kmeans import KMeans
+from emcore.mixture import GaussianMixture
+
+METHODS = ("kmeans", "gmm")
+#: 'segment': each segment is painted with the mean colour of its pixels (the colour
+#: that minimises its squared error); 'component': with the fitted mean or centre.
+REPAINTS = ("segment", "component")
+#: The mixture at the image level: one variance per component gives the best picture of
+#: the covariance types (README, "Choosing the defaults"), as in the Rust module emcore
+#: replaces; GaussianMixture itself keeps scikit-learn's 'full'.
+IMAGE_COVARIANCE = "spherical"
+
+
+def _gather(table: np.ndarray, index: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """``table[index]`` in chunks: numpy turns an int32 index into a full intp copy first,
+    which on a 50 MP image is 400 MB; per chunk it is 8 MB."""
+    flat = index.reshape(-1)
+    out = np.empty((len(flat),) + table.shape[1:], dtype=table.dtype)
+    for start in range(0, len(flat), chunk):
+        np.take(table, flat[start:start + chunk], axis=0, out=out[start:start + chunk])
+    return out.reshape(index.shape + table.shape[1:])
+
+
+class ImageSamples:
+    """An image split into the samples a model is fitted to, and the way back to pixels.
+
+    Parameters
+    ----------
+    image : str, path, PIL image, Image or array
+    unique_colors : bool, default True
+        Fit the distinct colours weighted by their counts rather than every pixel.
+    color_space : {'rgb', 'oklab'}, default 'rgb'
+        Where the model is fitted. 'oklab' needs 3 channels of 8 or 16 bits.
+    n_threads : int or None
+
+    Attributes
+    ----------
+    samples : ndarray (M, C)
+        The distinct colours (or every pixel), in the image dtype.
+    weights : ndarray (M,) float64 or None
+        Pixels per distinct colour; None when every pixel is a sample.
+    fit_samples : ndarray (M, C) float32 or float64
+        The samples in the space the model is fitted in.
+    n_distinct : int
+        Distinct colours in the image.
+    """
+
+    def __init__(self, image, *, unique_colors: bool = True, color_space: str = "rgb",
+                 n_threads: int | None = None):
+        picture = read_picture(image)
+        arr = picture.pixels
+        self.icc_profile = picture.icc_profile
+        self.dtype = arr.dtype
+        self.grayscale = arr.ndim == 2
+        self.color, self.alpha = split_alpha(arr)
+        self.shape = self.color.shape[:2]
+        self.color_space = check_choice(color_space, "color_space", COLOR_SPACES)
+        flat = self.color.reshape(-1, self.color.shape[2])
+        colors, counts, inverse = count_colors(flat)
+        self.n_distinct = len(colors)
+        if unique_colors:
+            self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse
+        else:
+            self.samples, self.weights, self.inverse = flat, None, None
+        if self.color_space == "oklab":
+            self.fit_samples = samples_to_oklab(self.samples, full_scale(self.dtype), n_threads)
+        else:  # converted once here, not again in fit and predict
+            dtype = np.float64 if self.samples.dtype == np.float64 else np.float32
+            self.fit_samples = np.ascontiguousarray(self.samples, dtype=dtype)
+
+    def effective_k(self, k: int, name: str) -> int:
+        """k, or the number of distinct colours when k is larger (every colour kept: lossless)."""
+        k = check_int(k, name, minimum=1)
+        if k > self.n_distinct:
+            warnings.warn(f"{name}={k} is more than the {self.n_distinct} distinct colours in "
+                          f"the image: keeping every colour (lossless)", UserWarning,
+                          stacklevel=3)
+            return self.n_distinct
+        return k
+
+    def to_pixels(self, sample_labels: np.ndarray) -> np.ndarray:
+        """The (H, W) int32 map of each pixel's segment, from each sample's."""
+        sample_labels = np.asarray(sample_labels, dtype=np.int32)
+        labels = sample_labels if self.inverse is None else _gather(sample_labels, self.inverse)
+        return labels.reshape(self.shape)
+
+    def segment_means(self, sample_labels: np.ndarray, n_segments: int,
+                      fallback: np.ndarray) -> np.ndarray:
+        """(K, C) float64 weighted mean of each segment's fit samples; ``fallback`` rows
+        for segments that hold no pixel."""
+        w = self.weights
+        mass = np.bincount(sample_labels, w, minlength=n_segments)
+        sums = np.stack([np.bincount(sample_labels, self.fit_samples[:, j] if w is None
+                                     else w * self.fit_samples[:, j], minlength=n_segments)
+                         for j in range(self.fit_samples.shape[1])], axis=1)
+        means = np.array(fallback, dtype=np.float64, copy=True)
+        filled = mass > 0
+        means[filled] = sums[filled] / mass[filled, None]
+        return means
+
+    def palette_colors(self, fit_palette: np.ndarray) -> np.ndarray:
+        """Palette rows from fit space to the image's colours, clipped and rounded to its dtype."""
+        colors = np.asarray(fit_palette, dtype=np.float64)
+        if self.color_space == "oklab":
+            colors = oklab_to_srgb(colors, full_scale(self.dtype))
+        if self.dtype.kind in "ui":
+            info = np.iinfo(self.dtype)
+            colors = np.clip(np.rint(colors), info.min, info.max)
+        return colors.astype(self.dtype)
+
+    def dither(self, palette: np.ndarray, strength: float) -> np.ndarray:
+        """(H, W) int32 palette index of every pixel by Floyd-Steinberg error diffusion."""
+        colors = np.asarray(palette, dtype=np.float64)
+        pixels = self.color
+        if pixels.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+            pixels = pixels.astype(np.float64)
+        pixels = np.ascontiguousarray(pixels)
+        if self.dtype.kind in "ui":
+            low, high = 0.0, full_scale(self.dtype)
+        else:
+            low, high = float(pixels.min()), float(pixels.max())
+        gap, order = nearest_search_tables(colors)
+        labels = np.empty(self.shape, dtype=np.int32)
+        _colors.floyd_steinberg(pixels, colors, gap, order, float(strength), low, high, labels)
+        return labels
+
+    def paint(self, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+        """The image with each pixel replaced by its palette colour (alpha kept)."""
+        out = _gather(np.asarray(palette, dtype=self.dtype), labels)
+        if self.alpha is not None:
+            out = np.concatenate([out, self.alpha[:, :, None]], axis=2)
+        elif self.grayscale:
+            out = out[:, :, 0]
+        return out
+
+
+def nearest_search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the dithering kernel's nearest-colour search: ``order[g]`` lists colour g, then
+    the others nearest g first (lowest index on ties); ``gap[g, j]`` is the distance from g
+    to ``order[g, j]``."""
+    palette = np.asarray(palette, dtype=np.float64)
+    dist = np.sqrt(((palette[:, None, :] - palette[None, :, :]) ** 2).sum(axis=2))
+    ranked = dist.copy()
+    np.fill_diagonal(ranked, -1.0)  # each colour first in its own row
+    order = np.argsort(ranked, axis=1, kind="stable").astype(np.int32)
+    gap = np.take_along_axis(dist, order, axis=1)
+    return np.ascontiguousarray(gap), np.ascontiguousarray(order)
+
+
+def fit_model(samples: ImageSamples, k: int, method: str = "kmeans",
+              **options) -> KMeans | GaussianMixture:
+    """A KMeans or GaussianMixture of k segments fitted to the samples (weighted by counts)."""
+    check_choice(method, "method", METHODS)
+    if method == "kmeans":
+        model = KMeans(k, **options)
+    else:
+        options.setdefault("covariance_type", IMAGE_COVARIANCE)
+        model = GaussianMixture(k, **options)
+    return model.fit(samples.fit_samples, sample_weight=samples.weights)
+
+
+@dataclass
+class Segmentation:
+    """The result of the pipeline.
+
+    Attributes
+    ----------
+    model : KMeans or GaussianMixture
+        Fitted on the image's samples (in OKLab when color_space='oklab').
+    labels : ndarray (H, W) int32
+        Each pixel's palette index.
+    palette : ndarray (K, C)
+        The colours painted, in the image dtype.
+    image : ndarray
+        The repainted image, the input's shape and dtype (alpha kept).
+    icc_profile : bytes or None
+        The input's colour profile, written with the result.
+    """
+
+    model: KMeans | GaussianMixture
+    labels: np.ndarray
+    palette: np.ndarray
+    image: np.ndarray
+    icc_profile: bytes | None = None
+
+    def save(self, path: str | os.PathLike[str], *, rgb: bool = False) -> None:
+        """Write the image atomically: indexed with exactly the palette where the format
+        allows (PNG, GIF, TIFF, BMP), unless ``rgb``."""
+        save_image(self.image, path, labels=None if rgb else self.labels,
+                   palette=None if rgb else self.palette, icc_profile=self.icc_profile)
+
+
+def finish(samples: ImageSamples, model: KMeans | GaussianMixture, *,
+           repaint: str = "segment", dither: float = 0.0) -> Segmentation:
+    """Labels, palette and repainted image from a model fitted on ``samples``."""
+    check_choice(repaint, "repaint", REPAINTS)
+    dither = check_float(dither, "dither", minimum=0)
+    if dither > 1:
+        raise ValueError(f"dither must be between 0 and 1, got {dither}")
+    if isinstance(model, KMeans):
+        sample_labels, centres = model.labels_, model.cluster_centers_
+    else:
+        sample_labels, centres = model.predict(samples.fit_samples), model.means_
+    if repaint == "segment":
+        centres = samples.segment_means(sample_labels, len(centres), centres)
+    palette = samples.palette_colors(centres)
+    labels = samples.dither(palette, dither) if dither > 0 else samples.to_pixels(sample_labels)
+    return Segmentation(model, labels, palette, samples.paint(labels, palette),
+                        samples.icc_profile)
+
+
+def segment_image(image, n_colors: int, *, method: str = "kmeans", color_space: str = "rgb",
+                  dither: float = 0.0, repaint: str = "segment", unique_colors: bool = True,
+                  random_state=0, n_threads: int | None = None, **options) -> Segmentation:
+    """Reduce an image to ``n_colors`` colours: the whole pipeline in one call.
+
+    Parameters
+    ----------
+    image : str, path, PIL image, Image or array
+    n_colors : int
+        More than the image's distinct colours keeps every colour (with a warning).
+    method : {'kmeans', 'gmm'}, default 'kmeans'
+        k-means gives the best picture on every photograph measured (README,
+        "Choosing the defaults"); 'gmm' fits a Gaussian mixture (spherical
+        covariances unless ``covariance_type`` says otherwise).
+    color_space : {'rgb', 'oklab'}, default 'rgb'
+        Fit in OKLab for a palette spaced by perceived difference.
+    dither : float, default 0
+        Floyd-Steinberg error diffusion strength, 0 (off) to 1.
+    repaint : {'segment', 'component'}, default 'segment'
+        Paint each segment with the mean of its pixels, or with the model's
+        mean or centre.
+    unique_colors : bool, default True
+    random_state : int, RandomState or None, default 0
+    n_threads : int or None
+    **options
+        Passed to :class:`KMeans` or :class:`GaussianMixture`.
+
+    Returns
+    -------
+    Segmentation
+    """
+    check_choice(method, "method", METHODS)
+    samples = ImageSamples(image, unique_colors=unique_colors, color_space=color_space,
+                           n_threads=n_threads)
+    k = samples.effective_k(n_colors, "n_colors")
+    model = fit_model(samples, k, method, random_state=random_state, n_threads=n_threads,
+                      **options)
+    return finish(samples, model, repaint=repaint, dither=dither)
