@@ -88,6 +88,47 @@ def _terminate_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _check_destination(path: str) -> None:
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path}: it is a folder")
+
+
+def _put_all_in_place(temporaries: list[str], paths: list[str]) -> None:
+    """Rename every temporary file to its path, or (on a failure) none.
+
+    Each file about to be replaced is first hard-linked to a backup name, so a
+    rename that fails part-way can put the earlier ones back.
+    """
+    for path in paths:
+        _check_destination(path)
+    backups: list[str | None] = []
+    done: list[str] = []
+    try:
+        for path in paths:
+            backup = None
+            if os.path.exists(path):
+                backup = _temporary_beside(path)
+                os.unlink(backup)
+                os.link(path, backup)
+            backups.append(backup)
+        for tmp, path in zip(temporaries, paths):
+            _put_in_place(tmp, path)
+            done.append(path)
+    except BaseException:
+        for path, backup in zip(done, backups):
+            with contextlib.suppress(OSError):
+                if backup is None:
+                    os.unlink(path)
+                else:
+                    os.replace(backup, path)
+        raise
+    finally:
+        for backup in backups:
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
+
+
 @contextlib.contextmanager
 def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[str]]:
     """Yield one temporary path per output; rename them all into place on success.
@@ -100,10 +141,10 @@ def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[str
     with _terminate_as_exit():
         try:
             for path in paths:
+                _check_destination(path)
                 temporaries.append(_temporary_beside(path))
             yield list(temporaries)
-            for tmp, path in zip(temporaries, paths):
-                _put_in_place(tmp, path)
+            _put_all_in_place(temporaries, paths)
         except BaseException:
             for tmp in temporaries:
                 with contextlib.suppress(OSError):

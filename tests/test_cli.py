@@ -125,3 +125,108 @@ def test_ctrl_c_during_a_fit_writes_nothing(tmp_path, monkeypatch, capsys):
     assert main(["segment", CHELSEA, "-k", "3", "-o", str(out), "--method", "gmm"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+def test_default_segment_is_an_indexed_kmeans_png(tmp_path):
+    out = tmp_path / "o.png"
+    proc = run("segment", CHELSEA, "-k", "8", "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["method"] == "kmeans"
+    with PILImage.open(out) as im:
+        assert im.mode == "P" and len(im.getpalette()) == 8 * 3
+    proc = run("segment", CHELSEA, "--colors", "8", "-o", str(tmp_path / "r.png"), "--rgb",
+               "--dither", "--color-space", "oklab")
+    assert proc.returncode == 0, proc.stderr
+    assert PILImage.open(tmp_path / "r.png").mode == "RGB"
+
+
+def test_existing_outputs_need_force_and_the_input_is_named(tmp_path):
+    out = tmp_path / "o.png"
+    out.write_bytes(b"keep me")
+    proc = run("segment", CHELSEA, "-k", "3", "-o", str(out))
+    assert proc.returncode == 2 and "exists; add --force" in proc.stderr
+    assert out.read_bytes() == b"keep me"
+    assert run("segment", CHELSEA, "-k", "3", "-o", str(out), "--force").returncode == 0
+    copy = tmp_path / "in.png"
+    copy.write_bytes(open(CHELSEA, "rb").read())
+    proc = run("segment", str(copy), "-k", "3", "-o", str(copy))
+    assert proc.returncode == 2 and "is an input file" in proc.stderr
+
+
+def test_version_debug_anywhere_and_help_defaults():
+    from emcore import __version__
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"emcore {__version__}"
+    proc = run("segment", "missing.png", "-k", "3", "-o", "x.png", "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    helptext = run("segment", "--help").stdout
+    assert "(default: kmeans)" in helptext and "(default: spherical)" in helptext
+
+
+def test_too_many_colours_is_lossless_with_a_notice(tmp_path):
+    out = tmp_path / "o.png"
+    proc = run("segment", CHELSEA, "-k", "40000", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "note: k=40000 is more than the 32584 distinct colours" in proc.stderr
+    original = np.asarray(PILImage.open(CHELSEA).convert("RGB"))
+    np.testing.assert_array_equal(np.asarray(PILImage.open(out).convert("RGB")), original)
+
+
+def test_outputs_are_written_as_a_set(tmp_path):
+    (tmp_path / "m.npz").mkdir()  # the model cannot be written over a folder
+    proc = run("segment", CHELSEA, "-k", "3", "-o", str(tmp_path / "o.png"), "--labels",
+               str(tmp_path / "l.npy"), "--model", str(tmp_path / "m.npz"), "--force",
+               "--method", "gmm")
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]  # neither the image nor the labels
+
+
+def test_sweep_csv_only_and_matplotlib_checked_first(tmp_path, monkeypatch, capsys):
+    proc = run("sweep", CHELSEA, "-k", "2,3", "--csv", str(tmp_path / "m.csv"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m.csv").read_text().startswith("k,inertia,seconds")
+    import builtins
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    from emcore import segment
+    monkeypatch.setattr(segment, "k_sweep", lambda *a, **k: pytest.fail("fitted first"))
+    assert main(["sweep", CHELSEA, "-k", "2", "-o", str(tmp_path / "p.png")]) == 2
+    assert "needs matplotlib" in capsys.readouterr().err
+    assert main(["sweep", CHELSEA, "-k", "2"]) == 2
+
+
+def test_fifo_input_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "in.png")
+    proc = run("segment", str(tmp_path / "in.png"), "-k", "3", "-o", str(tmp_path / "o.png"))
+    assert proc.returncode == 1 and "FIFO" in proc.stderr
+
+
+def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path):
+    import signal
+    import textwrap
+    import time
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        from emcore import image
+        real = image.write_image
+        def slow(*args, **kwargs):
+            real(*args, **kwargs)
+            print("writing", flush=True)
+            time.sleep(30)
+        image.write_image = slow
+        from emcore.cli import main
+        sys.exit(main(["segment", {CHELSEA!r}, "-k", "3", "-o", {str(tmp_path / 'o.png')!r}]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=HERE)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
+    time.sleep(0.1)
+    assert os.listdir(tmp_path) == []

@@ -125,3 +125,84 @@ def test_written_files_get_normal_permissions(tmp_path, chelsea):
     os.chmod(tmp_path / "old.png", 0o640)
     save_image(chelsea, tmp_path / "old.png")  # replacing keeps the old file's mode
     assert (tmp_path / "old.png").stat().st_mode & 0o777 == 0o640
+
+
+def test_exif_orientation_is_applied(tmp_path, chelsea):
+    from emcore import segment_image
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    PILImage.fromarray(chelsea).save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    shown = np.asarray(PILImage.open(tmp_path / "rot.jpg").transpose(PILImage.Transpose.ROTATE_270))
+    assert shown.shape == (451, 300, 3)
+    seg = segment_image(tmp_path / "rot.jpg", 8)
+    assert seg.image.shape == (451, 300, 3)
+    assert np.abs(seg.image.astype(int) - shown).mean() < 12  # the same way up as displayed
+    seg.save(tmp_path / "out.png")
+    assert PILImage.open(tmp_path / "out.png").size == (300, 451)
+
+
+def test_icc_profile_is_kept(tmp_path, chelsea):
+    from PIL import ImageCms
+    from emcore import segment_image
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    PILImage.fromarray(chelsea).save(tmp_path / "in.png", icc_profile=icc)
+    segment_image(tmp_path / "in.png", 8).save(tmp_path / "out.png")
+    assert PILImage.open(tmp_path / "out.png").info.get("icc_profile") == icc
+
+
+def _png16(path, arr):
+    import struct
+    import zlib
+    h, w, _ = arr.shape
+    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_sixteen_bit_colour_files_are_refused_not_truncated(tmp_path):
+    arr = (np.random.RandomState(0).rand(6, 5, 3) * 65535).astype(np.uint16)
+    _png16(tmp_path / "c16.png", arr)
+    with pytest.raises(ValueError, match="16 bits per colour channel"):
+        load_image(tmp_path / "c16.png")
+    pytest.importorskip("tifffile").imwrite(tmp_path / "c16.tif", arr)
+    with pytest.raises(ValueError, match="16 bits per colour channel"):
+        load_image(tmp_path / "c16.tif")
+
+
+def test_cmyk_and_lab_are_converted_to_rgb(tmp_path, chelsea):
+    cmyk = PILImage.fromarray(chelsea).convert("CMYK")
+    cmyk.save(tmp_path / "c.jpg", quality=95)
+    img = load_image(tmp_path / "c.jpg").rgb_matrix
+    assert img.shape == chelsea.shape and np.abs(img.astype(int) - chelsea).mean() < 4
+    skcolor = pytest.importorskip("skimage.color")
+    lab = skcolor.rgb2lab(chelsea)
+    # raw LAB bytes as TIFF stores them: L scaled to 0..255, a and b as signed bytes
+    enc = np.dstack([np.rint(lab[..., 0] * 255 / 100).astype(np.uint8),
+                     np.rint(lab[..., 1:]).astype(np.int8).view(np.uint8)])
+    lab_im = PILImage.frombytes("LAB", chelsea.shape[1::-1], enc.tobytes())
+    lab_im.save(tmp_path / "l.tif")
+    img = load_image(tmp_path / "l.tif").rgb_matrix
+    assert img.shape == chelsea.shape  # RGB, never RGBA
+    assert np.abs(img.astype(int) - chelsea).mean() < 8  # LittleCMS's D50 against D65
+
+
+def test_special_files_are_refused_before_reading(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="FIFO"):
+        load_image(fifo)  # would block forever if opened
+    with pytest.raises(OSError, match="device"):
+        load_image("/dev/zero")
+
+
+def test_closed_pil_image_is_a_clear_error(chelsea):
+    from emcore import segment_image
+    im = PILImage.fromarray(chelsea)
+    im.close()
+    with pytest.raises(ValueError, match="closed"):
+        segment_image(im, 3)

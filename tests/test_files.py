@@ -1,0 +1,49 @@
+"""Atomic output sets and special-file refusal (emcore/_files.py)."""
+import os
+
+import pytest
+
+from emcore import _files
+
+
+def test_a_failed_rename_puts_the_earlier_files_back(tmp_path, monkeypatch):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("old a")
+    real = _files._put_in_place
+    calls = []
+
+    def fail_second(tmp, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(tmp, path)
+    monkeypatch.setattr(_files, "_put_in_place", fail_second)
+    with pytest.raises(OSError, match="disk full"):
+        with _files.atomic_outputs([a, b]) as (ta, tb):
+            open(ta, "w").write("new a")
+            open(tb, "w").write("new b")
+    assert a.read_text() == "old a" and sorted(os.listdir(tmp_path)) == ["a.txt"]
+
+
+def test_all_written_on_success_with_normal_permissions(tmp_path):
+    with _files.atomic_outputs([tmp_path / "x", tmp_path / "y"]) as (tx, ty):
+        open(tx, "w").write("x")
+        open(ty, "w").write("y")
+    assert sorted(os.listdir(tmp_path)) == ["x", "y"]
+    assert os.stat(tmp_path / "x").st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_special_files(tmp_path):
+    os.mkfifo(tmp_path / "f")
+    with pytest.raises(OSError, match="FIFO"):
+        _files.check_readable_file(tmp_path / "f")
+    with pytest.raises(IsADirectoryError):
+        _files.check_readable_file(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        _files.check_readable_file(tmp_path / "none")

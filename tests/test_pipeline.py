@@ -1,0 +1,164 @@
+"""The image pipeline: indexed output, segment colours, dithering, lossless k, defaults."""
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from emcore import EM, KMeans, quantize, segment_image
+from emcore.pipeline import IMAGE_COVARIANCE, nearest_search_tables
+
+from _photos import segment_mean_palette
+
+
+def floyd_steinberg_reference(image, palette, strength, low, high):
+    """Serpentine Floyd-Steinberg in plain float64 Python, brute-force nearest colour."""
+    h, w, c = image.shape
+    err = np.zeros((h + 1, w + 2, c))
+    labels = np.empty((h, w), dtype=np.int64)
+    for y in range(h):
+        step = 1 if y % 2 == 0 else -1
+        xs = range(w) if step == 1 else range(w - 1, -1, -1)
+        for x in xs:
+            value = [min(max(float(image[y, x, ch]) + err[y, x + 1, ch], low), high)
+                     for ch in range(c)]
+            dists = [sum((value[ch] - palette[k, ch]) ** 2 for ch in range(c))
+                     for k in range(len(palette))]
+            best = int(np.argmin(dists))  # lowest index on ties
+            labels[y, x] = best
+            for ch in range(c):
+                e = (value[ch] - palette[best, ch]) * strength
+                err[y, x + 1 + step, ch] += e * 7 / 16
+                err[y + 1, x + 1 - step, ch] += e * 3 / 16
+                err[y + 1, x + 1, ch] += e * 5 / 16
+                err[y + 1, x + 1 + step, ch] += e * 1 / 16
+    return labels
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_dithering_matches_a_float64_reference(chelsea, strength):
+    img = chelsea[100:124, 200:237]
+    seg = segment_image(img, 6, dither=strength)
+    expected = floyd_steinberg_reference(img, seg.palette.astype(np.float64), strength, 0, 255)
+    np.testing.assert_array_equal(seg.labels, expected)
+    np.testing.assert_array_equal(seg.image, seg.palette[seg.labels])
+
+
+def test_dithering_uses_only_palette_colours_and_keeps_local_means(coffee):
+    plain = segment_image(coffee, 8)
+    dithered = segment_image(coffee, 8, dither=1.0)
+    np.testing.assert_array_equal(plain.palette, dithered.palette)
+    colours = {tuple(c) for c in dithered.image.reshape(-1, 3)}
+    assert colours <= {tuple(c) for c in dithered.palette}
+
+    def blurred_error(q):  # error of 8 x 8 block means: what the eye sees from afar
+        def blocks(a):
+            return a.astype(np.float64).reshape(50, 8, 75, 8, 3).mean(axis=(1, 3))
+        return np.sqrt(((blocks(q) - blocks(coffee)) ** 2).mean())
+    assert blurred_error(dithered.image) < 0.9 * blurred_error(plain.image)
+
+
+def test_nearest_search_is_exact_against_brute_force():
+    rng = np.random.RandomState(1)
+    palette = rng.randint(0, 256, (40, 3)).astype(np.float64)
+    palette[5] = palette[9]  # a duplicate: ties go to the lower index
+    gap, order = nearest_search_tables(palette)
+    assert (order[:, 0] == np.arange(40)).all() and (np.diff(gap, axis=1) >= 0).all()
+    img = rng.randint(0, 256, (30, 40, 3)).astype(np.uint8)
+    seg_labels = np.empty((30, 40), dtype=np.int32)
+    from emcore import _colors
+    _colors.floyd_steinberg(np.ascontiguousarray(img), palette, gap, order, 0.0, 0.0, 255.0,
+                            seg_labels)
+    d = ((img.reshape(-1, 1, 3).astype(np.float64) - palette[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(seg_labels.ravel(), d.argmin(1))  # strength 0: nearest
+    assert not (seg_labels == 9).any()
+
+
+@pytest.mark.parametrize("ext", [".png", ".gif", ".tif", ".bmp"])
+def test_indexed_output_round_trips_exactly(tmp_path, chelsea, ext):
+    seg = segment_image(chelsea, 12)
+    seg.save(tmp_path / f"q{ext}")
+    with PILImage.open(tmp_path / f"q{ext}") as im:
+        assert im.mode == "P"
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), seg.image)
+
+
+def test_rgb_and_lossy_outputs(tmp_path, chelsea):
+    seg = segment_image(chelsea, 12)
+    seg.save(tmp_path / "q.png", rgb=True)
+    assert PILImage.open(tmp_path / "q.png").mode == "RGB"
+    with pytest.warns(UserWarning, match="lossy"):
+        seg.save(tmp_path / "q.jpg")
+
+
+def test_segment_colours_are_the_pixel_means(chelsea):
+    for method, options in [("kmeans", {}), ("gmm", {"covariance_type": "full"})]:
+        seg = segment_image(chelsea, 7, method=method, **options)
+        np.testing.assert_array_equal(seg.palette, segment_mean_palette(chelsea, seg.labels, 7))
+
+
+def test_segment_means_lower_the_error_of_a_mixture(chelsea):
+    def mse(seg):
+        return ((seg.image.astype(np.float64) - chelsea) ** 2).mean()
+    kw = dict(method="gmm", covariance_type="full", max_iter=20)
+    assert mse(segment_image(chelsea, 8, **kw)) < mse(
+        segment_image(chelsea, 8, repaint="component", **kw))
+
+
+def test_more_colours_than_the_image_has_is_lossless(chelsea):
+    img = chelsea[:40, :40]
+    n = len(np.unique(img.reshape(-1, 3), axis=0))
+    for method in ("kmeans", "gmm"):
+        with pytest.warns(UserWarning, match="keeping every colour"):
+            seg = segment_image(img, n + 50, method=method)
+        np.testing.assert_array_equal(seg.image, img)
+    with pytest.warns(UserWarning, match="lossless"):
+        em = EM(img, n + 1).fit(5)
+    assert em.n_clusters == n
+    np.testing.assert_array_equal(em.segmented(), img)
+    with pytest.raises(ValueError, match="more than"):  # the estimators keep raising
+        KMeans(n + 1).fit(np.unique(img.reshape(-1, 3), axis=0))
+
+
+def test_oklab_fit_gives_a_palette_in_srgb(coffee):
+    seg = segment_image(coffee, 16, color_space="oklab")
+    assert seg.palette.dtype == np.uint8 and seg.model.cluster_centers_.max() < 1.01
+    np.testing.assert_array_equal(seg.palette, segment_image(
+        coffee, 16, color_space="oklab").palette)  # deterministic
+    with pytest.raises(TypeError, match="8 or 16-bit"):
+        segment_image(coffee.astype(np.float64), 4, color_space="oklab")
+    with pytest.raises(ValueError, match="3 colour channels"):
+        segment_image(coffee[:, :, 0], 4, color_space="oklab")
+
+
+def test_the_defaults_chosen_by_measurement(chelsea):
+    # README "Choosing the defaults": each of these fails if the default changes back
+    assert IMAGE_COVARIANCE == "spherical"
+    em = EM(chelsea, 4)
+    assert em.model_.covariance_type == "spherical" and em.model_.init_params == "kmeans"
+    assert em.repaint == "segment" and em.dither == 0.0
+    seg = segment_image(chelsea, 4)
+    assert isinstance(seg.model, KMeans)
+    q, palette, labels = quantize(chelsea, 4)
+    np.testing.assert_array_equal(q, seg.image)  # quantize is the same pipeline
+
+
+def test_bad_pipeline_arguments(chelsea):
+    for kw, error, message in [(dict(dither=1.5), ValueError, "dither"),
+                               (dict(dither=-1), ValueError, "dither"),
+                               (dict(repaint="median"), ValueError, "repaint"),
+                               (dict(color_space="hsv"), ValueError, "color_space"),
+                               (dict(method="median"), ValueError, "method")]:
+        with pytest.raises(error, match=message):
+            segment_image(chelsea, 4, **kw)
+
+
+def test_sixteen_bit_colour_arrays_and_alpha(chelsea):
+    img16 = chelsea.astype(np.uint16) * 257
+    seg = segment_image(img16, 5, dither=1.0)
+    assert seg.image.dtype == np.uint16 and seg.palette.dtype == np.uint16
+    rgba = np.dstack([chelsea, np.full(chelsea.shape[:2], 7, np.uint8)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = segment_image(rgba, 5).image
+    np.testing.assert_array_equal(out[:, :, 3], 7)
