@@ -1,11 +1,27 @@
-"""The compiled kernels to use: the AVX2 + FMA builds where this CPU has them.
+"""The one door into the compiled mixture and k-means kernels.
 
+Every call checks the dtype, contiguity and shape of each array against the
+others, that parameters are free of NaN, the thread count, and that the
+kernels' int-sized scratch arithmetic cannot overflow, before any nogil code
+runs: no combination of arrays a caller can pass reaches memory the kernel does
+not own. The sample matrix X is checked for finiteness once, where it enters the
+public API (emcore/_validation.py: check_samples), not on every pass.
+
+It also picks the build: the AVX2 + FMA kernels where this CPU has them.
 Both builds come from the same .pyx sources. ``EMCORE_SIMD=baseline`` forces the
 portable build (to compare the two, or to work around a faulty CPU report).
 """
+from __future__ import annotations
+
 import os
 
+import numpy as np
+
 from emcore._openmp import cpu_has_avx2_fma
+from emcore._validation import MAX_THREADS_PER_CORE, usable_cores
+
+TILE = 128  # samples per tile, emcore/_gauss.pxd
+INT_MAX = 2**31 - 1
 
 
 def _choose():
@@ -19,4 +35,178 @@ def _choose():
     return _densities, _em, _kmeans, "baseline"
 
 
-densities, em, kmeans, SIMD = _choose()
+_densities, _em, _kmeans, SIMD = _choose()
+
+
+class KernelArgumentError(ValueError):
+    """Arrays that do not fit together: a bug in the caller, refused before the kernel."""
+
+
+def _array(a, name, dtype, ndim, shape=None):
+    if not isinstance(a, np.ndarray):
+        raise KernelArgumentError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise KernelArgumentError(f"{name} must be {np.dtype(dtype)}, got {a.dtype}")
+    if a.ndim != ndim:
+        raise KernelArgumentError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise KernelArgumentError(f"{name} must be C-contiguous")
+    if shape is not None and a.shape != tuple(shape):
+        raise KernelArgumentError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    return a
+
+
+def _writable(a, name):
+    if not a.flags.writeable:
+        raise KernelArgumentError(f"{name} must be writable")
+    return a
+
+
+def _threads(n_threads):
+    n_threads = int(n_threads)
+    limit = MAX_THREADS_PER_CORE * usable_cores()
+    if not 1 <= n_threads <= limit:
+        raise KernelArgumentError(f"n_threads must be between 1 and {limit}, got {n_threads}")
+    return n_threads
+
+
+def _fits_int(name, *counts):
+    for count in counts:
+        if count > INT_MAX:
+            raise KernelArgumentError(f"{name}: {count} scratch items is more than the kernels "
+                                      "address; use fewer components or features")
+
+
+def _samples(X):
+    if not isinstance(X, np.ndarray) or X.dtype not in (np.float32, np.float64):
+        raise KernelArgumentError("X must be a float32 or float64 array")
+    _array(X, "X", X.dtype, 2)
+    if X.shape[1] < 1 or X.shape[1] > INT_MAX // TILE:
+        raise KernelArgumentError(f"X has {X.shape[1]} features")
+    return X
+
+
+def _mixture(X, means, prec, log_const, full):
+    """Check mixture parameters against X; returns (K, D)."""
+    _samples(X)
+    n, d = X.shape
+    _array(means, "means", X.dtype, 2)
+    k = means.shape[0]
+    if k < 1 or means.shape[1] != d:
+        raise KernelArgumentError(f"means must have shape (K >= 1, {d}), got {means.shape}")
+    _array(prec, "prec", X.dtype, 2, (k, d * d if full else d))
+    _array(log_const, "log_const", X.dtype, 1, (k,))
+    if not (np.isfinite(means).all() and np.isfinite(prec).all()):
+        raise KernelArgumentError("mixture means and precisions must be finite")
+    if np.isnan(log_const).any() or (log_const == np.inf).any():
+        raise KernelArgumentError("mixture weights must be finite and non-negative")
+    # scratch per thread: (K + 2 D + 3) TILE items, and K TILE for the (K, TILE) tile
+    _fits_int("mixture", (k + 2 * d + 3) * TILE, k * (d * d if full else d))
+    return k, d
+
+
+def _blocks(n, block_size, n_blocks):
+    if block_size < 1 or n_blocks < 1 or (n_blocks - 1) * block_size >= max(n, 1) or (
+            n_blocks * block_size < n):
+        raise KernelArgumentError(f"{n_blocks} blocks of {block_size} do not cover {n} samples")
+
+
+def _weights(w, n):
+    _array(w, "sample_weight", np.float64, 1)
+    if w.shape[0] not in (n, 1):
+        raise KernelArgumentError(f"sample_weight must have {n} values or one, got {w.shape[0]}")
+    return w
+
+
+def log_mixture_density(X, means, prec, log_const, full, take_exp, out, n_threads):
+    """(N,) log density (or density): emcore/_densities.pyx."""
+    _mixture(X, means, prec, log_const, full)
+    _writable(_array(out, "out", np.float64, 1, (X.shape[0],)), "out")
+    _densities.log_mixture_density(X, means, prec, log_const, bool(full), bool(take_exp), out,
+                                   _threads(n_threads))
+
+
+def most_likely_component(X, means, prec, log_const, full, labels, n_threads):
+    _mixture(X, means, prec, log_const, full)
+    _writable(_array(labels, "labels", np.int32, 1, (X.shape[0],)), "labels")
+    _densities.most_likely_component(X, means, prec, log_const, bool(full), labels,
+                                     _threads(n_threads))
+
+
+def log_responsibilities(X, means, prec, log_const, full, out, n_threads):
+    k, _ = _mixture(X, means, prec, log_const, full)
+    _writable(_array(out, "out", X.dtype, 2, (X.shape[0], k)), "out")
+    _densities.log_responsibilities(X, means, prec, log_const, bool(full), out,
+                                    _threads(n_threads))
+
+
+def em_pass(X, sample_weight, means, prec, log_const, full, block_size, block_stats,
+            block_loglik, n_threads):
+    """One E-step and the M-step's per-block sums: emcore/_em.pyx."""
+    k, d = _mixture(X, means, prec, log_const, full)
+    _weights(sample_weight, X.shape[0])
+    n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
+    _fits_int("EM pass", (d + 4) * TILE + 4 * k * n_stats)
+    n_blocks = block_stats.shape[0] if isinstance(block_stats, np.ndarray) else 0
+    _writable(_array(block_stats, "block_stats", np.float64, 3, (n_blocks, k, n_stats)),
+              "block_stats")
+    _writable(_array(block_loglik, "block_loglik", np.float64, 1, (n_blocks,)), "block_loglik")
+    _blocks(X.shape[0], block_size, n_blocks)
+    _em.em_pass(X, sample_weight, means, prec, log_const, bool(full), int(block_size),
+                block_stats, block_loglik, _threads(n_threads))
+
+
+def _centers(X, centers, name):
+    _array(centers, name, X.dtype, 2)
+    if centers.shape[0] < 1 or centers.shape[1] != X.shape[1]:
+        raise KernelArgumentError(f"{name} must have shape (K >= 1, {X.shape[1]}), got "
+                                  f"{centers.shape}")
+    if not np.isfinite(centers).all():
+        raise KernelArgumentError(f"{name} must be finite")
+    _fits_int(name, centers.shape[0] * centers.shape[1], (X.shape[1] + 1) * TILE)
+    return centers.shape[0]
+
+
+def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_inertia,
+               n_threads):
+    """Assignment and per-block cluster sums: emcore/_kmeans.pyx."""
+    _samples(X)
+    k = _centers(X, centers, "centers")
+    _weights(sample_weight, X.shape[0])
+    _writable(_array(labels, "labels", np.int32, 1, (X.shape[0],)), "labels")
+    n_blocks = block_sums.shape[0] if isinstance(block_sums, np.ndarray) else 0
+    _writable(_array(block_sums, "block_sums", np.float64, 3, (n_blocks, k, 1 + X.shape[1])),
+              "block_sums")
+    _writable(_array(block_inertia, "block_inertia", np.float64, 1, (n_blocks,)),
+              "block_inertia")
+    _blocks(X.shape[0], block_size, n_blocks)
+    _kmeans.lloyd_pass(X, sample_weight, centers, labels, int(block_size), block_sums,
+                       block_inertia, _threads(n_threads))
+
+
+def candidate_potentials(X, sample_weight, candidates, closest_sq, block_size,
+                         block_potential, n_threads):
+    _samples(X)
+    t = _centers(X, candidates, "candidates")
+    _weights(sample_weight, X.shape[0])
+    _array(closest_sq, "closest_sq", np.float64, 1, (X.shape[0],))
+    n_blocks = block_potential.shape[0] if isinstance(block_potential, np.ndarray) else 0
+    _writable(_array(block_potential, "block_potential", np.float64, 2, (n_blocks, t)),
+              "block_potential")
+    _blocks(X.shape[0], block_size, n_blocks)
+    _kmeans.candidate_potentials(X, sample_weight, candidates, closest_sq, int(block_size),
+                                 block_potential, _threads(n_threads))
+
+
+def update_closest(X, sample_weight, center, closest_sq, block_size, block_potential,
+                   n_threads):
+    _samples(X)
+    _array(center, "center", X.dtype, 1, (X.shape[1],))
+    _weights(sample_weight, X.shape[0])
+    _writable(_array(closest_sq, "closest_sq", np.float64, 1, (X.shape[0],)), "closest_sq")
+    n_blocks = block_potential.shape[0] if isinstance(block_potential, np.ndarray) else 0
+    _writable(_array(block_potential, "block_potential", np.float64, 1, (n_blocks,)),
+              "block_potential")
+    _blocks(X.shape[0], block_size, n_blocks)
+    _kmeans.update_closest(X, sample_weight, center, closest_sq, int(block_size),
+                           block_potential, _threads(n_threads))

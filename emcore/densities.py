@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from emcore._kernels import densities as _densities
+from emcore import _kernels
 from emcore._params import kernel_arrays, precision_cholesky
 from emcore._validation import as_real_array, check_finite, resolve_n_threads
 
@@ -158,7 +158,7 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
             X = np.ascontiguousarray(flat[start:start + SLAB_PIXELS], dtype=dtype)
         if flat.dtype.kind == "f" and not np.isfinite(X).all():  # integers always fit
             raise ValueError("image has values too large for float32; use dtype=np.float64")
-        _densities.log_mixture_density(X, k_means, k_prec, k_const, full, not log,
+        _kernels.log_mixture_density(X, k_means, k_prec, k_const, full, not log,
                                        out[start:start + SLAB_PIXELS], n_threads)
         del X  # before the next slab is allocated
     return out.reshape(spatial)

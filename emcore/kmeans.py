@@ -1,8 +1,11 @@
 """K-means (Lloyd) on the OpenMP kernel, with scikit-learn's definitions."""
+import warnings
+
 import numpy as np
 
-from emcore._kernels import kmeans as _kmeans
+from emcore import _kernels
 from emcore._base import EstimatorMixin
+from emcore.exceptions import ConvergenceWarning
 from emcore._validation import (block_layout, check_float, check_int, check_random_state,
                                 check_sample_weight, check_samples, kernel_weights,
                                 n_weighted, resolve_n_threads)
@@ -15,7 +18,7 @@ def lloyd_step(X, w, centers, n_threads):
     labels = np.empty(X.shape[0], dtype=np.int32)
     block_sums = np.empty((n_blocks, k, 1 + d))
     block_inertia = np.empty(n_blocks)
-    _kmeans.lloyd_pass(X, kernel_weights(w), np.ascontiguousarray(centers, dtype=X.dtype),
+    _kernels.lloyd_pass(X, kernel_weights(w), np.ascontiguousarray(centers, dtype=X.dtype),
                        labels, block_size, block_sums, block_inertia, n_threads)
     sums = block_sums.sum(axis=0)  # in block order: thread-count independent
     return labels, sums[:, 0], sums[:, 1:], float(block_inertia.sum())
@@ -50,7 +53,7 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     closest = np.full(n_samples, np.inf)
     block_pot = np.empty(n_blocks)
     kw = kernel_weights(w)
-    _kmeans.update_closest(X, kw, centers[0], closest, block_size, block_pot, n_threads)
+    _kernels.update_closest(X, kw, centers[0], closest, block_size, block_pot, n_threads)
     trial_pot = np.empty((n_blocks, n_trials))
     for c in range(1, n_clusters):
         cumulative = np.cumsum(block_pot)
@@ -64,22 +67,27 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
             residual = draw - (cumulative[b - 1] if b else 0.0)
             candidates[t] = start + min(int(np.searchsorted(within, residual)),
                                         stop - start - 1)
-        _kmeans.candidate_potentials(X, kw, np.ascontiguousarray(X[candidates]), closest,
+        _kernels.candidate_potentials(X, kw, np.ascontiguousarray(X[candidates]), closest,
                                      block_size, trial_pot, n_threads)
         best = int(np.argmin(trial_pot.sum(axis=0)))
         centers[c] = X[candidates[best]]
-        _kmeans.update_closest(X, kw, centers[c], closest, block_size, block_pot, n_threads)
+        _kernels.update_closest(X, kw, centers[c], closest, block_size, block_pot, n_threads)
     return centers
 
 
 def relocate_empty_clusters(X, w, centers, labels, weight, sums):
-    """Give each empty cluster the sample farthest from its centre (in place)."""
+    """Give each empty cluster the sample farthest from its centre (in place).
+
+    Only samples away from their centre move: with fewer distinct points than
+    clusters, the clusters that stay empty keep their centres (the caller warns).
+    """
     empty = np.flatnonzero(weight == 0)
     if len(empty) == 0:
         return
     dist = ((X - centers[labels].astype(X.dtype)) ** 2).sum(axis=1)
     dist[w == 0] = -1
     far = np.argsort(-dist, kind="stable")[:len(empty)]
+    far = far[dist[far] > 0]
     for cluster, i in zip(empty, far):
         old = labels[i]
         sums[old] -= w[i] * X[i]
@@ -87,6 +95,12 @@ def relocate_empty_clusters(X, w, centers, labels, weight, sums):
         sums[cluster] = w[i] * X[i]
         weight[cluster] = w[i]
         labels[i] = cluster
+
+
+def _check_inertia(inertia, X):
+    if not np.isfinite(inertia):
+        raise ValueError(f"squared distances overflow {X.dtype}: X's values (up to "
+                         f"{float(np.abs(X).max()):.3g}) are too large; rescale X")
 
 
 class KMeans(EstimatorMixin):
@@ -162,12 +176,21 @@ class KMeans(EstimatorMixin):
         labels_old = None
         for n_iter in range(1, self.max_iter + 1):
             labels, weight, sums, inertia = lloyd_step(X, w, centers, n_threads)
+            _check_inertia(inertia, X)
             relocate_empty_clusters(X, w, centers, labels, weight, sums)
-            new_centers = (sums / weight[:, None]).astype(X.dtype)
+            filled = weight > 0
+            new_centers = centers.copy()  # a cluster left empty keeps its centre
+            new_centers[filled] = (sums[filled] / weight[filled, None]).astype(X.dtype)
             shift = float(((new_centers.astype(np.float64) - centers) ** 2).sum())
             centers = new_centers
             if self.callback is not None:
                 self.callback(n_iter, inertia)
+            if not filled.all():
+                warnings.warn(f"Number of distinct clusters ({int(filled.sum())}) found smaller "
+                              f"than n_clusters ({len(filled)}): X has fewer distinct points; "
+                              "the empty clusters keep their centres", ConvergenceWarning,
+                              stacklevel=3)
+                break
             if labels_old is not None and np.array_equal(labels, labels_old):
                 break
             if n_iter < self.max_iter and shift <= tol():
@@ -211,8 +234,9 @@ class KMeans(EstimatorMixin):
 
         def tol():
             if not cached:
-                cached.append(total_variance(X, w, n_threads) / X.shape[1] * self.tol
-                              if self.tol else 0.0)
+                variance = total_variance(X, w, n_threads) if self.tol else 0.0
+                _check_inertia(variance, X)
+                cached.append(variance / X.shape[1] * self.tol)
             return cached[0]
         if not isinstance(self.init, str):
             n_init = 1
@@ -229,6 +253,18 @@ class KMeans(EstimatorMixin):
         self.n_iter_ = n_iter
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _check_fitted_arrays(self):
+        """The fitted centres' shape and finiteness (after load); ValueError otherwise."""
+        k = check_int(self.n_clusters, "n_clusters", minimum=1)
+        d = check_int(self.n_features_in_, "n_features_in_", minimum=1)
+        centers = np.asarray(self.cluster_centers_)
+        if centers.shape != (k, d) or centers.dtype not in (np.float32, np.float64):
+            raise ValueError(f"cluster_centers_ must be a float array of shape ({k}, {d}), "
+                             f"got {centers.dtype} {centers.shape}")
+        if not np.isfinite(centers).all():
+            raise ValueError("cluster_centers_ contains NaN or infinite values")
+        check_float(float(self.inertia_), "inertia_", minimum=0)
 
     def _checked(self, X):
         self._check_fitted()

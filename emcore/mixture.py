@@ -1,7 +1,7 @@
 """Gaussian mixtures fitted by EM on the OpenMP kernels, with scikit-learn's API."""
 import numpy as np
 
-from emcore._kernels import densities as _densities, em as _em
+from emcore import _kernels
 from emcore._base import EstimatorMixin
 from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
                             precision_from_cholesky)
@@ -135,7 +135,7 @@ class GaussianMixture(EstimatorMixin):
         n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
         block_stats = np.empty((n_blocks, len(k_means), n_stats))
         block_loglik = np.empty(n_blocks)
-        _em.em_pass(X, kernel_weights(w), k_means, k_prec, k_const, full, block_size,
+        _kernels.em_pass(X, kernel_weights(w), k_means, k_prec, k_const, full, block_size,
                     block_stats, block_loglik, n_threads)
         # blocks are added in block order: the same sums for any thread count
         return block_loglik.sum(), block_stats.sum(axis=0), k_means.astype(np.float64)
@@ -212,7 +212,11 @@ class GaussianMixture(EstimatorMixin):
         if self.precisions_init is not None:
             prec = np.asarray(self.precisions_init, dtype=np.float64)
             if self.covariance_type == "full":
-                cov = np.linalg.inv(prec)
+                try:
+                    cov = np.linalg.inv(prec)
+                except np.linalg.LinAlgError:
+                    raise ValueError("precisions_init holds a singular matrix: every precision "
+                                     "must be symmetric positive definite") from None
             else:
                 if not (prec > 0).all():
                     raise ValueError("precisions_init must be positive")
@@ -241,7 +245,7 @@ class GaussianMixture(EstimatorMixin):
         k_means, k_prec, k_const, full = kernel_arrays(
             means, prec_chol, weights, self.covariance_type, X.dtype)
         out = np.empty(X.shape[0])
-        _densities.log_mixture_density(X, k_means, k_prec, k_const, full, False, out, n_threads)
+        _kernels.log_mixture_density(X, k_means, k_prec, k_const, full, False, out, n_threads)
         return out
 
     def _precision_cholesky(self, cov):
@@ -282,6 +286,31 @@ class GaussianMixture(EstimatorMixin):
                     lower_bound_=float(lower_bound),
                     lower_bounds_=np.asarray(lower_bounds, dtype=np.float64))
 
+    def _check_fitted_arrays(self):
+        """Every fitted array's shape, finiteness and positive definiteness (after load).
+
+        Raises ValueError naming the first inconsistency; the kernels never see one.
+        """
+        check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        k = check_int(self.n_components, "n_components", minimum=1)
+        d = check_int(self.n_features_in_, "n_features_in_", minimum=1)
+        cov_shape = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[self.covariance_type]
+        for name, shape in (("means_", (k, d)), ("weights_", (k,)), ("covariances_", cov_shape),
+                            ("precisions_cholesky_", cov_shape), ("precisions_", cov_shape)):
+            value = np.asarray(getattr(self, name))
+            if value.shape != shape or value.dtype.kind != "f":
+                raise ValueError(f"{name} must be a float array of shape {shape}, got "
+                                 f"{value.dtype} {value.shape}")
+            if not np.isfinite(value).all():
+                raise ValueError(f"{name} contains NaN or infinite values")
+            setattr(self, name, value.astype(np.float64))
+        if (self.weights_ < 0).any() or not np.isclose(self.weights_.sum(), 1.0):
+            raise ValueError("weights_ must be non-negative and sum to 1")
+        expected = precision_cholesky(self.covariances_, self.covariance_type)
+        if not np.allclose(self.precisions_cholesky_, expected, rtol=1e-6, atol=0):
+            raise ValueError("precisions_cholesky_ does not match covariances_")
+        self.precisions_cholesky_ = expected
+
     # ------------------------------------------------------------------ public
     def fit(self, X, y=None, sample_weight=None):
         """Fit the mixture by EM.
@@ -304,10 +333,15 @@ class GaussianMixture(EstimatorMixin):
         self._check_params(n_weighted(w), X.shape[1])
         n_threads = resolve_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
-        eps = np.finfo(X.dtype).eps
+        # scikit-learn adds 10 eps to each component's mass, for unit weights: scaled by the
+        # mean weight, the fit does not depend on the weights' scale
+        eps = np.finfo(X.dtype).eps * weight_total(w) / n_weighted(w)
         warm = self.warm_start and hasattr(self, "means_")
-        if warm and self.means_.shape != (self.n_components, X.shape[1]):
-            raise ValueError("warm_start: the previous fit has another shape; refit from scratch")
+        cov_shape = {"full": 3, "diag": 2, "spherical": 1}[self.covariance_type]
+        if warm and (self.means_.shape != (self.n_components, X.shape[1])
+                     or np.ndim(self.covariances_) != cov_shape):
+            raise ValueError("warm_start: the previous fit has another number of components, "
+                             "features or covariance_type; set warm_start=False to refit")
         best = None
         for init in range(1 if warm else self.n_init):
             if warm:
@@ -341,14 +375,14 @@ class GaussianMixture(EstimatorMixin):
         """Most likely component of every sample, shape (n_samples,)."""
         X, params = self._kernel_input(X)
         labels = np.empty(X.shape[0], dtype=np.int32)
-        _densities.most_likely_component(X, *params, labels, resolve_n_threads(self.n_threads))
+        _kernels.most_likely_component(X, *params, labels, resolve_n_threads(self.n_threads))
         return labels.astype(np.intp)
 
     def predict_proba(self, X):
         """Posterior probability of every component, shape (n_samples, n_components)."""
         X, params = self._kernel_input(X)
         out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
-        _densities.log_responsibilities(X, *params, out, resolve_n_threads(self.n_threads))
+        _kernels.log_responsibilities(X, *params, out, resolve_n_threads(self.n_threads))
         return np.exp(out, out=out)
 
     def score_samples(self, X):

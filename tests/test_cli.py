@@ -92,7 +92,7 @@ def test_info(capsys):
     (["segment", CHELSEA, "-k", "3", "-o", "{tmp}/o.png", "--tol", "-1"], 2, "number >= 0"),
     (["segment", CHELSEA, "-k", "3", "-o", "{tmp}/o.png", "--threads", "0"], 2, "positive"),
     (["segment", CHELSEA, "-k", "3", "-o", "{tmp}/o.png", "--method", "x"], 2, "invalid choice"),
-    (["densities", CHELSEA, "--model", "{tmp}/none.npz", "-o", "{tmp}/d.npy"], 1, "cannot read"),
+    (["densities", CHELSEA, "--model", "{tmp}/none.npz", "-o", "{tmp}/d.npy"], 1, "no such file"),
     (["densities", CHELSEA, "--model", str(DATA / "chelsea.png"), "-o", "{tmp}/d.npy"], 1,
      "cannot read"),
     (["densities", CHELSEA, "--model", "{tmp}/m.npz", "-o", "{tmp}/d.txt"], 2, ".npy"),

@@ -1,10 +1,13 @@
 """Cross-cutting guarantees: properties over random inputs, the GIL, concurrent use,
 thread-count independence and degenerate data."""
+import os
 import threading
+import warnings
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from PIL import Image as PILImage
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import logsumexp
@@ -157,3 +160,213 @@ def test_scoring_is_identical_for_any_thread_count(coffee, dtype):
             outs.append(getattr(em, method)(X))
         for o in outs[1:]:
             np.testing.assert_array_equal(o, outs[0])
+
+
+# ---- round two: tampered files, absurd parameters, fork, overflow (issue 12) ----
+
+def _in_subprocess(code, timeout=120):
+    """Run code in a fresh interpreter (a crash or hang must not take pytest with it)."""
+    import subprocess
+    import sys
+    import textwrap
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, cwd=os.path.dirname(__file__))
+
+
+def _tamper(path, out, **changes):
+    data = dict(np.load(path))
+    data.update(changes)
+    with open(out, "wb") as f:
+        np.savez(f, **data)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory, chelsea):
+    folder = tmp_path_factory.mktemp("models")
+    X = chelsea.reshape(-1, 3)[::7]
+    GaussianMixture(3, covariance_type="full", max_iter=5, random_state=0).fit(X).save(
+        folder / "gm.npz")
+    KMeans(3, random_state=0).fit(X).save(folder / "km.npz")
+    return folder
+
+
+@pytest.mark.parametrize("name, changes, message", [
+    ("gm", {"fit:means_": np.zeros((40, 3))}, "means_ must be"),
+    ("gm", {"fit:precisions_cholesky_": np.zeros((1, 3, 3))}, "precisions_cholesky_ must be"),
+    ("gm", {"fit:means_": np.full((3, 3), np.nan)}, "NaN"),
+    ("gm", {"fit:covariances_": -np.ones((3, 3, 3))}, "positive definite"),
+    ("gm", {"fit:n_features_in_": np.array(7)}, "must be"),
+    ("km", {"fit:cluster_centers_": np.zeros((3, 40))}, "cluster_centers_ must be"),
+    ("km", {"fit:cluster_centers_": np.full((3, 3), np.inf)}, "infinite"),
+])
+def test_tampered_model_files_are_refused(model_files, chelsea, tmp_path, name, changes,
+                                          message):
+    bad = tmp_path / "bad.npz"
+    _tamper(model_files / f"{name}.npz", bad, **changes)
+    proc = _in_subprocess(f"""
+        import numpy as np
+        from emcore import load, compute_densities
+        try:
+            m = load({str(bad)!r})
+        except ValueError as err:
+            print("refused:", err)
+        else:
+            x = np.zeros((1000, 3))
+            m.predict(x)
+            print("used")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("refused:") and message in proc.stdout
+
+
+def test_model_file_kinds_that_are_not_models(model_files, tmp_path):
+    from emcore import load
+    (tmp_path / "empty.npz").write_bytes(b"")
+    whole = (model_files / "gm.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    for name in ("empty.npz", "cut.npz", "plain.npy"):
+        with pytest.raises((OSError, ValueError), match="model"):
+            load(tmp_path / name)
+
+
+def test_a_huge_member_is_refused_before_it_is_read(model_files, tmp_path):
+    import time
+    import zipfile
+    from emcore import load
+    bad = tmp_path / "huge.npz"
+    _tamper(model_files / "gm.npz", bad)
+    with zipfile.ZipFile(bad, "a", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("fit:lower_bounds_x.npy", "w", force_zip64=True) as f:
+            chunk = bytes(1 << 20)
+            for _ in range(512):  # 512 MiB of zeros, a few hundred KB on disk
+                f.write(chunk)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="more than a model"):
+        load(bad)
+    assert time.perf_counter() - start < 5
+
+
+def test_cli_densities_refuses_a_nan_model(model_files, tmp_path, chelsea):
+    bad = tmp_path / "nan.npz"
+    _tamper(model_files / "gm.npz", bad, **{"fit:weights_": np.full(3, np.nan)})
+    from emcore.cli import main
+    img = tmp_path / "c.png"
+    PILImage.fromarray(chelsea).save(img)
+    assert main(["densities", str(img), "--model", str(bad), "-o", str(tmp_path / "d.npy")]) == 2
+    assert not (tmp_path / "d.npy").exists()
+
+
+@pytest.mark.parametrize("n_threads", [50000, 100000, 2**31])
+def test_absurd_thread_counts_are_a_clear_error(chelsea, n_threads):
+    with pytest.raises(ValueError, match="n_threads"):
+        KMeans(2, n_threads=n_threads).fit(chelsea.reshape(-1, 3)[:500])
+
+
+def test_kernel_door_refuses_inconsistent_arrays():
+    proc = _in_subprocess("""
+        import numpy as np
+        from emcore import _kernels
+        rng = np.random.RandomState(0)
+        refused = 0
+        for trial in range(300):
+            n, d, k = rng.randint(1, 50), rng.randint(1, 5), rng.randint(1, 6)
+            dt = rng.choice([np.float32, np.float64])
+            def arr(*shape, dtype=dt):
+                shape = tuple(max(0, s + rng.choice([0, 0, 0, -1, 1])) for s in shape)
+                return np.zeros(shape, dtype=rng.choice([dtype, dtype, np.float32, np.float64]))
+            full = bool(rng.randint(2))
+            X = arr(n, d)
+            args = [arr(k, d), arr(k, d * d if full else d), arr(k), full]
+            try:
+                which = rng.randint(4)
+                if which == 0:
+                    _kernels.log_mixture_density(X, *args, False, arr(n, dtype=np.float64), 1)
+                elif which == 1:
+                    _kernels.most_likely_component(X, *args, arr(n, dtype=np.int32), 1)
+                elif which == 2:
+                    s = 1 + d + (d * (d + 1) // 2 if full else d)
+                    _kernels.em_pass(X, arr(n, dtype=np.float64), *args, 2048,
+                                     arr(1, k, s, dtype=np.float64), arr(1, dtype=np.float64), 2)
+                else:
+                    _kernels.lloyd_pass(X, arr(n, dtype=np.float64), arr(k, d),
+                                        arr(n, dtype=np.int32), 2048,
+                                        arr(1, k, 1 + d, dtype=np.float64),
+                                        arr(1, dtype=np.float64), 2)
+            except ValueError:
+                refused += 1
+        print("ok", refused)
+        # 2**25 + 5 components: the kernels' int scratch sizes would overflow
+        K = 2**25 + 5
+        try:
+            _kernels.log_mixture_density(np.zeros((10, 3), np.float32),
+                                         np.zeros((K, 3), np.float32),
+                                         np.ones((K, 3), np.float32),
+                                         np.zeros(K, np.float32), False, False,
+                                         np.empty(10), 1)
+        except ValueError as err:
+            print("big refused:", err)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok") and int(proc.stdout.split()[1]) > 100
+    assert "big refused: mixture" in proc.stdout
+
+
+def test_a_forked_child_fits_after_a_threaded_parent(chelsea):
+    proc = _in_subprocess("""
+        import multiprocessing as mp
+        import numpy as np
+        from emcore import GaussianMixture
+        X = np.random.RandomState(0).rand(20000, 3)
+        GaussianMixture(3, n_threads=2, random_state=0).fit(X)
+        def child(q):
+            q.put(float(GaussianMixture(3, n_threads=2, random_state=0).fit(X).lower_bound_))
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=child, args=(q,))
+        p.start()
+        print(q.get(timeout=60))
+        p.join(30)
+        print(p.exitcode)
+    """, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[1] == "0" and np.isfinite(float(proc.stdout.split()[0]))
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 3e19), (np.float64, 1e155)])
+def test_kmeans_overflow_is_an_error_not_inf(dtype, scale):
+    X = (np.random.RandomState(0).rand(3000, 3) * scale).astype(dtype)
+    with pytest.raises(ValueError, match="overflow"):
+        KMeans(2, random_state=0).fit(X)
+
+
+def test_mixture_weights_are_scale_invariant(chelsea):
+    X = chelsea.reshape(-1, 3)[::13].astype(np.float64)
+    ones = GaussianMixture(3, covariance_type="diag", random_state=0, max_iter=20).fit(X)
+    tiny = GaussianMixture(3, covariance_type="diag", random_state=0, max_iter=20).fit(
+        X, sample_weight=np.full(len(X), 1e-20))
+    np.testing.assert_allclose(tiny.means_, ones.means_, rtol=1e-9)
+    np.testing.assert_allclose(tiny.lower_bound_, ones.lower_bound_, rtol=1e-9)
+
+
+def test_kmeans_with_fewer_distinct_points_than_clusters():
+    from emcore.exceptions import ConvergenceWarning
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), 20, axis=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        km = KMeans(5, random_state=0, max_iter=300).fit(X)
+    assert np.isfinite(km.cluster_centers_).all() and km.n_iter_ < 300
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert not any(issubclass(w.category, RuntimeWarning) for w in caught)
+    assert km.inertia_ == 0
+
+
+def test_clear_errors_for_warm_start_and_singular_precisions(chelsea):
+    X = chelsea.reshape(-1, 3)[::17].astype(np.float64)
+    gm = GaussianMixture(2, warm_start=True, max_iter=3).fit(X)
+    gm.set_params(covariance_type="diag")
+    with pytest.raises(ValueError, match="warm_start"):
+        gm.fit(X)
+    with pytest.raises(ValueError, match="singular"):
+        GaussianMixture(2, precisions_init=np.zeros((2, 3, 3)),
+                        means_init=X[:2], weights_init=[0.5, 0.5]).fit(X)
