@@ -11,6 +11,8 @@ from libc.math cimport cbrt, pow, sqrt
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
+from emcore._gauss cimport squared_distance
+
 ctypedef fused pixel_t:
     uint8_t
     uint16_t
@@ -97,15 +99,6 @@ def srgb_to_oklab(
                                     + lab_from_lms[2, 2] * s)
 
 
-cdef inline double sq_distance(const double *x, const double *p, int n_channels) noexcept nogil:
-    cdef int c
-    cdef double v, acc = 0
-    for c in range(n_channels):
-        v = x[c] - p[c]
-        acc = acc + v * v
-    return acc
-
-
 cdef inline int nearest_color(
         const double *x,           # IN (C,) the colour to match
         const double *palette,     # IN (K, C)
@@ -121,7 +114,7 @@ cdef inline int nearest_color(
     far (distance r) needs g > d(x, guess) + r, so the search stops there.
     """
     cdef int j, c, best = guess
-    cdef double best_sq = sq_distance(x, palette + guess * n_channels, n_channels)
+    cdef double best_sq = squared_distance(x, palette + guess * n_channels, n_channels)
     cdef double d0 = sqrt(best_sq), d, limit
     for j in range(1, n_colors):
         # 1e-9 relative margin: the square roots may be off by an ulp or two
@@ -129,7 +122,7 @@ cdef inline int nearest_color(
         if gap[guess * n_colors + j] > limit:
             break
         c = order[guess * n_colors + j]
-        d = sq_distance(x, palette + c * n_channels, n_channels)
+        d = squared_distance(x, palette + c * n_channels, n_channels)
         if d < best_sq or (d == best_sq and c < best):
             best_sq = d
             best = c
