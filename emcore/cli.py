@@ -15,6 +15,8 @@ import warnings
 import numpy as np
 
 USAGE_ERROR, FAILURE, INTERRUPTED = 2, 1, 130
+#: k values one sweep may fit
+MAX_SWEEP = 1000
 
 
 class UsageError(ValueError):
@@ -30,7 +32,11 @@ def _k_range(text):
                 raise ValueError
             start, stop = parts[0], parts[1]
             step = parts[2] if len(parts) == 3 else 1
-            values = list(range(start, stop + 1, step))
+            span = range(start, stop + 1, step)
+            if len(span) > MAX_SWEEP:  # before building the list
+                raise argparse.ArgumentTypeError(
+                    f"k range {text!r} has {len(span)} values; at most {MAX_SWEEP}")
+            values = list(span)
         else:
             values = [int(p) for p in text.split(",")]
     except ValueError:

@@ -98,6 +98,7 @@ def test_info(capsys):
     (["densities", CHELSEA, "--model", "{tmp}/m.npz", "-o", "{tmp}/d.txt"], 2, ".npy"),
     (["sweep", CHELSEA, "--k", "5:2:x", "-o", "{tmp}/m.png"], 2, "invalid k range"),
     (["sweep", CHELSEA, "--k", "0:4", "-o", "{tmp}/m.png"], 2, "positive"),
+    (["sweep", CHELSEA, "-k", "1:999999999999", "--csv", "{tmp}/m.csv"], 2, "at most 1000"),
     (["info", "missing.png"], 1, "no such file"),
     ([], 2, "required"),
 ])
