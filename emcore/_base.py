@@ -93,7 +93,7 @@ def _member_sizes(path):
                       f"(an .npz archive): {err}") from None
 
 
-def _read_member(data, key, path, limit):
+def _read_member(data, key, path):
     try:
         return data[key]
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
@@ -129,7 +129,7 @@ def load(path):
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise OSError(f"cannot read a model from {path}: {err}") from None
     with data:
-        header = {key: _read_member(data, key, path, _HEADER_BYTES) for key in small}
+        header = {key: _read_member(data, key, path) for key in small}
         try:
             version = int(header["format_version"])
             name = str(header["estimator"])
@@ -154,7 +154,7 @@ def load(path):
         params, fitted = {}, {}
         for key in data.files:
             if key.startswith("param:") or key.startswith("fit:"):
-                value = _read_member(data, key, path, limit)
+                value = _read_member(data, key, path)
                 if value.dtype.hasobject:
                     raise ValueError(f"{path}: member {key!r} holds Python objects")
                 value = value.item() if value.ndim == 0 else value

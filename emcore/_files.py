@@ -16,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 
+
 def check_readable_file(path: str | os.PathLike[str], what: str = "file") -> str:
     """The path as a str if it names a regular file; an OSError naming the problem otherwise.
 
@@ -99,8 +100,6 @@ def _put_all_in_place(temporaries: list[str], paths: list[str]) -> None:
     Each file about to be replaced is first hard-linked to a backup name, so a
     rename that fails part-way can put the earlier ones back.
     """
-    for path in paths:
-        _check_destination(path)
     backups: list[str | None] = []
     done: list[str] = []
     try:

@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from emcore._openmp import cpu_has_avx2_fma
-from emcore._validation import MAX_THREADS_PER_CORE, usable_cores
+from emcore._validation import max_threads
 
 TILE = 128  # samples per tile, emcore/_gauss.pxd
 INT_MAX = 2**31 - 1
@@ -64,7 +64,7 @@ def _writable(a, name):
 
 def _threads(n_threads):
     n_threads = int(n_threads)
-    limit = MAX_THREADS_PER_CORE * usable_cores()
+    limit = max_threads()
     if not 1 <= n_threads <= limit:
         raise KernelArgumentError(f"n_threads must be between 1 and {limit}, got {n_threads}")
     return n_threads
@@ -89,7 +89,7 @@ def _samples(X):
 def _mixture(X, means, prec, log_const, full):
     """Check mixture parameters against X; returns (K, D)."""
     _samples(X)
-    n, d = X.shape
+    d = X.shape[1]
     _array(means, "means", X.dtype, 2)
     k = means.shape[0]
     if k < 1 or means.shape[1] != d:

@@ -51,13 +51,18 @@ def usable_cores():
         return max(1, os.cpu_count() or 1)
 
 
+def max_threads():
+    """The most threads a fit may ask for here: MAX_THREADS_PER_CORE x the usable cores."""
+    return MAX_THREADS_PER_CORE * usable_cores()
+
+
 def resolve_n_threads(n_threads):
     """None: OMP_NUM_THREADS if set, else the CPUs this process may run on.
 
     At most MAX_THREADS_PER_CORE x the usable cores (ValueError above); always 1
     in a process forked from one that ran the kernels.
     """
-    limit = MAX_THREADS_PER_CORE * usable_cores()
+    limit = max_threads()
     if n_threads is None:
         env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
         n_threads = min(int(env), limit) if env.isdigit() and int(env) > 0 else usable_cores()

@@ -227,7 +227,7 @@ def _image_format(path):
 
 def cmd_segment(args):
     from emcore._files import atomic_outputs
-    from emcore.image import LOSSY_FORMATS, write_image
+    from emcore.image import warn_if_lossy, write_image
     from emcore.pipeline import ImageSamples, finish, fit_model
 
     fmt = _image_format(args.output)
@@ -235,9 +235,7 @@ def cmd_segment(args):
                           (args.model, [".npz"])])
     if args.method == "kmeans" and args.max_iter < 1:
         raise UsageError("--max-iter must be at least 1 for kmeans")
-    if fmt in LOSSY_FORMATS:
-        _notice(args, f"{fmt} is lossy and puts back colours the result does not have; "
-                      "use .png for an exact result")
+    warn_if_lossy(args.output, fmt)  # a one-line note (see main)
     bar = _progress(args.max_iter, f"{args.method} k={args.colors}", args.quiet)
 
     def tick(n_iter, value):

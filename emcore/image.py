@@ -299,6 +299,14 @@ def write_image(file: str, fmt: str, image: np.ndarray, *, labels: np.ndarray | 
         raise OSError(f"cannot write {fmt}: {err}") from None
 
 
+def warn_if_lossy(path: str | os.PathLike[str], fmt: str) -> None:
+    """A UserWarning when a quantized image is about to be written in a lossy format."""
+    if fmt in LOSSY_FORMATS:
+        warnings.warn(f"{os.fspath(path)}: {fmt} is lossy and puts back colours the "
+                      "quantized image does not have; use .png for an exact result",
+                      UserWarning, stacklevel=3)
+
+
 def save_image(image, path: str | os.PathLike[str], *, labels: np.ndarray | None = None,
                palette: np.ndarray | None = None, icc_profile: bytes | None = None) -> None:
     """Write an image array (or :class:`Image`) atomically; the format follows the extension.
@@ -318,10 +326,8 @@ def save_image(image, path: str | os.PathLike[str], *, labels: np.ndarray | None
     """
     arr = image.rgb_matrix if isinstance(image, Image) else np.asarray(image)
     fmt = image_format(path)
-    if labels is not None and fmt in LOSSY_FORMATS:
-        warnings.warn(f"{os.fspath(path)}: {fmt} is lossy and puts back colours the "
-                      "quantized image does not have; use .png for an exact result",
-                      UserWarning, stacklevel=2)
+    if labels is not None:
+        warn_if_lossy(path, fmt)
     with atomic_output(path) as tmp:
         try:
             write_image(tmp, fmt, arr, labels=labels, palette=palette, icc_profile=icc_profile)
