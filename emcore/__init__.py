@@ -13,7 +13,7 @@ except ModuleNotFoundError as err:  # the source folder, not an installed or bui
         f"emcore's compiled kernels are missing in {_os.path.dirname(__file__)}: this is the "
         "source folder. Run from another folder after 'pip install .', or build in place "
         "with 'python setup.py build_ext --inplace'.") from None
-from emcore._base import load
+from emcore.persistence import load
 from emcore.densities import Kernel, compute_densities
 from emcore.image import Image, load_image, rgb_vector_to_image, save_image, unique_colors
 from emcore.kmeans import KMeans
@@ -21,7 +21,7 @@ from emcore.mixture import GaussianMixture
 from emcore.pipeline import Segmentation, segment_image
 from emcore.segment import EM, k_sweep, quantize, save_new
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "EM", "GaussianMixture", "Image", "KMeans", "Kernel", "compute_densities", "load",

@@ -1,176 +1,179 @@
-"""What the estimators share: scikit-learn style parameters and npz persistence."""
+"""scikit-learn's estimator protocol, implemented without importing scikit-learn.
+
+Parameters from the ``__init__`` signature (get_params / set_params / clone), the
+repr, tags, the fitted check, feature names and ``set_output``. Anything that
+needs scikit-learn's own classes (its ``Tags``, its config, its HTML repr) is
+only reached when scikit-learn itself asks, or when the caller has already
+imported it.
+"""
+import html
 import inspect
-import os
-import zipfile
+import sys
+import warnings
 
 import numpy as np
 
-FORMAT_VERSION = 1
+from emcore import persistence
+from emcore._validation import check_samples, feature_names
+from emcore.exceptions import not_fitted_error
+
+OUTPUT_CONTAINERS = ("default", "pandas", "polars")
 
 
 class EstimatorMixin:
-    """get_params / set_params from the __init__ signature, as scikit-learn does."""
+    """What GaussianMixture and KMeans share; see the module docstring."""
 
-    #: fitted attributes written by save() and restored by load()
+    #: fitted attributes written by save() and restored by load(); the first one
+    #: exists exactly when the estimator is fitted
     _fitted_attributes = ()
+    #: scikit-learn's estimator type: 'clusterer' or 'density_estimator'
+    _estimator_type = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        persistence.register(cls)
+
+    # -------------------------------------------------------------- parameters
     @classmethod
-    def _param_names(cls):
+    def _get_param_names(cls):
         sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind != p.VAR_KEYWORD]
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
 
     def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._param_names()}
+        """The estimator's parameters as a dict (``deep`` adds nested estimators' ones)."""
+        params = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            params[name] = value
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+        return params
 
     def set_params(self, **params):
-        valid = self._param_names()
-        for name, value in params.items():
+        """Set parameters by name (``name__sub`` for a nested estimator's); returns self."""
+        valid = self._get_param_names()
+        nested = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
             if name not in valid:
                 raise ValueError(
-                    f"invalid parameter {name!r} for {type(self).__name__}; "
-                    f"valid ones are {', '.join(valid)}")
-            setattr(self, name, value)
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}; "
+                    f"valid parameters are {', '.join(valid)}")
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
         return self
 
     def __repr__(self):
         defaults = {p.name: p.default for p in
                     inspect.signature(type(self).__init__).parameters.values()}
         changed = []
-        for name, value in self.get_params().items():
+        for name, value in self.get_params(deep=False).items():
             default = defaults.get(name)
             same = value is default or (not isinstance(value, np.ndarray)
                                         and not isinstance(default, np.ndarray)
-                                        and value == default)
+                                        and type(value) is type(default) and value == default)
             if not same:
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
-    def _check_fitted(self):
-        if not hasattr(self, self._fitted_attributes[0]):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit first")
+    def _repr_html_(self):
+        """The notebook view: scikit-learn's diagram when scikit-learn is loaded."""
+        if "sklearn" in sys.modules:
+            from sklearn.utils import estimator_html_repr
+            return estimator_html_repr(self)
+        return f"<pre>{html.escape(repr(self))}</pre>"
 
+    # -------------------------------------------------------------------- tags
+    def __sklearn_tags__(self):
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+        transformer = (TransformerTags(preserves_dtype=["float64", "float32"])
+                       if hasattr(self, "transform") else None)
+        return Tags(estimator_type=self._estimator_type,
+                    target_tags=TargetTags(required=False),
+                    transformer_tags=transformer,
+                    input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False))
+
+    # ----------------------------------------------------------- fitted state
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, self._fitted_attributes[0])
+
+    def _check_fitted(self):
+        if not self.__sklearn_is_fitted__():
+            raise not_fitted_error(self)
+
+    # ------------------------------------------------------------------ input
+    def _validate_X(self, X, reset):
+        """X checked for the kernels; fit (reset=True) records n_features_in_ and
+        feature_names_in_, later calls compare against them as scikit-learn does."""
+        names = feature_names(X)
+        X = check_samples(X)
+        name = type(self).__name__
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            if names is None:
+                self.__dict__.pop("feature_names_in_", None)
+            else:
+                self.feature_names_in_ = names
+            return X
+        self._check_fitted()
+        fitted_names = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted_names is None:
+            warnings.warn(f"X has feature names, but {name} was fitted without feature names",
+                          UserWarning, stacklevel=3)
+        elif names is None and fitted_names is not None:
+            warnings.warn(f"X does not have valid feature names, but {name} was fitted with "
+                          "feature names", UserWarning, stacklevel=3)
+        elif names is not None and (len(names) != len(fitted_names)
+                                    or (names != fitted_names).any()):
+            raise ValueError("The feature names should match those that were passed during "
+                             f"fit: fitted with {list(fitted_names)}, got {list(names)}")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting "
+                             f"{self.n_features_in_} features as input.")
+        return X
+
+    # ------------------------------------------------------------------ output
+    def set_output(self, *, transform=None):
+        """Choose the container ``transform`` returns: 'default' (ndarray), 'pandas'
+        or 'polars'; None leaves it unchanged. Returns self."""
+        if transform is not None:
+            if transform not in OUTPUT_CONTAINERS:
+                raise ValueError(f"transform must be one of {', '.join(OUTPUT_CONTAINERS)} "
+                                 f"or None; got {transform!r}")
+            self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def _wrap_output(self, out, X):
+        """``out`` in the container chosen by set_output (or scikit-learn's global config)."""
+        container = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if container is None and "sklearn" in sys.modules:
+            from sklearn import get_config
+            container = get_config().get("transform_output", "default")
+        if container in (None, "default"):
+            return out
+        columns = list(self.get_feature_names_out())
+        if container == "pandas":
+            import pandas as pd
+            index = X.index if isinstance(X, pd.DataFrame) else None
+            return pd.DataFrame(out, index=index, columns=columns, copy=False)
+        import polars as pl
+        return pl.DataFrame(out, schema=columns, orient="row")
+
+    # ------------------------------------------------------------ persistence
     def save(self, path):
         """Write the parameters and the fitted model to an .npz file (atomically).
 
         Load it back with :func:`emcore.load`.
         """
-        from emcore._files import atomic_output
-        with atomic_output(os.fspath(path)) as tmp:
-            self.write(tmp)
+        self._check_fitted()
+        persistence.save_model(self, path)
 
     def write(self, file):
         """Write the model's .npz to ``file`` (a path or a binary file), not atomically."""
         self._check_fitted()
-        arrays = {"format_version": np.array(FORMAT_VERSION),
-                  "estimator": np.array(type(self).__name__)}
-        for name, value in self.get_params().items():
-            if isinstance(value, (int, float, str, bool, type(None), np.ndarray, np.integer,
-                                  np.floating)):
-                arrays[f"param:{name}"] = np.asarray(value if value is not None else "__None__")
-        for name in self._fitted_attributes:
-            arrays[f"fit:{name}"] = np.asarray(getattr(self, name))
-        if isinstance(file, (str, bytes, os.PathLike)):
-            with open(file, "wb") as f:  # a file object keeps numpy from appending ".npz"
-                np.savez(f, **arrays)
-        else:
-            np.savez(file, **arrays)
-
-
-#: Members of a model file larger than the model can need are refused unread (a
-#: tampered 2 MB file can declare a member of gigabytes).
-_HEADER_BYTES = 4096
-
-
-def _member_sizes(path):
-    """{member name without .npy: uncompressed bytes}, from the zip directory alone."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return {info.filename[:-4] if info.filename.endswith(".npy") else info.filename:
-                    info.file_size for info in archive.infolist()}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-        raise OSError(f"cannot read a model from {path}: not an emcore model file "
-                      f"(an .npz archive): {err}") from None
-
-
-def _read_member(data, key, path):
-    try:
-        return data[key]
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        raise OSError(f"cannot read a model from {path}: member {key!r} is damaged: "
-                      f"{err}") from None
-
-
-def load(path):
-    """Load a model written by ``save`` (a GaussianMixture or a KMeans).
-
-    The file is checked before it is trusted: its members' sizes against what
-    the model can need (before reading them), then every fitted array's shape,
-    finiteness and (for mixtures) positive definiteness. Raises OSError for a
-    file that is not a readable model, ValueError for one whose contents are
-    inconsistent.
-    """
-    from emcore._files import check_readable_file
-    from emcore.kmeans import KMeans
-    from emcore.mixture import GaussianMixture
-    classes = {"GaussianMixture": GaussianMixture, "KMeans": KMeans}
-    path = check_readable_file(path, "model file")
-    sizes = _member_sizes(path)
-    if "format_version" not in sizes or "estimator" not in sizes:
-        raise ValueError(f"{path} is not an emcore model file")
-    small = [k for k in sizes if k in ("format_version", "estimator", "fit:n_features_in_",
-                                       "fit:n_iter_", "param:n_components", "param:n_clusters")]
-    for key in small:
-        if sizes[key] > _HEADER_BYTES:
-            raise ValueError(f"{path}: member {key!r} is {sizes[key]} bytes; a model file's "
-                             f"header values take a few")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise OSError(f"cannot read a model from {path}: {err}") from None
-    with data:
-        header = {key: _read_member(data, key, path) for key in small}
-        try:
-            version = int(header["format_version"])
-            name = str(header["estimator"])
-            k = int(header.get("param:n_components", header.get("param:n_clusters", 0)))
-            d = int(header.get("fit:n_features_in_", 0))
-            n_iter = int(header.get("fit:n_iter_", 0))
-        except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"{path}: its header values are not numbers") from None
-        if version > FORMAT_VERSION:
-            raise ValueError(f"{path} has model format {version}; this emcore reads up to "
-                             f"{FORMAT_VERSION}: upgrade emcore")
-        if name not in classes:
-            raise ValueError(f"{path} holds an unknown estimator {name!r}")
-        if not (1 <= k <= 2**24 and 1 <= d <= 2**16 and 0 <= n_iter <= 2**31):
-            raise ValueError(f"{path}: {k} components of {d} features after {n_iter} "
-                             "iterations is not a model emcore writes")
-        limit = _HEADER_BYTES + 8 * max(k * d * d, k + 1, n_iter + 1)
-        for key, size in sizes.items():
-            if size > limit:
-                raise ValueError(f"{path}: member {key!r} is {size} bytes, more than a model "
-                                 f"of {k} x {d} can need ({limit})")
-        params, fitted = {}, {}
-        for key in data.files:
-            if key.startswith("param:") or key.startswith("fit:"):
-                value = _read_member(data, key, path)
-                if value.dtype.hasobject:
-                    raise ValueError(f"{path}: member {key!r} holds Python objects")
-                value = value.item() if value.ndim == 0 else value
-                if key.startswith("param:"):
-                    params[key[6:]] = (None if isinstance(value, str) and value == "__None__"
-                                       else value)
-                else:
-                    fitted[key[4:]] = value
-    try:
-        model = classes[name](**params)
-    except TypeError as err:
-        raise ValueError(f"{path}: parameters this {name} does not take: {err}") from None
-    for attr, value in fitted.items():
-        setattr(model, attr, value)
-    try:
-        model._check_fitted_arrays()
-    except (ValueError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path} is not a consistent {name}: {err}") from None
-    return model
+        persistence.write_model(self, file)

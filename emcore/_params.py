@@ -1,13 +1,19 @@
 """Gaussian parameter conversions shared by compute_densities and GaussianMixture.
 
-The covariance layouts follow scikit-learn: 'full' (K, D, D), 'diag' (K, D),
-'spherical' (K,). Kernels take every type as either per-feature inverse standard
+The covariance layouts follow scikit-learn: 'full' (K, D, D), 'tied' (D, D)
+shared by every component, 'diag' (K, D), 'spherical' (K,). Kernels take every type as either per-feature inverse standard
 deviations (K, D) or the flattened upper-triangular Cholesky factor of the
 precision matrix (K, D*D); see emcore/_gauss.pxd.
 """
 import numpy as np
 
-COVARIANCE_TYPES = ("spherical", "diag", "full")
+COVARIANCE_TYPES = ("spherical", "diag", "tied", "full")
+
+
+def covariance_shape(covariance_type, n_components, n_features):
+    """The shape of covariances_ (and precisions_) for a covariance type."""
+    k, d = n_components, n_features
+    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
 LOG_2PI = np.log(2.0 * np.pi)
 LOG2_E = 1.0 / np.log(2.0)
 
@@ -19,6 +25,8 @@ def precision_cholesky(covariances, covariance_type, name="covariance"):
     non-positive-definite covariance matrix.
     """
     cov = np.asarray(covariances, dtype=np.float64)
+    if covariance_type == "tied":
+        return precision_cholesky(cov[None], "full", name)[0]
     if covariance_type == "full":
         scale = np.maximum(np.abs(cov).max(axis=(1, 2)), np.finfo(np.float64).tiny)
         asym = np.abs(cov - cov.transpose(0, 2, 1)).max(axis=(1, 2))
@@ -43,13 +51,17 @@ def precision_cholesky(covariances, covariance_type, name="covariance"):
 
 
 def precision_from_cholesky(prec_chol, covariance_type):
+    if covariance_type == "tied":
+        return prec_chol @ prec_chol.T
     if covariance_type == "full":
         return np.einsum("kij,klj->kil", prec_chol, prec_chol)
     return prec_chol**2
 
 
 def log_det_precision_cholesky(prec_chol, covariance_type, n_features):
-    """log|U| for each component, i.e. -1/2 log|Sigma|."""
+    """log|U| for each component, i.e. -1/2 log|Sigma| (one value for 'tied')."""
+    if covariance_type == "tied":
+        return np.log(np.diagonal(prec_chol)).sum()
     if covariance_type == "full":
         return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
     if covariance_type == "diag":
@@ -75,8 +87,10 @@ def kernel_arrays(means, prec_chol, weights, covariance_type, dtype, normalize=T
         log_const -= 0.5 * n_features * LOG_2PI
     log_const = log_const * LOG2_E
     prec_chol = prec_chol * np.sqrt(0.5 * LOG2_E)
-    full = covariance_type == "full"
-    if full:
+    full = covariance_type in ("full", "tied")
+    if covariance_type == "tied":  # the full kernels, with the one factor for every component
+        prec = np.broadcast_to(prec_chol.reshape(1, -1), (n_components, n_features**2))
+    elif full:
         prec = prec_chol.reshape(n_components, n_features * n_features)
     elif covariance_type == "diag":
         prec = prec_chol

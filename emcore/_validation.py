@@ -116,12 +116,30 @@ def check_random_state(seed):
     raise TypeError(f"random_state must be None, an integer or a numpy RandomState, got {seed!r}")
 
 
+def _is_sparse(values):
+    return type(values).__module__.startswith("scipy.sparse")
+
+
 def as_real_array(values, name):
-    """An ndarray of real numbers (integer, unsigned or float); rejects complex, object, bool."""
+    """An ndarray of real numbers (integer, unsigned or float).
+
+    Objects that convert to float (numbers held in an object array) are converted;
+    sparse, complex, boolean and string input is refused.
+    """
+    if _is_sparse(values):
+        raise TypeError(f"{name} is a sparse matrix; emcore needs dense data: pass "
+                        f"{name}.toarray()")
     try:
         arr = np.asarray(values)
     except Exception as err:  # ragged lists and the like
         raise TypeError(f"{name} must be a numeric array: {err}") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must hold real numbers: {err}") from None
     if arr.dtype.kind not in "uif":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     return arr
@@ -135,22 +153,45 @@ def check_finite(arr, name):
 
 
 def compute_dtype(arr):
-    """float64 for float64 input, float32 for everything else (integer pixels, float16/32)."""
-    return np.float64 if arr.dtype == np.float64 else np.float32
+    """float32 for float32 input, float64 for everything else (as scikit-learn).
+
+    Image code that wants float32 for 8-bit pixels converts before calling.
+    """
+    return np.float32 if arr.dtype == np.float32 else np.float64
+
+
+def feature_names(X):
+    """The column names of a dataframe whose columns are all strings, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "__array__"):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    is_str = np.array([isinstance(n, str) for n in names], dtype=bool)
+    if is_str.all() and len(names):
+        return names
+    if is_str.any():
+        raise TypeError("Feature names are only supported if all input features have "
+                        "string names; convert the column names to str")
+    return None
 
 
 def check_samples(X, name="X", dtype=None, min_samples=1):
     """A finite (N, D) C-contiguous float array for the kernels.
 
-    dtype None keeps float64 as float64 and computes everything else in float32.
+    dtype None keeps float32 as float32 and computes everything else in float64.
     """
     arr = as_real_array(X, name)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}")
+        hint = (" Reshape your data: array.reshape(-1, 1) for a single feature, "
+                "array.reshape(1, -1) for a single sample." if arr.ndim == 1 else "")
+        raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead: {name} must be "
+                         f"(n_samples, n_features), got shape {arr.shape}.{hint}")
     if arr.shape[0] < min_samples:
-        raise ValueError(f"{name} must have at least {min_samples} sample(s), got {arr.shape[0]}")
+        raise ValueError(f"Found array with {arr.shape[0]} sample(s) (shape={arr.shape}) "
+                         f"while a minimum of {min_samples} is required: {name} is empty")
     if arr.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one feature, got shape {arr.shape}")
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum "
+                         f"of 1 is required: {name} has no features")
     check_finite(arr, name)
     dtype = compute_dtype(arr) if dtype is None else dtype
     out = np.ascontiguousarray(arr, dtype=dtype)
@@ -176,7 +217,7 @@ def check_sample_weight(sample_weight, n_samples):
     if (w < 0).any():
         raise ValueError("sample_weight must be non-negative")
     if not w.sum() > 0:
-        raise ValueError("sample_weight must have a positive sum")
+        raise ValueError("sample_weight must have a positive sum: every weight is zero")
     return w
 
 

@@ -269,9 +269,9 @@ def cmd_segment(args):
         if args.model:
             model.write(files[outputs.index(args.model)])
     if args.method == "gmm":
-        summary = {"log_likelihood": model.lower_bound_, "converged": bool(model.converged_)}
+        summary = {"log_likelihood": float(model.lower_bound_), "converged": bool(model.converged_)}
     else:
-        summary = {"inertia": model.inertia_, "converged": bool(model.n_iter_ < args.max_iter)}
+        summary = {"inertia": float(model.inertia_), "converged": bool(model.n_iter_ < args.max_iter)}
     summary = {"k": k, "method": args.method, "iterations": int(model.n_iter_), **summary,
                "seconds": round(elapsed, 4), "output": args.output}
     if args.json:
@@ -290,7 +290,7 @@ def cmd_densities(args):
     from emcore.densities import compute_densities
     from emcore.image import as_pixel_array, split_alpha, write_image
     from emcore.mixture import GaussianMixture
-    from emcore._base import load
+    from emcore.persistence import load
 
     _check_outputs(args, [(args.output, [".npy"]), (args.png, None)])
     png_format = _image_format(args.png) if args.png else None

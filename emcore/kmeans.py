@@ -5,10 +5,15 @@ import numpy as np
 
 from emcore import _kernels
 from emcore._base import EstimatorMixin
-from emcore.exceptions import ConvergenceWarning
-from emcore._validation import (block_layout, check_float, check_int, check_random_state,
-                                check_sample_weight, check_samples, kernel_weights,
-                                n_weighted, resolve_n_threads)
+from emcore._estimation import worst_distinct_values
+from emcore._validation import (block_layout, check_choice, check_float, check_int,
+                                check_random_state, check_sample_weight, check_samples,
+                                kernel_weights, n_weighted, resolve_n_threads)
+from emcore.exceptions import convergence_warning
+
+#: Accepted for scikit-learn compatibility; both run emcore's exact Lloyd kernel
+#: (Elkan's algorithm gives the same centres and labels as Lloyd's).
+ALGORITHMS = ("lloyd", "elkan")
 
 
 def lloyd_step(X, w, centers, n_threads):
@@ -76,25 +81,25 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
 
 
 def relocate_empty_clusters(X, w, centers, labels, weight, sums):
-    """Give each empty cluster the sample farthest from its centre (in place).
+    """Give each empty cluster the distinct value farthest from its centre (in place).
 
-    Only samples away from their centre move: with fewer distinct points than
-    clusters, the clusters that stay empty keep their centres (the caller warns).
+    A value moves with all its samples, so fitting every pixel and fitting the
+    distinct colours weighted by their counts relocate identically. Only values
+    away from their centre move: with fewer distinct points than clusters, the
+    clusters that stay empty keep their centres (the caller warns).
     """
     empty = np.flatnonzero(weight == 0)
     if len(empty) == 0:
         return
-    dist = ((X - centers[labels].astype(X.dtype)) ** 2).sum(axis=1)
-    dist[w == 0] = -1
-    far = np.argsort(-dist, kind="stable")[:len(empty)]
-    far = far[dist[far] > 0]
-    for cluster, i in zip(empty, far):
-        old = labels[i]
-        sums[old] -= w[i] * X[i]
-        weight[old] -= w[i]
-        sums[cluster] = w[i] * X[i]
-        weight[cluster] = w[i]
-        labels[i] = cluster
+    dist = ((X - centers[labels].astype(X.dtype)) ** 2).sum(axis=1, dtype=np.float64)
+    values, masks, totals = worst_distinct_values(X, w, -dist, len(empty), exclude=dist == 0)
+    for cluster, value, mask, total in zip(empty, values, masks, totals):
+        old = labels[mask][0]  # equal values have the same nearest centre
+        sums[old] -= total * value
+        weight[old] -= total
+        sums[cluster] = total * value
+        weight[cluster] = total
+        labels[mask] = cluster
 
 
 def _check_inertia(inertia, X):
@@ -106,11 +111,12 @@ def _check_inertia(inertia, X):
 class KMeans(EstimatorMixin):
     """K-means clustering by Lloyd's algorithm.
 
-    scikit-learn's ``KMeans(algorithm='lloyd')`` definitions (inertia, tolerance,
-    convergence, empty-cluster relocation), with sample weights, a parallel
-    kernel that assigns and sums in one pass, and results independent of the
-    number of threads. The first four parameters may be given by position, as
-    in the numpy tutorial's ``KMeans(n_clusters, tol, max_iter, random_state)``.
+    scikit-learn's ``KMeans`` (same parameters, defaults, attributes and
+    definitions: inertia, tolerance, convergence, empty-cluster relocation), with
+    sample weights, a parallel kernel that assigns and sums in one pass, and
+    results independent of the number of threads. The first four parameters may
+    be given by position, as in the numpy tutorial's
+    ``KMeans(n_clusters, tol, max_iter, random_state)``.
 
     Parameters
     ----------
@@ -120,9 +126,19 @@ class KMeans(EstimatorMixin):
         mean variance of the data.
     max_iter : int, default 300
     random_state : int, RandomState or None
-    init : {'k-means++', 'random'} or array of shape (n_clusters, n_features)
-    n_init : int, default 1
-        Runs from different seeds; the lowest inertia wins.
+    init : {'k-means++', 'random'}, callable or array of shape (n_clusters, n_features)
+        A callable is called as ``init(X, n_clusters, random_state)`` and returns
+        the starting centres.
+    n_init : 'auto' or int, default 'auto'
+        Runs from different seeds; the lowest inertia wins. 'auto' is 1 for
+        'k-means++' and arrays, 10 for 'random' and callables (scikit-learn's rule).
+    algorithm : {'lloyd', 'elkan'}, default 'lloyd'
+        Both run emcore's exact Lloyd kernel; 'elkan' is accepted because Elkan's
+        algorithm gives the same centres and labels.
+    copy_x : bool, default True
+        Accepted for scikit-learn compatibility: emcore never writes to X.
+    verbose : int, default 0
+        Print the inertia after each iteration when > 0.
     n_threads : int or None
         OpenMP threads; None means OMP_NUM_THREADS if set, else all usable cores.
     callback : callable or None
@@ -131,24 +147,33 @@ class KMeans(EstimatorMixin):
     Attributes
     ----------
     cluster_centers_ : ndarray (n_clusters, n_features)
-    labels_ : ndarray (n_samples,)
+        float32 for float32 input, float64 otherwise.
+    labels_ : ndarray (n_samples,) int32
     inertia_ : float
         Weighted sum of squared distances to the nearest centre.
     n_iter_ : int
     iterations : int
         The same as n_iter_ (the tutorial's name).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X was a dataframe with string column names.
     """
 
+    _estimator_type = "clusterer"
     _fitted_attributes = ("cluster_centers_", "inertia_", "n_iter_", "n_features_in_")
 
     def __init__(self, n_clusters=8, tol=1e-4, max_iter=300, random_state=None, *,
-                 init="k-means++", n_init=1, n_threads=None, callback=None):
+                 init="k-means++", n_init="auto", algorithm="lloyd", copy_x=True, verbose=0,
+                 n_threads=None, callback=None):
         self.n_clusters = n_clusters
         self.tol = tol
         self.max_iter = max_iter
         self.random_state = random_state
         self.init = init
         self.n_init = n_init
+        self.algorithm = algorithm
+        self.copy_x = copy_x
+        self.verbose = verbose
         self.n_threads = n_threads
         self.callback = callback
 
@@ -157,17 +182,45 @@ class KMeans(EstimatorMixin):
         self._check_fitted()
         return self.n_iter_
 
+    def _check_params(self, n_samples, n_features):
+        """The parameters, checked; returns (n_clusters, n_init)."""
+        k = check_int(self.n_clusters, "n_clusters", minimum=1)
+        if k > n_samples:
+            raise ValueError(f"n_samples={n_samples} should be >= n_clusters={k}: "
+                             f"n_clusters={k} is more than the {n_samples} samples")
+        check_float(self.tol, "tol", minimum=0)
+        check_int(self.max_iter, "max_iter", minimum=1)
+        check_choice(self.algorithm, "algorithm", ALGORITHMS)
+        check_int(self.verbose, "verbose", minimum=0)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError("callback must be callable or None")
+        if isinstance(self.init, str):
+            check_choice(self.init, "init", ("k-means++", "random"))
+        elif not callable(self.init):
+            centers = check_samples(self.init, "init")
+            if centers.shape != (k, n_features):
+                raise ValueError(f"init must have shape ({k}, {n_features}), "
+                                 f"got {centers.shape}")
+        if isinstance(self.n_init, str) and self.n_init == "auto":
+            return k, 10 if callable(self.init) or (isinstance(self.init, str)
+                                                   and self.init == "random") else 1
+        n_init = check_int(self.n_init, "n_init", minimum=1)
+        if not (isinstance(self.init, str) or callable(self.init)) and n_init != 1:
+            warnings.warn(f"Explicit initial center position passed: performing only one init "
+                          f"instead of n_init={n_init}", RuntimeWarning, stacklevel=3)
+            n_init = 1
+        return k, n_init
+
     def _initial_centers(self, X, w, random_state, n_threads):
         k = self.n_clusters
         if isinstance(self.init, str):
             if self.init == "k-means++":
                 return kmeans_plusplus(X, w, k, random_state, n_threads)
-            if self.init == "random":
-                return X[random_state.choice(X.shape[0], k, replace=False, p=w / w.sum())]
-            raise ValueError(f"init must be 'k-means++', 'random' or an array; got {self.init!r}")
-        centers = check_samples(self.init, "init", dtype=X.dtype)
+            return X[random_state.choice(X.shape[0], k, replace=False, p=w / w.sum())]
+        given = self.init(X, k, random_state) if callable(self.init) else self.init
+        centers = check_samples(given, "init", dtype=X.dtype)
         if centers.shape != (k, X.shape[1]):
-            raise ValueError(f"init must have shape ({k}, {X.shape[1]}), got {centers.shape}")
+            raise ValueError(f"init must give shape ({k}, {X.shape[1]}), got {centers.shape}")
         return centers.copy()
 
     def _lloyd(self, X, w, centers, tol, n_threads):
@@ -183,13 +236,15 @@ class KMeans(EstimatorMixin):
             new_centers[filled] = (sums[filled] / weight[filled, None]).astype(X.dtype)
             shift = float(((new_centers.astype(np.float64) - centers) ** 2).sum())
             centers = new_centers
+            if self.verbose:
+                print(f"Iteration {n_iter}, inertia {inertia}.")
             if self.callback is not None:
                 self.callback(n_iter, inertia)
             if not filled.all():
                 warnings.warn(f"Number of distinct clusters ({int(filled.sum())}) found smaller "
                               f"than n_clusters ({len(filled)}): X has fewer distinct points; "
-                              "the empty clusters keep their centres", ConvergenceWarning,
-                              stacklevel=3)
+                              "the empty clusters keep their centres", convergence_warning(),
+                              stacklevel=4)
                 break
             if labels_old is not None and np.array_equal(labels, labels_old):
                 break
@@ -207,7 +262,8 @@ class KMeans(EstimatorMixin):
         Parameters
         ----------
         X : array_like (n_samples, n_features)
-            float64 input is computed in float64, anything else in float32.
+            float32 input is computed (and the centres kept) in float32,
+            anything else in float64, as scikit-learn does.
         y : ignored
         sample_weight : array_like (n_samples,), optional
             Non-negative weights: a sample of weight 3 counts as three copies.
@@ -216,17 +272,9 @@ class KMeans(EstimatorMixin):
         -------
         self
         """
-        X = check_samples(X)
+        X = self._validate_X(X, reset=True)
         w = check_sample_weight(sample_weight, X.shape[0])
-        k = check_int(self.n_clusters, "n_clusters", minimum=1)
-        n_live = n_weighted(w)
-        if k > n_live:
-            raise ValueError(f"n_clusters={k} is more than the {n_live} samples")
-        check_float(self.tol, "tol", minimum=0)
-        check_int(self.max_iter, "max_iter", minimum=1)
-        n_init = check_int(self.n_init, "n_init", minimum=1)
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError("callback must be callable or None")
+        k, n_init = self._check_params(n_weighted(w), X.shape[1])
         n_threads = resolve_n_threads(self.n_threads)
         random_state = check_random_state(self.random_state)
         # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
@@ -238,11 +286,11 @@ class KMeans(EstimatorMixin):
                 _check_inertia(variance, X)
                 cached.append(variance / X.shape[1] * self.tol)
             return cached[0]
-        if not isinstance(self.init, str):
-            n_init = 1
         best = None
         for _ in range(n_init):
             centers = self._initial_centers(X, w, random_state, n_threads)
+            if self.verbose:
+                print("Initialization complete")
             result = self._lloyd(X, w, centers, tol, n_threads)
             if best is None or result[2] < best[2]:
                 best = result
@@ -251,7 +299,6 @@ class KMeans(EstimatorMixin):
         self.labels_ = labels
         self.inertia_ = inertia
         self.n_iter_ = n_iter
-        self.n_features_in_ = X.shape[1]
         return self
 
     def _check_fitted_arrays(self):
@@ -266,36 +313,38 @@ class KMeans(EstimatorMixin):
             raise ValueError("cluster_centers_ contains NaN or infinite values")
         check_float(float(self.inertia_), "inertia_", minimum=0)
 
-    def _checked(self, X):
-        self._check_fitted()
-        X = check_samples(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but KMeans was fitted with "
-                             f"{self.n_features_in_}")
-        return X
-
     def predict(self, X):
         """Index of the nearest cluster centre for every sample."""
-        X = self._checked(X)
+        X = self._validate_X(X, reset=False)
         return assign_labels(X, self.cluster_centers_, resolve_n_threads(self.n_threads))
 
     def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return ``labels_``."""
         return self.fit(X, sample_weight=sample_weight).labels_
 
-    def transform(self, X):
-        """Euclidean distance of every sample to every centre, (n_samples, n_clusters)."""
-        X = self._checked(X)
+    def _distances(self, X):
         centers = np.asarray(self.cluster_centers_, dtype=np.float64)
-        out = np.empty((X.shape[0], len(centers)))
+        out = np.empty((X.shape[0], len(centers)), dtype=X.dtype)
         for j, c in enumerate(centers):  # one column at a time: no N x K x D temporary
             out[:, j] = np.sqrt(((X - c) ** 2).sum(axis=1))
         return out
 
+    def transform(self, X):
+        """Euclidean distance of every sample to every centre, (n_samples, n_clusters)."""
+        return self._wrap_output(self._distances(self._validate_X(X, reset=False)), X)
+
     def fit_transform(self, X, y=None, sample_weight=None):
-        return self.fit(X, sample_weight=sample_weight).transform(X)
+        """Fit, then return the distances of X to the centres."""
+        checked = self.fit(X, sample_weight=sample_weight)._validate_X(X, reset=False)
+        return self._wrap_output(self._distances(checked), X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of transform's columns: 'kmeans0', 'kmeans1', ..."""
+        self._check_fitted()
+        return np.asarray([f"kmeans{i}" for i in range(self.n_clusters)], dtype=object)
 
     def score(self, X, y=None, sample_weight=None):
         """Minus the (weighted) inertia of X under the fitted centres."""
-        X = self._checked(X)
+        X = self._validate_X(X, reset=False)
         w = check_sample_weight(sample_weight, X.shape[0])
         return -lloyd_step(X, w, self.cluster_centers_, resolve_n_threads(self.n_threads))[3]

@@ -1,15 +1,21 @@
 """Gaussian mixtures fitted by EM on the OpenMP kernels, with scikit-learn's API."""
+import warnings
+
 import numpy as np
 
 from emcore import _kernels
 from emcore._base import EstimatorMixin
-from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
-                            precision_from_cholesky)
+from emcore._estimation import (count_distinct, hard_parameters, m_step, random_parameters,
+                                worst_distinct_values)
+from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
+                            precision_cholesky, precision_from_cholesky)
 from emcore._validation import (block_layout, check_choice, check_float, check_int,
                                 check_random_state, check_sample_weight, check_samples,
                                 kernel_weights, n_weighted, resolve_n_threads, weight_total)
+from emcore.exceptions import convergence_warning
+from emcore.kmeans import KMeans, assign_labels, kmeans_plusplus
 
-INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 #: A component whose responsibility mass is below this fraction of the total
 #: weight is empty: it is re-seeded instead of being left to turn into NaN.
@@ -29,7 +35,7 @@ class GaussianMixture(EstimatorMixin):
     Parameters
     ----------
     n_components : int, default 1
-    covariance_type : {'full', 'diag', 'spherical'}, default 'full'
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default 'full'
     tol : float, default 1e-3
         Stop when the mean log-likelihood gains less than this in an iteration.
     reg_covar : float, default 1e-6
@@ -38,11 +44,12 @@ class GaussianMixture(EstimatorMixin):
         EM iterations at most (0 only initialises).
     n_init : int, default 1
         Initialisations to try; the one with the best final log-likelihood is kept.
-    init_params : {'kmeans', 'k-means++', 'random_from_data'}, default 'kmeans'
-        How the starting components are found. 'k-means++' and 'random_from_data'
-        pick seed points and assign every sample to its nearest seed, so the
-        starting covariances describe the data (scikit-learn starts them at
-        reg_covar around the seed points only).
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default 'kmeans'
+        How the starting components are found. 'random' starts from random soft
+        responsibilities drawn as scikit-learn draws them. 'k-means++' and
+        'random_from_data' pick seed points and assign every sample to its
+        nearest seed, so the starting covariances describe the data
+        (scikit-learn starts them at reg_covar around the seed points only).
     weights_init, means_init, precisions_init : array_like, optional
         Starting parameters, as in scikit-learn.
     random_state : int, RandomState or None
@@ -68,6 +75,7 @@ class GaussianMixture(EstimatorMixin):
     n_features_in_ : int
     """
 
+    _estimator_type = "density_estimator"
     _fitted_attributes = ("means_", "weights_", "covariances_", "precisions_cholesky_",
                           "precisions_", "converged_", "n_iter_", "lower_bound_",
                           "lower_bounds_", "n_features_in_")
@@ -117,7 +125,7 @@ class GaussianMixture(EstimatorMixin):
             if m.shape != (k, d):
                 raise ValueError(f"means_init must have shape ({k}, {d}), got {m.shape}")
         if self.precisions_init is not None:
-            shape = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[self.covariance_type]
+            shape = covariance_shape(self.covariance_type, k, d)
             p = np.asarray(self.precisions_init, dtype=np.float64)
             if p.shape != shape:
                 raise ValueError(f"precisions_init must have shape {shape} for "
@@ -140,56 +148,7 @@ class GaussianMixture(EstimatorMixin):
         # blocks are added in block order: the same sums for any thread count
         return block_loglik.sum(), block_stats.sum(axis=0), k_means.astype(np.float64)
 
-    def _m_step(self, stats, centre, eps):
-        """Parameters from the summed statistics (centred on ``centre``)."""
-        n_features = centre.shape[1]
-        nk = stats[:, 0] + 10 * eps
-        shift = stats[:, 1:1 + n_features] / nk[:, None]
-        means = centre + shift
-        second = stats[:, 1 + n_features:]
-        if self.covariance_type == "full":
-            iu = np.triu_indices(n_features)
-            cov = np.zeros((len(nk), n_features, n_features))
-            cov[:, iu[0], iu[1]] = second
-            cov[:, iu[1], iu[0]] = second
-            cov = cov / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
-            cov[:, np.arange(n_features), np.arange(n_features)] += self.reg_covar
-        else:
-            cov = second / nk[:, None] - shift**2 + self.reg_covar
-            if self.covariance_type == "spherical":
-                cov = cov.mean(axis=1)
-        return nk / nk.sum(), means, cov
-
-    def _hard_parameters(self, X, w, labels, eps):
-        """Weights, means and covariances of a hard assignment (for initialisation).
-
-        Column by column with bincount: nothing of size N x D is allocated.
-        """
-        k, d = self.n_components, X.shape[1]
-        nk = np.bincount(labels, w, minlength=k) + 10 * eps
-        means = np.stack([np.bincount(labels, w * X[:, j], minlength=k)
-                          for j in range(d)], axis=1) / nk[:, None]
-
-        def centred(j):
-            return X[:, j] - means[labels, j]
-
-        def moment(i, j):
-            return np.bincount(labels, w * centred(i) * centred(j), minlength=k) / nk
-
-        if self.covariance_type == "full":
-            cov = np.empty((k, d, d))
-            for i in range(d):
-                for j in range(i, d):
-                    cov[:, i, j] = cov[:, j, i] = moment(i, j)
-            cov[:, np.arange(d), np.arange(d)] += self.reg_covar
-        else:
-            cov = np.stack([moment(j, j) for j in range(d)], axis=1) + self.reg_covar
-            if self.covariance_type == "spherical":
-                cov = cov.mean(axis=1)
-        return nk / nk.sum(), means, cov
-
     def _initial_labels(self, X, w, random_state, n_threads):
-        from emcore.kmeans import KMeans, assign_labels, kmeans_plusplus
         k = self.n_components
         if self.init_params == "kmeans":
             km = KMeans(k, n_init=1, random_state=random_state, n_threads=n_threads)
@@ -203,15 +162,20 @@ class GaussianMixture(EstimatorMixin):
     def _initialize(self, X, w, random_state, n_threads, eps):
         if self.means_init is None or self.weights_init is None or (
                 self.precisions_init is None):
-            labels = self._initial_labels(X, w, random_state, n_threads)
-            weights, means, cov = self._hard_parameters(X, w, labels, eps)
+            model = (self.n_components, eps, self.covariance_type, self.reg_covar)
+            if self.init_params == "random":
+                weights, means, cov = random_parameters(X, w, self.n_components,
+                                                        random_state, *model[1:])
+            else:
+                labels = self._initial_labels(X, w, random_state, n_threads)
+                weights, means, cov = hard_parameters(X, w, labels, *model)
         if self.weights_init is not None:
             weights = np.asarray(self.weights_init, dtype=np.float64)
         if self.means_init is not None:
             means = np.asarray(self.means_init, dtype=np.float64)
         if self.precisions_init is not None:
             prec = np.asarray(self.precisions_init, dtype=np.float64)
-            if self.covariance_type == "full":
+            if self.covariance_type in ("full", "tied"):
                 try:
                     cov = np.linalg.inv(prec)
                 except np.linalg.LinAlgError:
@@ -224,22 +188,29 @@ class GaussianMixture(EstimatorMixin):
         return weights, means, cov
 
     def _reseed_empty(self, X, w, weights, means, cov, n_threads):
-        """Move empty components onto the samples the model explains worst."""
+        """Move empty components onto the distinct values the model explains worst.
+
+        Returns the new (weights, means, cov) and how many components stayed empty
+        because X has fewer distinct points than components.
+        """
         empty = np.flatnonzero(weights < EMPTY_FRACTION)
         if len(empty) == 0:
-            return weights, means, cov
+            return weights, means, cov, 0
+        if count_distinct(X, w) < self.n_components:
+            return weights, means, cov, len(empty)
         score = self._score_with(X, means, precision_cholesky(cov, self.covariance_type),
                                  weights, n_threads)
-        score[w == 0] = np.inf
-        worst = np.argsort(score, kind="stable")[:len(empty)]
-        means = means.copy()
-        cov = cov.copy()
-        weights = weights.copy()
-        live = np.setdiff1d(np.arange(len(weights)), empty)
-        means[empty] = X[worst]
-        cov[empty] = cov[live].mean(axis=0) if len(live) else cov[empty]
-        weights[empty] = w[worst] / weight_total(w)
-        return weights / weights.sum(), means, cov
+        values, _, totals = worst_distinct_values(X, w, score, len(empty))
+        means, weights = means.copy(), weights.copy()
+        filled = empty[:len(values)]
+        means[filled] = values
+        weights[filled] = totals / weight_total(w)
+        if self.covariance_type != "tied":
+            cov = cov.copy()
+            live = np.setdiff1d(np.arange(len(weights)), empty)
+            if len(live):
+                cov[filled] = cov[live].mean(axis=0)
+        return weights / weights.sum(), means, cov, len(empty) - len(filled)
 
     def _score_with(self, X, means, prec_chol, weights, n_threads):
         k_means, k_prec, k_const, full = kernel_arrays(
@@ -255,10 +226,12 @@ class GaussianMixture(EstimatorMixin):
             raise ValueError(f"{err} after an EM step: the data is degenerate for this model;"
                              " increase reg_covar or reduce n_components") from None
 
-    def _run_em(self, X, w, weights, means, cov, n_threads, eps, init_index):
-        """EM iterations from a start; returns the final state."""
+    def _run_em(self, X, w, weights, means, cov, n_threads, eps, init_index,
+                lower_bound=-np.inf):
+        """EM iterations from a start (and, for warm_start, the previous lower bound);
+        returns the final state."""
         total = weight_total(w)
-        lower_bound, lower_bounds, converged, n_iter = -np.inf, [], False, 0
+        lower_bounds, converged, n_iter = [], False, 0
         prec_chol = self._precision_cholesky(cov)
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
@@ -267,10 +240,18 @@ class GaussianMixture(EstimatorMixin):
             if not np.isfinite(lower_bound):
                 raise ValueError("the log-likelihood is not finite: the data overflows this "
                                  "precision; rescale X or use float64")
-            weights, means, cov = self._m_step(stats, centre, eps)
-            weights, means, cov = self._reseed_empty(X, w, weights, means, cov, n_threads)
+            weights, means, cov = m_step(stats, centre, eps, self.covariance_type,
+                                         self.reg_covar)
+            weights, means, cov, n_empty = self._reseed_empty(X, w, weights, means, cov,
+                                                              n_threads)
             prec_chol = self._precision_cholesky(cov)
             lower_bounds.append(lower_bound)
+            if n_empty:
+                warnings.warn(f"Number of distinct clusters ({self.n_components - n_empty}) found "
+                              f"smaller than n_components ({self.n_components}): X has fewer "
+                              "distinct points; the empty components keep a negligible weight",
+                              convergence_warning(), stacklevel=4)
+                break
             if self.verbose:
                 print(f"init {init_index} iteration {n_iter}: mean log-likelihood {lower_bound:.6f}")
             if self.callback is not None:
@@ -294,22 +275,24 @@ class GaussianMixture(EstimatorMixin):
         check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
         k = check_int(self.n_components, "n_components", minimum=1)
         d = check_int(self.n_features_in_, "n_features_in_", minimum=1)
-        cov_shape = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[self.covariance_type]
+        cov_shape = covariance_shape(self.covariance_type, k, d)
+        dtype = np.asarray(self.means_).dtype
         for name, shape in (("means_", (k, d)), ("weights_", (k,)), ("covariances_", cov_shape),
                             ("precisions_cholesky_", cov_shape), ("precisions_", cov_shape)):
             value = np.asarray(getattr(self, name))
-            if value.shape != shape or value.dtype.kind != "f":
+            if value.shape != shape or value.dtype not in (np.float32, np.float64):
                 raise ValueError(f"{name} must be a float array of shape {shape}, got "
                                  f"{value.dtype} {value.shape}")
             if not np.isfinite(value).all():
                 raise ValueError(f"{name} contains NaN or infinite values")
-            setattr(self, name, value.astype(np.float64))
-        if (self.weights_ < 0).any() or not np.isclose(self.weights_.sum(), 1.0):
+            setattr(self, name, value.astype(dtype))
+        if (self.weights_ < 0).any() or not np.isclose(self.weights_.sum(), 1.0, rtol=1e-5):
             raise ValueError("weights_ must be non-negative and sum to 1")
         expected = precision_cholesky(self.covariances_, self.covariance_type)
-        if not np.allclose(self.precisions_cholesky_, expected, rtol=1e-6, atol=0):
+        rtol = 1e-6 if dtype == np.float64 else 1e-3  # a float32 model stores rounded factors
+        if not np.allclose(self.precisions_cholesky_, expected, rtol=rtol, atol=0):
             raise ValueError("precisions_cholesky_ does not match covariances_")
-        self.precisions_cholesky_ = expected
+        self.precisions_cholesky_ = expected.astype(dtype)
 
     # ------------------------------------------------------------------ public
     def fit(self, X, y=None, sample_weight=None):
@@ -328,7 +311,7 @@ class GaussianMixture(EstimatorMixin):
         -------
         self
         """
-        X = check_samples(X)
+        X = self._validate_X(X, reset=not (self.warm_start and self.__sklearn_is_fitted__()))
         w = check_sample_weight(sample_weight, X.shape[0])
         self._check_params(n_weighted(w), X.shape[1])
         n_threads = resolve_n_threads(self.n_threads)
@@ -336,25 +319,35 @@ class GaussianMixture(EstimatorMixin):
         # scikit-learn adds 10 eps to each component's mass, for unit weights: scaled by the
         # mean weight, the fit does not depend on the weights' scale
         eps = np.finfo(X.dtype).eps * weight_total(w) / n_weighted(w)
-        warm = self.warm_start and hasattr(self, "means_")
-        cov_shape = {"full": 3, "diag": 2, "spherical": 1}[self.covariance_type]
+        warm = self.warm_start and self.__sklearn_is_fitted__()
         if warm and (self.means_.shape != (self.n_components, X.shape[1])
-                     or np.ndim(self.covariances_) != cov_shape):
+                     or np.shape(self.covariances_) != covariance_shape(
+                         self.covariance_type, self.n_components, X.shape[1])):
             raise ValueError("warm_start: the previous fit has another number of components, "
                              "features or covariance_type; set warm_start=False to refit")
         best = None
         for init in range(1 if warm else self.n_init):
-            if warm:
-                start = (self.weights_, self.means_, self.covariances_)
+            if warm:  # continue: the previous parameters and lower bound
+                start = [np.asarray(a, dtype=np.float64)
+                         for a in (self.weights_, self.means_, self.covariances_)]
+                result = self._run_em(X, w, *start, n_threads, eps, init,
+                                      lower_bound=float(self.lower_bound_))
             else:
                 start = self._initialize(X, w, random_state, n_threads, eps)
-            result = self._run_em(X, w, *start, n_threads, eps, init)
+                result = self._run_em(X, w, *start, n_threads, eps, init)
             if best is None or result["lower_bound_"] > best["lower_bound_"]:
                 best = result
-        for name, value in best.items():
+        if not best["converged_"] and self.max_iter > 0:
+            warnings.warn("Best performing initialization did not converge: try different "
+                          "init parameters, or increase max_iter or tol, or check for "
+                          "degenerate data", convergence_warning(), stacklevel=2)
+        best["precisions_"] = precision_from_cholesky(best["precisions_cholesky_"],
+                                                      self.covariance_type)
+        for name, value in best.items():  # float32 data gives a float32 model, as scikit-learn
+            if isinstance(value, np.ndarray) and name != "lower_bounds_":
+                value = value.astype(X.dtype)
             setattr(self, name, value)
-        self.precisions_ = precision_from_cholesky(self.precisions_cholesky_,
-                                                   self.covariance_type)
+        self.lower_bound_ = X.dtype.type(best["lower_bound_"])
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -363,11 +356,7 @@ class GaussianMixture(EstimatorMixin):
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def _kernel_input(self, X):
-        self._check_fitted()
-        X = check_samples(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but this mixture was fitted "
-                             f"with {self.n_features_in_}")
+        X = self._validate_X(X, reset=False)
         return X, kernel_arrays(self.means_, self.precisions_cholesky_, self.weights_,
                                 self.covariance_type, X.dtype)
 
@@ -388,18 +377,20 @@ class GaussianMixture(EstimatorMixin):
     def score_samples(self, X):
         """Log-likelihood of every sample, shape (n_samples,)."""
         X, _ = self._kernel_input(X)
-        return self._score_with(X, self.means_, self.precisions_cholesky_, self.weights_,
-                                resolve_n_threads(self.n_threads))
+        scores = self._score_with(X, self.means_, self.precisions_cholesky_, self.weights_,
+                                  resolve_n_threads(self.n_threads))
+        return scores.astype(X.dtype, copy=False)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean (weighted) log-likelihood of X."""
         scores = self.score_samples(X)
         w = check_sample_weight(sample_weight, len(scores))
-        return float(np.dot(w, scores) / weight_total(w))
+        return float(np.dot(w, scores.astype(np.float64)) / weight_total(w))
 
     def _n_parameters(self):
         k, d = self.means_.shape
-        cov = {"full": k * d * (d + 1) / 2, "diag": k * d, "spherical": k}[self.covariance_type]
+        cov = {"full": k * d * (d + 1) / 2, "tied": d * (d + 1) / 2, "diag": k * d,
+               "spherical": k}[self.covariance_type]
         return int(cov + k * d + k - 1)
 
     def bic(self, X, sample_weight=None):
@@ -422,8 +413,10 @@ class GaussianMixture(EstimatorMixin):
         counts = rng.multinomial(n_samples, self.weights_)
         d = self.means_.shape[1]
         parts = []
-        for mean, cov, count in zip(self.means_, self.covariances_, counts):
-            if self.covariance_type == "full":
+        covariances = (np.broadcast_to(self.covariances_, (self.n_components, d, d))
+                       if self.covariance_type == "tied" else self.covariances_)
+        for mean, cov, count in zip(self.means_, covariances, counts):
+            if self.covariance_type in ("full", "tied"):
                 parts.append(rng.multivariate_normal(mean, cov, count))
             else:
                 parts.append(mean + rng.standard_normal((count, d)) * np.sqrt(cov))

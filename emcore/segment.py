@@ -9,11 +9,13 @@ from __future__ import annotations
 import inspect
 import os
 import time
+import warnings
 from typing import Callable
 
 import numpy as np
 
 from emcore._validation import check_choice, check_int
+from emcore.exceptions import ConvergenceWarning
 from emcore.mixture import GaussianMixture
 from emcore.pipeline import (IMAGE_COVARIANCE, METHODS, ImageSamples, Segmentation, finish,
                              fit_model, segment_image)
@@ -87,7 +89,10 @@ class EM:
     def fit(self, epochs: int = 100) -> EM:
         """Run at most ``epochs`` EM iterations (fewer once converged); returns self."""
         self.model_.max_iter = check_int(epochs, "epochs", minimum=0)
-        self.model_.fit(self._samples.fit_samples, sample_weight=self._samples.weights)
+        with warnings.catch_warnings():  # the caller chose the number of epochs
+            warnings.filterwarnings("ignore", "Best performing initialization did not converge",
+                                    ConvergenceWarning)
+            self.model_.fit(self._samples.fit_samples, sample_weight=self._samples.weights)
         self._result = None
         return self
 

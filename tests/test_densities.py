@@ -177,7 +177,7 @@ IMG = np.zeros((4, 4, 3), dtype=np.uint8)
     (np.zeros((0, 4, 3)), GOOD, "empty"),
     (np.zeros((4, 4, 4, 3)), GOOD, "shape"),
     (np.zeros((4, 4, 2)), GOOD, "shape"),
-    (np.zeros((4, 4, 3), dtype=complex), GOOD, "real numbers"),
+    (np.zeros((4, 4, 3), dtype=complex), GOOD, "Complex data not supported"),
     (np.array([["a", "b", "c"]]), GOOD, "real numbers"),
     (IMG, [], "empty"),
     (IMG, [Kernel([0.0, 0], [1.0, 1], 1.0)], "shape"),

@@ -1,0 +1,146 @@
+"""Model files: an estimator's parameters and fitted arrays in a pickle-free .npz.
+
+Estimator classes register themselves here (:func:`register`), so this module
+imports none of them. A file is checked before it is trusted: the sizes of its
+members before reading them, then the fitted arrays by the estimator's own
+``_check_fitted_arrays``.
+"""
+import os
+import zipfile
+
+import numpy as np
+
+from emcore._files import atomic_output, check_readable_file
+
+FORMAT_VERSION = 1
+
+#: estimator class name -> class, filled by register()
+ESTIMATORS = {}
+
+
+def register(cls):
+    """Make ``cls`` loadable by :func:`load` under its class name."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
+def _storable(value):
+    return isinstance(value, (int, float, str, bool, type(None), np.ndarray, np.integer,
+                              np.floating))
+
+
+def write_model(model, file):
+    """Write ``model``'s .npz to ``file`` (a path or a binary file), not atomically."""
+    arrays = {"format_version": np.array(FORMAT_VERSION),
+              "estimator": np.array(type(model).__name__)}
+    for name, value in model.get_params().items():
+        if _storable(value):
+            arrays[f"param:{name}"] = np.asarray(value if value is not None else "__None__")
+    for name in model._fitted_attributes:
+        arrays[f"fit:{name}"] = np.asarray(getattr(model, name))
+    if isinstance(file, (str, bytes, os.PathLike)):
+        with open(file, "wb") as f:  # a file object keeps numpy from appending ".npz"
+            np.savez(f, **arrays)
+    else:
+        np.savez(file, **arrays)
+
+
+def save_model(model, path):
+    """Write ``model``'s .npz to ``path`` atomically (all or nothing)."""
+    with atomic_output(os.fspath(path)) as tmp:
+        write_model(model, tmp)
+
+
+#: Members of a model file larger than the model can need are refused unread (a
+#: tampered 2 MB file can declare a member of gigabytes).
+_HEADER_BYTES = 4096
+
+
+def _member_sizes(path):
+    """{member name without .npy: uncompressed bytes}, from the zip directory alone."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return {info.filename[:-4] if info.filename.endswith(".npy") else info.filename:
+                    info.file_size for info in archive.infolist()}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise OSError(f"cannot read a model from {path}: not an emcore model file "
+                      f"(an .npz archive): {err}") from None
+
+
+def _read_member(data, key, path):
+    try:
+        return data[key]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise OSError(f"cannot read a model from {path}: member {key!r} is damaged: "
+                      f"{err}") from None
+
+
+def load(path):
+    """Load a model written by ``save`` (a GaussianMixture or a KMeans).
+
+    The file is checked before it is trusted: its members' sizes against what
+    the model can need (before reading them), then every fitted array's shape,
+    finiteness and (for mixtures) positive definiteness. Raises OSError for a
+    file that is not a readable model, ValueError for one whose contents are
+    inconsistent.
+    """
+    path = check_readable_file(path, "model file")
+    sizes = _member_sizes(path)
+    if "format_version" not in sizes or "estimator" not in sizes:
+        raise ValueError(f"{path} is not an emcore model file")
+    small = [k for k in sizes if k in ("format_version", "estimator", "fit:n_features_in_",
+                                       "fit:n_iter_", "param:n_components", "param:n_clusters")]
+    for key in small:
+        if sizes[key] > _HEADER_BYTES:
+            raise ValueError(f"{path}: member {key!r} is {sizes[key]} bytes; a model file's "
+                             f"header values take a few")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise OSError(f"cannot read a model from {path}: {err}") from None
+    with data:
+        header = {key: _read_member(data, key, path) for key in small}
+        try:
+            version = int(header["format_version"])
+            name = str(header["estimator"])
+            k = int(header.get("param:n_components", header.get("param:n_clusters", 0)))
+            d = int(header.get("fit:n_features_in_", 0))
+            n_iter = int(header.get("fit:n_iter_", 0))
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{path}: its header values are not numbers") from None
+        if version > FORMAT_VERSION:
+            raise ValueError(f"{path} has model format {version}; this emcore reads up to "
+                             f"{FORMAT_VERSION}: upgrade emcore")
+        if name not in ESTIMATORS:
+            raise ValueError(f"{path} holds an unknown estimator {name!r}")
+        if not (1 <= k <= 2**24 and 1 <= d <= 2**16 and 0 <= n_iter <= 2**31):
+            raise ValueError(f"{path}: {k} components of {d} features after {n_iter} "
+                             "iterations is not a model emcore writes")
+        limit = _HEADER_BYTES + 8 * max(k * d * d, k + 1, n_iter + 1)
+        for key, size in sizes.items():
+            if size > limit:
+                raise ValueError(f"{path}: member {key!r} is {size} bytes, more than a model "
+                                 f"of {k} x {d} can need ({limit})")
+        params, fitted = {}, {}
+        for key in data.files:
+            if key.startswith("param:") or key.startswith("fit:"):
+                value = _read_member(data, key, path)
+                if value.dtype.hasobject:
+                    raise ValueError(f"{path}: member {key!r} holds Python objects")
+                value = value.item() if value.ndim == 0 else value
+                if key.startswith("param:"):
+                    params[key[6:]] = (None if isinstance(value, str) and value == "__None__"
+                                       else value)
+                else:
+                    fitted[key[4:]] = value
+    try:
+        model = ESTIMATORS[name](**params)
+    except TypeError as err:
+        raise ValueError(f"{path}: parameters this {name} does not take: {err}") from None
+    for attr, value in fitted.items():
+        setattr(model, attr, value)
+    try:
+        model._check_fitted_arrays()
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} is not a consistent {name}: {err}") from None
+    return model
