@@ -201,6 +201,24 @@ def check_samples(X, name="X", dtype=None, min_samples=1):
     return out
 
 
+def overflow_error(X, what):
+    """The ValueError for ``what`` (squared distances, covariances) overflowing X's dtype."""
+    return ValueError(f"{what} overflow {X.dtype}: X's values (up to "
+                      f"{float(np.abs(X).max()):.3g}) are too large; rescale X")
+
+
+def check_spread(X):
+    """ValueError when squared distances between samples could overflow X's dtype.
+
+    The kernels square differences in the compute dtype (float32 for float32 X):
+    data spread beyond about 1e19 (float32) or 1e154 (float64) is refused with a
+    message that says so, rather than fitted into infinities.
+    """
+    span = X.max(axis=0).astype(np.float64) - X.min(axis=0)
+    if float((span**2).sum()) > np.finfo(X.dtype).max / 16:
+        raise overflow_error(X, "squared distances")
+
+
 def check_sample_weight(sample_weight, n_samples):
     """Non-negative finite float64 weights of length n_samples with a positive sum.
 

@@ -8,7 +8,8 @@ from emcore._base import EstimatorMixin
 from emcore._estimation import worst_distinct_values
 from emcore._validation import (block_layout, check_choice, check_float, check_int,
                                 check_random_state, check_sample_weight, check_samples,
-                                kernel_weights, n_weighted, resolve_n_threads)
+                                kernel_weights, check_spread, n_weighted, overflow_error,
+                                resolve_n_threads)
 from emcore.exceptions import convergence_warning
 
 #: Accepted for scikit-learn compatibility; both run emcore's exact Lloyd kernel
@@ -104,8 +105,7 @@ def relocate_empty_clusters(X, w, centers, labels, weight, sums):
 
 def _check_inertia(inertia, X):
     if not np.isfinite(inertia):
-        raise ValueError(f"squared distances overflow {X.dtype}: X's values (up to "
-                         f"{float(np.abs(X).max()):.3g}) are too large; rescale X")
+        raise overflow_error(X, "squared distances")
 
 
 class KMeans(EstimatorMixin):
@@ -273,6 +273,7 @@ class KMeans(EstimatorMixin):
         self
         """
         X = self._validate_X(X, reset=True)
+        check_spread(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         k, n_init = self._check_params(n_weighted(w), X.shape[1])
         n_threads = resolve_n_threads(self.n_threads)

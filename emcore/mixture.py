@@ -11,7 +11,8 @@ from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
                             precision_cholesky, precision_from_cholesky)
 from emcore._validation import (block_layout, check_choice, check_float, check_int,
                                 check_random_state, check_sample_weight, check_samples,
-                                kernel_weights, n_weighted, resolve_n_threads, weight_total)
+                                check_spread, kernel_weights, n_weighted, overflow_error,
+                                resolve_n_threads, weight_total)
 from emcore.exceptions import convergence_warning
 from emcore.kmeans import KMeans, assign_labels, kmeans_plusplus
 
@@ -219,7 +220,9 @@ class GaussianMixture(EstimatorMixin):
         _kernels.log_mixture_density(X, k_means, k_prec, k_const, full, False, out, n_threads)
         return out
 
-    def _precision_cholesky(self, cov):
+    def _precision_cholesky(self, cov, X):
+        if not np.isfinite(cov).all():  # not degenerate data: too large for the dtype
+            raise overflow_error(X, "the covariances")
         try:
             return precision_cholesky(cov, self.covariance_type)
         except ValueError as err:
@@ -232,7 +235,7 @@ class GaussianMixture(EstimatorMixin):
         returns the final state."""
         total = weight_total(w)
         lower_bounds, converged, n_iter = [], False, 0
-        prec_chol = self._precision_cholesky(cov)
+        prec_chol = self._precision_cholesky(cov, X)
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
             loglik, stats, centre = self._statistics(X, w, means, prec_chol, weights, n_threads)
@@ -244,7 +247,7 @@ class GaussianMixture(EstimatorMixin):
                                          self.reg_covar)
             weights, means, cov, n_empty = self._reseed_empty(X, w, weights, means, cov,
                                                               n_threads)
-            prec_chol = self._precision_cholesky(cov)
+            prec_chol = self._precision_cholesky(cov, X)
             lower_bounds.append(lower_bound)
             if n_empty:
                 warnings.warn(f"Number of distinct clusters ({self.n_components - n_empty}) found "
@@ -312,6 +315,7 @@ class GaussianMixture(EstimatorMixin):
         self
         """
         X = self._validate_X(X, reset=not (self.warm_start and self.__sklearn_is_fitted__()))
+        check_spread(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         self._check_params(n_weighted(w), X.shape[1])
         n_threads = resolve_n_threads(self.n_threads)
@@ -346,6 +350,10 @@ class GaussianMixture(EstimatorMixin):
         for name, value in best.items():  # float32 data gives a float32 model, as scikit-learn
             if isinstance(value, np.ndarray) and name != "lower_bounds_":
                 value = value.astype(X.dtype)
+                if not np.isfinite(value).all():
+                    raise overflow_error(X, f"the fitted {name.rstrip('_')}")
+            best[name] = value
+        for name, value in best.items():
             setattr(self, name, value)
         self.lower_bound_ = X.dtype.type(best["lower_bound_"])
         self.n_features_in_ = X.shape[1]

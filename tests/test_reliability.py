@@ -353,6 +353,15 @@ def test_kmeans_overflow_is_an_error_not_inf(dtype, scale):
         KMeans(2, random_state=0).fit(X)
 
 
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e30), (np.float64, 1e155)])
+@pytest.mark.parametrize("init", ["random", "random_from_data", "kmeans"])
+def test_mixture_overflow_is_reported_as_overflow_not_degenerate_data(dtype, scale, init):
+    X = (np.random.RandomState(0).rand(300, 3) * scale).astype(dtype)
+    with pytest.raises(ValueError, match="overflow") as err:
+        GaussianMixture(3, init_params=init, random_state=0).fit(X)
+    assert "degenerate" not in str(err.value)
+
+
 def test_mixture_weights_are_scale_invariant(chelsea):
     X = chelsea.reshape(-1, 3)[::13].astype(np.float64)
     ones = GaussianMixture(3, covariance_type="diag", random_state=0, max_iter=20).fit(X)
