@@ -1,0 +1,130 @@
+"""The README's speed table: emcore beside the fastest peers, per iteration, equal threads.
+
+    python benchmarks/per_iteration.py          # needs pip install '.[bench]'
+
+For each photo and thread count (one each, then all cores each), every
+library fits from the same start; the time of 11 iterations minus the time of
+1, divided by 10, is its time per iteration (best of 3 runs each). Every result
+is checked against a float64 numpy recomputation of the same iterations from
+the same start (centres and means within TOLERANCE; the largest difference is
+printed in the last column), so that every
+library did the same work. compute_densities is one call, not an iteration:
+its row compares whole calls. Photos: coffee upscaled to 2.2 MP (bright,
+smooth) and scikit-image's Hubble deep field (0.87 MP, mostly dark).
+"""
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _data import upscaled  # noqa: E402
+from _peers import (em_emcore, em_onedal, em_sklearn, em_start, lloyd_emcore,  # noqa: E402
+                    lloyd_faiss, lloyd_onedal, lloyd_sklearn, per_iteration, reference_em,
+                    reference_lloyd)
+from bench_densities import diag_kernels, numpy_densities  # noqa: E402
+
+from emcore import compute_densities  # noqa: E402
+from emcore._validation import usable_cores  # noqa: E402
+
+K = 32
+#: grey levels a result may be from the float64 recomputation after 11 iterations:
+#: float32 sums drift (oneDAL's EM by up to about 0.1), a different algorithm or a
+#: skipped iteration moves centres by whole levels
+TOLERANCE = 0.5
+
+
+def jittered(img):
+    """float32 pixels plus fixed sub-unit noise: no exact ties for libraries to break
+    differently, so every library's result can be checked against one reference."""
+    X = img.reshape(-1, 3).astype(np.float64)
+    return (X + np.random.RandomState(7).uniform(-0.5, 0.5, X.shape)).astype(np.float32)
+
+
+def photos():
+    from skimage import data
+    return {"coffee 2.2 MP": upscaled("coffee", 3), "hubble 0.87 MP": data.hubble_deep_field()}
+
+
+def check(name, got, reference):
+    error = float(np.abs(np.asarray(got, dtype=np.float64) - reference).max())
+    if error > TOLERANCE:
+        raise AssertionError(f"{name}: {error:.3g} grey levels from the float64 recomputation")
+    return error
+
+
+def row(work, photo, library, threads, seconds, n_units, error):
+    ns = seconds / n_units * 1e9 * threads  # per unit and per core
+    print(f"| {work} | {photo} | {library} | {threads} | {seconds * 1e3:.1f} | {ns:.2f} | "
+          f"{error:.1e} |", flush=True)
+    return seconds
+
+
+def main():
+    all_cores = usable_cores()
+    print(f"{K} components, float32, per iteration = (t(11) - t(1)) / 10, best of 3 runs; "
+          f"{all_cores} usable cores\n")
+    print("| work | photo | library | threads | ms per iteration | ns per pixel-component "
+          "per core | max difference from float64 |")
+    print("|---|---|---|---|---|---|---|")
+    ratios = []
+    for photo, img in photos().items():
+        X = jittered(img)
+        init = X[np.random.RandomState(0).choice(len(X), K, replace=False)]
+        ref = reference_lloyd(X, init, 11)
+        for threads in (1, all_cores):
+            times = {}
+            for library, run in (("emcore", lloyd_emcore), ("faiss", lloyd_faiss),
+                                 ("oneDAL", lloyd_onedal), ("scikit-learn", lloyd_sklearn)):
+                seconds, centres = per_iteration(lambda n: run(X, init, n, threads))
+                error = check(f"Lloyd {library}", centres, ref)
+                times[library] = row("Lloyd", photo, library, threads, seconds, len(X) * K,
+                                     error)
+            ratios.append(("Lloyd", photo, threads, times))
+        start = em_start(X, K)
+        for cov_type in ("diag", "full"):
+            ref = reference_em(X, start, 11, cov_type)
+            for threads in (1, all_cores):
+                times = {}
+                peers = [("emcore", em_emcore), ("oneDAL", em_onedal)]
+                if photo.startswith("hubble"):  # scikit-learn: seconds per iteration, one photo
+                    peers.append(("scikit-learn", em_sklearn))
+                for library, run in peers:
+                    seconds, means = per_iteration(
+                        lambda n: run(X, start, n, threads, cov_type),
+                        repeat=1 if library == "scikit-learn" else 3)
+                    error = check(f"EM {cov_type} {library}", means, ref)
+                    times[library] = row(f"EM {cov_type}", photo, library, threads, seconds,
+                                         len(X) * K, error)
+                ratios.append((f"EM {cov_type}", photo, threads, times))
+    img = photos()["hubble 0.87 MP"]
+    kernels = diag_kernels(img, K)
+    expected = numpy_densities(img, kernels)
+    for threads in (1, all_cores):
+        times = {}
+        for library, run in (("emcore", lambda: compute_densities(img, kernels,
+                                                                  n_threads=threads)),
+                             ("numpy", lambda: numpy_densities(img, kernels))):
+            best = np.inf
+            for _ in range(3 if library == "emcore" else 1):
+                t0 = time.perf_counter()
+                out = run()
+                best = min(best, time.perf_counter() - t0)
+            error = float(np.max(np.abs(out - expected) / np.maximum(expected, 1e-300)))
+            np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-300)
+            # numpy's broadcast formulation runs on one thread whatever it is given
+            times[library] = row("densities (one call)", "hubble 0.87 MP", library,
+                                 threads if library == "emcore" else 1, best,
+                                 img.shape[0] * img.shape[1] * K, error)
+        ratios.append(("densities", "hubble 0.87 MP", threads, times))
+    print("\n| work | photo | threads each | emcore faster than |")
+    print("|---|---|---|---|")
+    for work, photo, threads, times in ratios:
+        others = ", ".join(f"{lib} {t / times['emcore']:.1f}x" for lib, t in times.items()
+                           if lib != "emcore")
+        print(f"| {work} | {photo} | {threads} | {others} |")
+
+
+if __name__ == "__main__":
+    main()
