@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from emcore import _kernels
-from emcore._params import kernel_arrays, precision_cholesky
+from emcore._params import COVARIANCE_TYPES, kernel_arrays, precision_cholesky
 from emcore._validation import as_real_array, check_finite, resolve_n_threads
 
 #: Pixels converted to the compute dtype at a time (24 MiB of float64 RGB).
@@ -41,12 +41,12 @@ def _mixture_parameters(kernels):
     """(means, prec_chol, weights, covariance_type) from kernels or a fitted mixture."""
     if hasattr(kernels, "means_") and hasattr(kernels, "weights_"):
         cov_type = getattr(kernels, "covariance_type", "full")
-        if cov_type not in ("spherical", "diag", "full"):
+        if cov_type not in COVARIANCE_TYPES:
             raise ValueError(f"unsupported covariance_type {cov_type!r} in the fitted mixture")
         prec = getattr(kernels, "precisions_cholesky_", None)
         # the kernels read the upper triangle only: a lower-triangular factor of the same
         # precision (another library's, or scikit-learn's from precisions_init) is rebuilt
-        if prec is None or (cov_type == "full" and np.tril(np.asarray(prec), -1).any()):
+        if prec is None or (cov_type in ("full", "tied") and np.tril(np.asarray(prec), -1).any()):
             prec = precision_cholesky(kernels.covariances_, cov_type)
         return (np.asarray(kernels.means_, dtype=np.float64), np.asarray(prec, dtype=np.float64),
                 np.asarray(kernels.weights_, dtype=np.float64), cov_type)

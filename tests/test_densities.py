@@ -136,7 +136,7 @@ def test_single_channel(shape):
 def test_fitted_scikit_learn_mixture_is_accepted(chelsea):
     from sklearn.mixture import GaussianMixture as SkGM
     X = chelsea.reshape(-1, 3)[::7].astype(np.float64)
-    for cov_type in ("spherical", "diag", "full"):
+    for cov_type in ("spherical", "diag", "tied", "full"):
         gm = SkGM(4, covariance_type=cov_type, random_state=0, max_iter=20).fit(X)
         np.testing.assert_allclose(compute_densities(X, gm, log=True), gm.score_samples(X),
                                    rtol=1e-10, atol=1e-10)
