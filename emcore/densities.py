@@ -1,10 +1,12 @@
 """Per-pixel Gaussian mixture densities: ``compute_densities(image, kernels)``."""
 from collections import namedtuple
+import functools
 import numbers
 
 import numpy as np
 
 from emcore import _kernels
+from emcore._dask import is_dask_array
 from emcore._params import COVARIANCE_TYPES, kernel_arrays, precision_cholesky
 from emcore._validation import as_real_array, check_finite, resolve_n_threads
 
@@ -118,7 +120,8 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
 
     Returns
     -------
-    numpy.ndarray of float64, the image's shape without its channel axis.
+    numpy.ndarray of float64, the image's shape without its channel axis; for a
+    Dask array, a lazy Dask array of the same (chunked like the image).
 
     Examples
     --------
@@ -131,6 +134,9 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
     """
     means, prec_chol, weights, cov_type = _mixture_parameters(kernels)
     n_features = means.shape[1]
+    if is_dask_array(image):  # lazy, a chunk at a time (one thread per task by default)
+        return _dask_densities(image, kernels, n_features, log=log, normalize=normalize,
+                               dtype=dtype, n_threads=1 if n_threads is None else n_threads)
     pixels = as_real_array(image, "image")
     if pixels.ndim in (2, 3) and pixels.shape[-1] == n_features:
         spatial = pixels.shape[:-1]
@@ -162,3 +168,17 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
                                        out[start:start + SLAB_PIXELS], n_threads)
         del X  # before the next slab is allocated
     return out.reshape(spatial)
+
+
+def _dask_densities(image, kernels, n_features, **options):
+    """compute_densities mapped over a Dask image's chunks (the channel axis whole)."""
+    channels = image.ndim in (2, 3) and image.shape[-1] == n_features and not (
+        n_features == 1 and image.ndim == 1)
+    if not channels and not (n_features == 1 and image.ndim in (1, 2)):
+        raise ValueError(f"image has shape {image.shape}; for {n_features}-channel kernels "
+                         f"it must be (H, W, {n_features}) or (N, {n_features})")
+    function = functools.partial(compute_densities, kernels=kernels, **options)
+    if not channels:
+        return image.map_blocks(function, dtype=np.float64)
+    image = image.rechunk({image.ndim - 1: -1})
+    return image.map_blocks(function, dtype=np.float64, drop_axis=image.ndim - 1)

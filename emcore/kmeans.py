@@ -5,42 +5,31 @@ import numpy as np
 
 from emcore import _kernels
 from emcore._base import EstimatorMixin
-from emcore._estimation import worst_distinct_values
+from emcore._dask import is_dask_array, map_rows
+from emcore._sources import InMemorySamples, nearest_labels
 from emcore._validation import (block_layout, check_choice, check_float, check_int,
                                 check_random_state, check_sample_weight, check_samples,
-                                kernel_weights, check_spread, n_weighted, overflow_error,
+                                check_spread, compute_dtype, kernel_weights,
                                 resolve_n_threads)
 from emcore.exceptions import convergence_warning
+from emcore.summaries import cluster_centers
 
 #: Accepted for scikit-learn compatibility; both run emcore's exact Lloyd kernel
 #: (Elkan's algorithm gives the same centres and labels as Lloyd's).
 ALGORITHMS = ("lloyd", "elkan")
 
 
-def lloyd_step(X, w, centers, n_threads):
-    """One assignment pass: (labels, per-cluster weight, per-cluster weighted sum, inertia)."""
-    block_size, n_blocks = block_layout(X.shape[0])
-    k, d = centers.shape
-    labels = np.empty(X.shape[0], dtype=np.int32)
-    block_sums = np.empty((n_blocks, k, 1 + d))
-    block_inertia = np.empty(n_blocks)
-    _kernels.lloyd_pass(X, kernel_weights(w), np.ascontiguousarray(centers, dtype=X.dtype),
-                       labels, block_size, block_sums, block_inertia, n_threads)
-    sums = block_sums.sum(axis=0)  # in block order: thread-count independent
-    return labels, sums[:, 0], sums[:, 1:], float(block_inertia.sum())
-
-
-def total_variance(X, w, n_threads):
+def total_variance(source):
     """Sum over features of the weighted variance, by two one-centre Lloyd passes:
     the first gives the weighted mean, the second the inertia about it."""
-    _, weight, sums, _ = lloyd_step(X, w, X[:1], n_threads)
-    mean = sums / weight[:, None]
-    return lloyd_step(X, w, mean, n_threads)[3] / weight[0]
+    stats, _ = source.lloyd(np.zeros((1, source.n_features), dtype=source.dtype))
+    mean = stats[:, 1:] / stats[:, :1]
+    return source.lloyd(mean.astype(source.dtype))[1] / stats[0, 0]
 
 
 def assign_labels(X, centers, n_threads):
     """Index of the nearest centre for every sample."""
-    return lloyd_step(X, check_sample_weight(None, X.shape[0]), centers, n_threads)[0]
+    return nearest_labels(X, centers, n_threads)
 
 
 def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
@@ -81,31 +70,30 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     return centers
 
 
-def relocate_empty_clusters(X, w, centers, labels, weight, sums):
+def relocate_empty_clusters(source, centers, stats):
     """Give each empty cluster the distinct value farthest from its centre (in place).
 
     A value moves with all its samples, so fitting every pixel and fitting the
-    distinct colours weighted by their counts relocate identically. Only values
-    away from their centre move: with fewer distinct points than clusters, the
-    clusters that stay empty keep their centres (the caller warns).
+    distinct colours weighted by their counts (or the data in chunks) relocate
+    identically. Only values away from their centre move: with fewer distinct
+    points than clusters, the clusters that stay empty keep their centres (the
+    caller warns).
     """
-    empty = np.flatnonzero(weight == 0)
+    empty = np.flatnonzero(stats[:, 0] == 0)
     if len(empty) == 0:
         return
-    dist = ((X - centers[labels].astype(X.dtype)) ** 2).sum(axis=1, dtype=np.float64)
-    values, masks, totals = worst_distinct_values(X, w, -dist, len(empty), exclude=dist == 0)
-    for cluster, value, mask, total in zip(empty, values, masks, totals):
-        old = labels[mask][0]  # equal values have the same nearest centre
-        sums[old] -= total * value
-        weight[old] -= total
-        sums[cluster] = total * value
-        weight[cluster] = total
-        labels[mask] = cluster
+    values, totals = source.farthest_from_centers(centers, len(empty))
+    old_labels = nearest_labels(np.ascontiguousarray(values, dtype=source.dtype), centers)
+    for cluster, value, old, total in zip(empty, values, old_labels, totals):
+        stats[old, 0] -= total
+        stats[old, 1:] -= total * value
+        stats[cluster, 0] = total
+        stats[cluster, 1:] = total * value
 
 
-def _check_inertia(inertia, X):
+def _check_inertia(inertia, source):
     if not np.isfinite(inertia):
-        raise overflow_error(X, "squared distances")
+        raise source.overflow_error("squared distances")
 
 
 class KMeans(EstimatorMixin):
@@ -223,17 +211,15 @@ class KMeans(EstimatorMixin):
             raise ValueError(f"init must give shape ({k}, {X.shape[1]}), got {centers.shape}")
         return centers.copy()
 
-    def _lloyd(self, X, w, centers, tol, n_threads):
-        """Lloyd iterations; ``tol`` is a callable giving the absolute tolerance (computed
-        on first use: a single-iteration fit never needs it)."""
-        labels_old = None
+    def _lloyd(self, source, centers, tol):
+        """Lloyd iterations from ``centers``; returns (centres, n_iter). ``tol`` is a
+        callable giving the absolute tolerance (computed on first use: a
+        single-iteration fit never needs it)."""
         for n_iter in range(1, self.max_iter + 1):
-            labels, weight, sums, inertia = lloyd_step(X, w, centers, n_threads)
-            _check_inertia(inertia, X)
-            relocate_empty_clusters(X, w, centers, labels, weight, sums)
-            filled = weight > 0
-            new_centers = centers.copy()  # a cluster left empty keeps its centre
-            new_centers[filled] = (sums[filled] / weight[filled, None]).astype(X.dtype)
+            stats, inertia = source.lloyd(centers)
+            _check_inertia(inertia, source)
+            relocate_empty_clusters(source, centers, stats)
+            new_centers, filled = cluster_centers(stats, centers)
             shift = float(((new_centers.astype(np.float64) - centers) ** 2).sum())
             centers = new_centers
             if self.verbose:
@@ -246,15 +232,13 @@ class KMeans(EstimatorMixin):
                               "the empty clusters keep their centres", convergence_warning(),
                               stacklevel=4)
                 break
-            if labels_old is not None and np.array_equal(labels, labels_old):
+            # the centres did not move: the labels did not change (scikit-learn's strict
+            # convergence), whatever tol is
+            if shift == 0 or (n_iter < self.max_iter and shift <= tol()):
                 break
-            if n_iter < self.max_iter and shift <= tol():
-                break
-            labels_old = labels
         else:
             n_iter = self.max_iter
-        labels, _, _, inertia = lloyd_step(X, w, centers, n_threads)
-        return centers, labels, inertia, n_iter
+        return centers, n_iter
 
     def fit(self, X, y=None, sample_weight=None):
         """Cluster X.
@@ -272,34 +256,38 @@ class KMeans(EstimatorMixin):
         -------
         self
         """
-        X = self._validate_X(X, reset=True)
-        check_spread(X)
-        w = check_sample_weight(sample_weight, X.shape[0])
-        k, n_init = self._check_params(n_weighted(w), X.shape[1])
         n_threads = resolve_n_threads(self.n_threads)
+        if is_dask_array(X):
+            from emcore._dask import DaskSamples
+            source = DaskSamples(self, X, sample_weight, n_threads)
+            start_X, start_w = source.start_sample()
+        else:
+            X = self._validate_X(X, reset=True)
+            check_spread(X)
+            source = InMemorySamples(X, check_sample_weight(sample_weight, X.shape[0]),
+                                     n_threads)
+            start_X, start_w = X, source.w
+        k, n_init = self._check_params(source.n_weighted, source.n_features)
         random_state = check_random_state(self.random_state)
         # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
         cached = []
 
         def tol():
             if not cached:
-                variance = total_variance(X, w, n_threads) if self.tol else 0.0
-                _check_inertia(variance, X)
-                cached.append(variance / X.shape[1] * self.tol)
+                variance = total_variance(source) if self.tol else 0.0
+                _check_inertia(variance, source)
+                cached.append(variance / source.n_features * self.tol)
             return cached[0]
         best = None
         for _ in range(n_init):
-            centers = self._initial_centers(X, w, random_state, n_threads)
+            centers = self._initial_centers(start_X, start_w, random_state, n_threads)
             if self.verbose:
                 print("Initialization complete")
-            result = self._lloyd(X, w, centers, tol, n_threads)
-            if best is None or result[2] < best[2]:
-                best = result
-        centers, labels, inertia, n_iter = best
-        self.cluster_centers_ = centers
-        self.labels_ = labels
-        self.inertia_ = inertia
-        self.n_iter_ = n_iter
+            centers, n_iter = self._lloyd(source, centers, tol)
+            labels, inertia = source.assign(centers)
+            if best is None or inertia < best[2]:
+                best = centers, labels, inertia, n_iter
+        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
         return self
 
     def _check_fitted_arrays(self):
@@ -315,7 +303,9 @@ class KMeans(EstimatorMixin):
         check_float(float(self.inertia_), "inertia_", minimum=0)
 
     def predict(self, X):
-        """Index of the nearest cluster centre for every sample."""
+        """Index of the nearest cluster centre for every sample (lazy for a Dask array)."""
+        if is_dask_array(X):
+            return map_rows(self.predict, X, np.int32)
         X = self._validate_X(X, reset=False)
         return assign_labels(X, self.cluster_centers_, resolve_n_threads(self.n_threads))
 
@@ -332,6 +322,8 @@ class KMeans(EstimatorMixin):
 
     def transform(self, X):
         """Euclidean distance of every sample to every centre, (n_samples, n_clusters)."""
+        if is_dask_array(X):
+            return map_rows(self.transform, X, compute_dtype(X), self.n_clusters)
         return self._wrap_output(self._distances(self._validate_X(X, reset=False)), X)
 
     def fit_transform(self, X, y=None, sample_weight=None):
@@ -347,5 +339,6 @@ class KMeans(EstimatorMixin):
     def score(self, X, y=None, sample_weight=None):
         """Minus the (weighted) inertia of X under the fitted centres."""
         X = self._validate_X(X, reset=False)
-        w = check_sample_weight(sample_weight, X.shape[0])
-        return -lloyd_step(X, w, self.cluster_centers_, resolve_n_threads(self.n_threads))[3]
+        source = InMemorySamples(X, check_sample_weight(sample_weight, X.shape[0]),
+                                 resolve_n_threads(self.n_threads))
+        return -source.lloyd(self.cluster_centers_)[1]

@@ -5,14 +5,14 @@ import numpy as np
 
 from emcore import _kernels
 from emcore._base import EstimatorMixin
-from emcore._estimation import (count_distinct, hard_parameters, m_step, random_parameters,
-                                worst_distinct_values)
+from emcore._estimation import hard_parameters, m_step, random_parameters
 from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
                             precision_cholesky, precision_from_cholesky)
-from emcore._validation import (block_layout, check_choice, check_float, check_int,
-                                check_random_state, check_sample_weight, check_samples,
-                                check_spread, kernel_weights, n_weighted, overflow_error,
-                                resolve_n_threads, weight_total)
+from emcore._validation import (check_choice, check_float, check_int, check_random_state,
+                                check_sample_weight, check_samples, check_spread,
+                                compute_dtype, resolve_n_threads, weight_total)
+from emcore._dask import is_dask_array, map_rows
+from emcore._sources import InMemorySamples, log_density
 from emcore.exceptions import convergence_warning
 from emcore.kmeans import KMeans, assign_labels, kmeans_plusplus
 
@@ -135,20 +135,6 @@ class GaussianMixture(EstimatorMixin):
                 raise ValueError("precisions_init contains NaN or infinite values")
 
     # ------------------------------------------------------------- the EM core
-    def _statistics(self, X, w, means, prec_chol, weights, n_threads):
-        """One E-step pass: (weighted log-likelihood sum, summed statistics, kernel means)."""
-        k_means, k_prec, k_const, full = kernel_arrays(
-            means, prec_chol, weights, self.covariance_type, X.dtype)
-        block_size, n_blocks = block_layout(X.shape[0])
-        d = X.shape[1]
-        n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
-        block_stats = np.empty((n_blocks, len(k_means), n_stats))
-        block_loglik = np.empty(n_blocks)
-        _kernels.em_pass(X, kernel_weights(w), k_means, k_prec, k_const, full, block_size,
-                    block_stats, block_loglik, n_threads)
-        # blocks are added in block order: the same sums for any thread count
-        return block_loglik.sum(), block_stats.sum(axis=0), k_means.astype(np.float64)
-
     def _initial_labels(self, X, w, random_state, n_threads):
         k = self.n_components
         if self.init_params == "kmeans":
@@ -188,7 +174,7 @@ class GaussianMixture(EstimatorMixin):
                 cov = 1.0 / prec
         return weights, means, cov
 
-    def _reseed_empty(self, X, w, weights, means, cov, n_threads):
+    def _reseed_empty(self, source, weights, means, cov):
         """Move empty components onto the distinct values the model explains worst.
 
         Returns the new (weights, means, cov) and how many components stayed empty
@@ -197,15 +183,15 @@ class GaussianMixture(EstimatorMixin):
         empty = np.flatnonzero(weights < EMPTY_FRACTION)
         if len(empty) == 0:
             return weights, means, cov, 0
-        if count_distinct(X, w) < self.n_components:
+        if source.n_distinct() < self.n_components:
             return weights, means, cov, len(empty)
-        score = self._score_with(X, means, precision_cholesky(cov, self.covariance_type),
-                                 weights, n_threads)
-        values, _, totals = worst_distinct_values(X, w, score, len(empty))
+        values, totals = source.worst_for_mixture(
+            means, precision_cholesky(cov, self.covariance_type), weights,
+            self.covariance_type, len(empty))
         means, weights = means.copy(), weights.copy()
         filled = empty[:len(values)]
         means[filled] = values
-        weights[filled] = totals / weight_total(w)
+        weights[filled] = totals / source.total_weight
         if self.covariance_type != "tied":
             cov = cov.copy()
             live = np.setdiff1d(np.arange(len(weights)), empty)
@@ -213,41 +199,32 @@ class GaussianMixture(EstimatorMixin):
                 cov[filled] = cov[live].mean(axis=0)
         return weights / weights.sum(), means, cov, len(empty) - len(filled)
 
-    def _score_with(self, X, means, prec_chol, weights, n_threads):
-        k_means, k_prec, k_const, full = kernel_arrays(
-            means, prec_chol, weights, self.covariance_type, X.dtype)
-        out = np.empty(X.shape[0])
-        _kernels.log_mixture_density(X, k_means, k_prec, k_const, full, False, out, n_threads)
-        return out
-
-    def _precision_cholesky(self, cov, X):
+    def _precision_cholesky(self, cov, source):
         if not np.isfinite(cov).all():  # not degenerate data: too large for the dtype
-            raise overflow_error(X, "the covariances")
+            raise source.overflow_error("the covariances")
         try:
             return precision_cholesky(cov, self.covariance_type)
         except ValueError as err:
             raise ValueError(f"{err} after an EM step: the data is degenerate for this model;"
                              " increase reg_covar or reduce n_components") from None
 
-    def _run_em(self, X, w, weights, means, cov, n_threads, eps, init_index,
-                lower_bound=-np.inf):
+    def _run_em(self, source, weights, means, cov, eps, init_index, lower_bound=-np.inf):
         """EM iterations from a start (and, for warm_start, the previous lower bound);
         returns the final state."""
-        total = weight_total(w)
         lower_bounds, converged, n_iter = [], False, 0
-        prec_chol = self._precision_cholesky(cov, X)
+        prec_chol = self._precision_cholesky(cov, source)
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
-            loglik, stats, centre = self._statistics(X, w, means, prec_chol, weights, n_threads)
-            lower_bound = loglik / total
+            loglik, stats, centre = source.em_statistics(means, prec_chol, weights,
+                                                         self.covariance_type)
+            lower_bound = loglik / source.total_weight
             if not np.isfinite(lower_bound):
                 raise ValueError("the log-likelihood is not finite: the data overflows this "
                                  "precision; rescale X or use float64")
             weights, means, cov = m_step(stats, centre, eps, self.covariance_type,
                                          self.reg_covar)
-            weights, means, cov, n_empty = self._reseed_empty(X, w, weights, means, cov,
-                                                              n_threads)
-            prec_chol = self._precision_cholesky(cov, X)
+            weights, means, cov, n_empty = self._reseed_empty(source, weights, means, cov)
+            prec_chol = self._precision_cholesky(cov, source)
             lower_bounds.append(lower_bound)
             if n_empty:
                 warnings.warn(f"Number of distinct clusters ({self.n_components - n_empty}) found "
@@ -263,8 +240,8 @@ class GaussianMixture(EstimatorMixin):
                 converged = True
                 break
         if self.max_iter == 0:
-            lower_bound = float(np.dot(w, self._score_with(X, means, prec_chol, weights,
-                                                           n_threads)) / total)
+            lower_bound = source.weighted_log_density(means, prec_chol, weights,
+                                                      self.covariance_type) / source.total_weight
         return dict(weights_=weights, means_=means, covariances_=cov,
                     precisions_cholesky_=prec_chol, converged_=converged, n_iter_=n_iter,
                     lower_bound_=float(lower_bound),
@@ -314,19 +291,27 @@ class GaussianMixture(EstimatorMixin):
         -------
         self
         """
-        X = self._validate_X(X, reset=not (self.warm_start and self.__sklearn_is_fitted__()))
-        check_spread(X)
-        w = check_sample_weight(sample_weight, X.shape[0])
-        self._check_params(n_weighted(w), X.shape[1])
+        warm = self.warm_start and self.__sklearn_is_fitted__()
         n_threads = resolve_n_threads(self.n_threads)
+        if is_dask_array(X):
+            from emcore._dask import DaskSamples
+            source = DaskSamples(self, X, sample_weight, n_threads, reset=not warm)
+            start_X, start_w = source.start_sample()
+        else:
+            X = self._validate_X(X, reset=not warm)
+            check_spread(X)
+            source = InMemorySamples(X, check_sample_weight(sample_weight, X.shape[0]),
+                                     n_threads)
+            start_X, start_w = X, source.w
+        d = source.n_features
+        self._check_params(source.n_weighted, d)
         random_state = check_random_state(self.random_state)
         # scikit-learn adds 10 eps to each component's mass, for unit weights: scaled by the
         # mean weight, the fit does not depend on the weights' scale
-        eps = np.finfo(X.dtype).eps * weight_total(w) / n_weighted(w)
-        warm = self.warm_start and self.__sklearn_is_fitted__()
-        if warm and (self.means_.shape != (self.n_components, X.shape[1])
+        eps = np.finfo(source.dtype).eps * source.total_weight / source.n_weighted
+        if warm and (self.means_.shape != (self.n_components, d)
                      or np.shape(self.covariances_) != covariance_shape(
-                         self.covariance_type, self.n_components, X.shape[1])):
+                         self.covariance_type, self.n_components, d)):
             raise ValueError("warm_start: the previous fit has another number of components, "
                              "features or covariance_type; set warm_start=False to refit")
         best = None
@@ -334,11 +319,11 @@ class GaussianMixture(EstimatorMixin):
             if warm:  # continue: the previous parameters and lower bound
                 start = [np.asarray(a, dtype=np.float64)
                          for a in (self.weights_, self.means_, self.covariances_)]
-                result = self._run_em(X, w, *start, n_threads, eps, init,
+                result = self._run_em(source, *start, eps, init,
                                       lower_bound=float(self.lower_bound_))
             else:
-                start = self._initialize(X, w, random_state, n_threads, eps)
-                result = self._run_em(X, w, *start, n_threads, eps, init)
+                start = self._initialize(start_X, start_w, random_state, n_threads, eps)
+                result = self._run_em(source, *start, eps, init)
             if best is None or result["lower_bound_"] > best["lower_bound_"]:
                 best = result
         if not best["converged_"] and self.max_iter > 0:
@@ -349,14 +334,13 @@ class GaussianMixture(EstimatorMixin):
                                                       self.covariance_type)
         for name, value in best.items():  # float32 data gives a float32 model, as scikit-learn
             if isinstance(value, np.ndarray) and name != "lower_bounds_":
-                value = value.astype(X.dtype)
+                value = value.astype(source.dtype)
                 if not np.isfinite(value).all():
-                    raise overflow_error(X, f"the fitted {name.rstrip('_')}")
+                    raise source.overflow_error(f"the fitted {name.rstrip('_')}")
             best[name] = value
         for name, value in best.items():
             setattr(self, name, value)
-        self.lower_bound_ = X.dtype.type(best["lower_bound_"])
-        self.n_features_in_ = X.shape[1]
+        self.lower_bound_ = source.dtype.type(best["lower_bound_"])
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -369,7 +353,9 @@ class GaussianMixture(EstimatorMixin):
                                 self.covariance_type, X.dtype)
 
     def predict(self, X):
-        """Most likely component of every sample, shape (n_samples,)."""
+        """Most likely component of every sample, shape (n_samples,) (lazy for Dask)."""
+        if is_dask_array(X):
+            return map_rows(self.predict, X, np.intp)
         X, params = self._kernel_input(X)
         labels = np.empty(X.shape[0], dtype=np.int32)
         _kernels.most_likely_component(X, *params, labels, resolve_n_threads(self.n_threads))
@@ -377,16 +363,20 @@ class GaussianMixture(EstimatorMixin):
 
     def predict_proba(self, X):
         """Posterior probability of every component, shape (n_samples, n_components)."""
+        if is_dask_array(X):
+            return map_rows(self.predict_proba, X, compute_dtype(X), self.n_components)
         X, params = self._kernel_input(X)
         out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
         _kernels.log_responsibilities(X, *params, out, resolve_n_threads(self.n_threads))
         return np.exp(out, out=out)
 
     def score_samples(self, X):
-        """Log-likelihood of every sample, shape (n_samples,)."""
+        """Log-likelihood of every sample, shape (n_samples,) (lazy for Dask)."""
+        if is_dask_array(X):
+            return map_rows(self.score_samples, X, compute_dtype(X))
         X, _ = self._kernel_input(X)
-        scores = self._score_with(X, self.means_, self.precisions_cholesky_, self.weights_,
-                                  resolve_n_threads(self.n_threads))
+        scores = log_density(X, self.means_, self.precisions_cholesky_, self.weights_,
+                             self.covariance_type, resolve_n_threads(self.n_threads))
         return scores.astype(X.dtype, copy=False)
 
     def score(self, X, y=None, sample_weight=None):

@@ -32,9 +32,9 @@ def small_image_and_k(draw):
 class _RecordingReseeds(GaussianMixture):
     """Records, per iteration, whether an empty component was re-seeded."""
 
-    def _reseed_empty(self, X, w, weights, *args):
+    def _reseed_empty(self, source, weights, *args):
         self.__dict__.setdefault("reseeded", []).append(bool((weights < EMPTY_FRACTION).any()))
-        return super()._reseed_empty(X, w, weights, *args)
+        return super()._reseed_empty(source, weights, *args)
 
 
 @SETTINGS

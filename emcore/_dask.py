@@ -1,0 +1,241 @@
+"""Fitting and scoring Dask arrays: the same kernels, a chunk at a time.
+
+Nothing here imports dask until a Dask array is actually given (dask stays an
+optional extra). A fit maps :mod:`emcore.summaries` over the chunks of the
+samples (rows) on whatever scheduler is active, a ``dask.distributed`` client
+included; only model-sized summaries come back, and they are merged in chunk
+order, so the result does not depend on which worker finished first. Per-sample
+outputs are lazy ``map_blocks``.
+"""
+import numpy as np
+
+from emcore import summaries
+from emcore._estimation import worst_distinct_values
+from emcore._sources import log_density, nearest_labels
+from emcore._validation import compute_dtype, overflow_error
+
+#: Rows drawn (evenly spaced, whatever the chunking) to find a starting model when
+#: no starting parameters are given: enough for k-means++ and the k-means start of
+#: a mixture, small enough for one machine.
+START_SAMPLE = 1 << 18
+
+
+def is_dask_array(x):
+    """True for a dask.array.Array, without importing dask."""
+    return type(x).__module__.startswith("dask.") and hasattr(x, "chunks") and hasattr(
+        x, "map_blocks")
+
+
+def map_rows(method, X, dtype, n_columns=None):
+    """``method`` applied lazily to each row chunk of the Dask array X: (N,) or (N, n_columns)."""
+    X = X.rechunk({1: -1})
+    if n_columns is None:
+        return X.map_blocks(method, dtype=dtype, drop_axis=1)
+    return X.map_blocks(method, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))
+
+
+# --------------------------------------------------- what each chunk computes
+def _chunk_check(x, w):
+    """Per-chunk facts checked before a fit: finiteness, range, weights."""
+    x = np.asarray(x)
+    finite = bool(np.isfinite(x).all()) if x.dtype.kind == "f" else True
+    w_ok = w is None or (bool(np.isfinite(w).all()) and bool((w >= 0).all()))
+    return dict(finite=finite, weights_ok=w_ok,
+                low=x.min(axis=0).astype(np.float64) if len(x) else None,
+                high=x.max(axis=0).astype(np.float64) if len(x) else None,
+                n_weighted=len(x) if w is None else int(np.count_nonzero(w)),
+                total=float(len(x)) if w is None else float(np.sum(w, dtype=np.float64)))
+
+
+def _prepare(x, w, dtype):
+    x = np.ascontiguousarray(x, dtype=dtype)
+    w = np.broadcast_to(np.float64(1.0), (len(x),)) if w is None else np.ascontiguousarray(
+        w, dtype=np.float64)
+    return x, w
+
+
+def _chunk_em(x, w, dtype, means, prec_chol, weights, cov_type, block_size, n_threads):
+    x, w = _prepare(x, w, dtype)
+    return summaries.em_sums(x, means, prec_chol, weights, cov_type, w,
+                             block_size=block_size, n_threads=n_threads)
+
+
+def _chunk_lloyd(x, w, dtype, centers, block_size, n_threads):
+    x, w = _prepare(x, w, dtype)
+    return summaries.lloyd_sums(x, centers, w, block_size=block_size, n_threads=n_threads)
+
+
+def _chunk_log_density(x, w, dtype, means, prec_chol, weights, cov_type, n_threads):
+    x, w = _prepare(x, w, dtype)
+    return float(np.dot(w, log_density(x, means, prec_chol, weights, cov_type, n_threads)))
+
+
+def _chunk_distinct(x, w, dtype):
+    x, w = _prepare(x, w, dtype)
+    return np.unique(x[w > 0], axis=0)
+
+
+def _worst(x, w, score, count, exclude=None):
+    """(values, their scores) of a chunk's ``count`` worst distinct values."""
+    values, masks, _ = worst_distinct_values(x, w, score, count, exclude=exclude)
+    return values, np.array([score[m].min() for m in masks])
+
+
+def _chunk_worst_mixture(x, w, dtype, means, prec_chol, weights, cov_type, count, n_threads):
+    x, w = _prepare(x, w, dtype)
+    return _worst(x, w, log_density(x, means, prec_chol, weights, cov_type, n_threads), count)
+
+
+def _chunk_farthest(x, w, dtype, centers, count, n_threads):
+    x, w = _prepare(x, w, dtype)
+    labels = nearest_labels(x, centers, n_threads)
+    dist = ((x - centers[labels].astype(dtype)) ** 2).sum(axis=1, dtype=np.float64)
+    return _worst(x, w, -dist, count, exclude=dist == 0)
+
+
+def _chunk_value_totals(x, w, dtype, values):
+    x, w = _prepare(x, w, dtype)
+    return np.array([float(w[(x == v).all(axis=1)].sum()) for v in values])
+
+
+class DaskSamples:
+    """The samples of a fit as a chunked Dask array; see emcore/_sources.py for the
+    interface. Each task runs the kernels on ``n_threads`` threads (1 unless the
+    estimator's n_threads says otherwise: a worker runs several tasks at once)."""
+
+    def __init__(self, estimator, X, sample_weight, n_threads, reset=True):
+        import dask
+        import dask.array as da
+        self._dask = dask
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: X must be "
+                             f"(n_samples, n_features), got shape {X.shape}")
+        if X.dtype.kind not in "uif":
+            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"Found array with shape={X.shape}: X is empty")
+        self.dtype = np.dtype(compute_dtype(X))
+        self.n_features = int(X.shape[1])
+        self.n_threads = 1 if estimator.n_threads is None else n_threads
+        X = X.rechunk({1: -1})
+        self.X = X
+        self.blocks = list(X.to_delayed().ravel())
+        if sample_weight is None:
+            self.wblocks = [None] * len(self.blocks)
+        else:
+            w = da.asarray(sample_weight)
+            if w.shape != (X.shape[0],):
+                raise ValueError(f"sample_weight must have shape ({X.shape[0]},), "
+                                 f"got {w.shape}")
+            self.wblocks = list(w.astype(np.float64).rechunk((X.chunks[0],)).to_delayed()
+                                .ravel())
+        # empty chunks (dask allows them) have nothing to add
+        kept = [i for i, n in enumerate(X.chunks[0]) if n > 0]
+        self.blocks = [self.blocks[i] for i in kept]
+        self.wblocks = [self.wblocks[i] for i in kept]
+        self.block_size = summaries.block_size_for(X.shape[0])
+        checks = self._map(_chunk_check)
+        if not all(c["finite"] for c in checks):
+            raise ValueError("X contains NaN or infinite values")
+        if not all(c["weights_ok"] for c in checks):
+            raise ValueError("sample_weight must be finite and non-negative")
+        self.n_weighted = sum(c["n_weighted"] for c in checks)
+        self.total_weight = float(np.sum([c["total"] for c in checks]))
+        if not self.total_weight > 0:
+            raise ValueError("sample_weight must have a positive sum: every weight is zero")
+        self._low = np.min([c["low"] for c in checks if c["low"] is not None], axis=0)
+        self._high = np.max([c["high"] for c in checks if c["high"] is not None], axis=0)
+        if float(((self._high - self._low) ** 2).sum()) > np.finfo(self.dtype).max / 16:
+            raise self.overflow_error("squared distances")
+        if reset:
+            estimator.n_features_in_ = self.n_features
+            estimator.__dict__.pop("feature_names_in_", None)
+        elif self.n_features != estimator.n_features_in_:
+            raise ValueError(f"X has {self.n_features} features, but {type(estimator).__name__}"
+                             f" is expecting {estimator.n_features_in_} features as input.")
+
+    def _map(self, function, *args):
+        """``function(chunk, chunk_weights, *args)`` on every chunk, results in chunk order."""
+        delayed = self._dask.delayed(function, pure=True)
+        return list(self._dask.compute(*[delayed(x, w, *args)
+                                         for x, w in zip(self.blocks, self.wblocks)]))
+
+    def overflow_error(self, what):
+        extreme = np.maximum(np.abs(self._low), np.abs(self._high))
+        return overflow_error(extreme[None].astype(self.dtype), what)
+
+    def start_sample(self):
+        """(rows, weights) for finding a start: every ceil(N / START_SAMPLE)-th row, the
+        same rows for any chunking, in memory."""
+        step = max(1, -(-self.X.shape[0] // START_SAMPLE))
+        rows = np.ascontiguousarray(self.X[::step].compute(), dtype=self.dtype)
+        if self.wblocks[0] is None:
+            return rows, np.broadcast_to(np.float64(1.0), (len(rows),))
+        import dask.array as da
+        w = da.concatenate([da.from_delayed(b, (n,), np.float64)
+                            for b, n in zip(self.wblocks, self.X.chunks[0])])
+        w = np.ascontiguousarray(w[::step].compute())
+        if not (w > 0).any():
+            raise ValueError("sample_weight: the start sample has no positive weight; give "
+                             "means_init/init or weights with more positive entries")
+        return rows, w
+
+    def em_statistics(self, means, prec_chol, weights, covariance_type):
+        parts = self._map(_chunk_em, self.dtype, means, prec_chol, weights, covariance_type,
+                          self.block_size, self.n_threads)
+        stats, loglik = summaries.merge(parts)
+        return loglik, stats, summaries.em_centre(means, self.dtype)
+
+    def lloyd(self, centers):
+        return summaries.merge(self._map(_chunk_lloyd, self.dtype,
+                                         np.ascontiguousarray(centers, dtype=self.dtype),
+                                         self.block_size, self.n_threads))
+
+    def assign(self, centers):
+        """(lazy labels, inertia) under final centres."""
+        centers = np.ascontiguousarray(centers, dtype=self.dtype)
+        _, inertia = self.lloyd(centers)
+        labels = map_rows(_labels_of(centers, self.dtype), self.X, np.int32)
+        return labels, inertia
+
+    def weighted_log_density(self, means, prec_chol, weights, covariance_type):
+        return float(np.sum(self._map(_chunk_log_density, self.dtype, means, prec_chol,
+                                      weights, covariance_type, self.n_threads)))
+
+    def n_distinct(self):
+        parts = self._map(_chunk_distinct, self.dtype)
+        return len(np.unique(np.concatenate(parts), axis=0))
+
+    def _choose(self, parts, count):
+        """The ``count`` best (score, value) over the chunks' candidates, with totals
+        summed over every chunk: the same choice for any chunking."""
+        values = np.concatenate([v for v, _ in parts])
+        scores = np.concatenate([s for _, s in parts])
+        if len(values) == 0:
+            return values.reshape(0, self.n_features), np.zeros(0)
+        unique, inverse = np.unique(values, axis=0, return_inverse=True)
+        best = np.full(len(unique), np.inf)
+        np.minimum.at(best, inverse.ravel(), scores)
+        order = np.lexsort(unique.T[::-1].tolist() + [best])[:count]
+        chosen = unique[order]
+        totals = np.sum(self._map(_chunk_value_totals, self.dtype, chosen), axis=0)
+        return chosen, np.asarray(totals, dtype=np.float64)
+
+    def worst_for_mixture(self, means, prec_chol, weights, covariance_type, count):
+        return self._choose(self._map(_chunk_worst_mixture, self.dtype, means, prec_chol,
+                                      weights, covariance_type, count, self.n_threads), count)
+
+    def farthest_from_centers(self, centers, count):
+        return self._choose(self._map(_chunk_farthest, self.dtype,
+                                      np.ascontiguousarray(centers, dtype=self.dtype), count,
+                                      self.n_threads), count)
+
+
+class _labels_of:
+    """A picklable function: each row's nearest centre (for map_blocks)."""
+
+    def __init__(self, centers, dtype):
+        self.centers, self.dtype = centers, dtype
+
+    def __call__(self, block):
+        return nearest_labels(np.ascontiguousarray(block, dtype=self.dtype), self.centers)

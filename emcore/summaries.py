@@ -1,0 +1,156 @@
+"""Sufficient statistics of samples held in pieces: summarise, merge in order, M-step.
+
+Every EM and Lloyd iteration in emcore is one pass that leaves per-block sums;
+the parameters follow from their total. This module exposes that pass for one
+piece of the samples at a time, so that data too large for one machine (a Dask
+array, a Ray dataset, Spark partitions, a loop over files) is fitted with the
+same kernels and the same answer as in memory:
+
+1. choose one block size for the whole data set: ``block_size_for(n_samples)``;
+2. on each piece, ``em_sums`` or ``lloyd_sums`` (pieces may run anywhere, with
+   ``n_threads=1`` on a worker that runs several tasks at once);
+3. ``merge`` the pieces' results **in the pieces' order**;
+4. the new parameters: :func:`m_step` (mixtures) or :func:`cluster_centers`
+   (k-means).
+
+The result is bitwise the in-memory one when the pieces start at multiples of
+the block size (the blocks are then the same blocks, added in the same order),
+and equal to rounding (about 1e-12 relative) for any other split. Summaries hold
+model-sized arrays only: (blocks, K, statistics) and (blocks,).
+
+Example, a mixture fitted over pieces in a plain loop::
+
+    bs = block_size_for(n_total)
+    for _ in range(n_iter):
+        parts = [em_sums(piece, means, prec_chol, weights, "diag", block_size=bs)
+                 for piece in pieces]
+        stats, loglik = merge(parts)
+        weights, means, cov = m_step(stats, em_centre(means, dtype), eps, "diag", 1e-6)
+        prec_chol = precision_cholesky(cov, "diag")
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from emcore import _kernels
+from emcore._estimation import m_step
+from emcore._params import kernel_arrays, precision_cholesky
+from emcore._validation import block_layout, check_sample_weight, kernel_weights
+
+__all__ = ["BlockSums", "block_size_for", "cluster_centers", "em_centre", "em_sums",
+           "lloyd_sums", "m_step", "merge", "precision_cholesky"]
+
+
+@dataclass(frozen=True)
+class BlockSums:
+    """One piece's per-block sums, in block order.
+
+    Attributes
+    ----------
+    stats : ndarray (B, K, S) float64
+        Per block and component: for EM the responsibility mass, the sums of
+        r (x - centre) and of the second moments (see :func:`em_sums`); for
+        k-means the weight and the weighted sum of each cluster's samples.
+    totals : ndarray (B,) float64
+        Per block: the weighted log-likelihood (EM) or the inertia (k-means).
+    """
+
+    stats: np.ndarray
+    totals: np.ndarray
+
+
+def block_size_for(n_samples):
+    """The block size to use for every piece of a data set of ``n_samples`` samples."""
+    return block_layout(n_samples)[0]
+
+
+def _blocks(n_samples, block_size):
+    block_size = int(block_size) if block_size is not None else block_size_for(n_samples)
+    return block_size, max(1, -(-int(n_samples) // block_size))
+
+
+def em_centre(means, dtype):
+    """The point EM statistics are centred on: the means as the kernels see them."""
+    return np.asarray(means, dtype=np.float64).astype(dtype).astype(np.float64)
+
+
+def em_sums(X, means, precisions_cholesky, weights, covariance_type, sample_weight=None, *,
+            block_size=None, n_threads=1):
+    """One E-step over a piece of samples: per-block statistics for the M-step.
+
+    Parameters
+    ----------
+    X : ndarray (n, D) float32 or float64, C-contiguous
+    means, precisions_cholesky, weights : ndarray
+        The current mixture, in scikit-learn's layout for ``covariance_type``.
+    sample_weight : ndarray (n,) or None
+    block_size : int, optional
+        The data set's block size (:func:`block_size_for`); the piece's own by default.
+
+    Returns
+    -------
+    BlockSums
+        stats (B, K, 1 + D + S): mass, sums of r (x - c) and sums of r (x - c)^2
+        (S = D) or its upper triangle (S = D(D+1)/2 for 'full' and 'tied'), with
+        c = ``em_centre(means, X.dtype)``; totals: the weighted log-likelihood.
+    """
+    w = check_sample_weight(sample_weight, X.shape[0])
+    k_means, k_prec, k_const, full = kernel_arrays(means, precisions_cholesky, weights,
+                                                   covariance_type, X.dtype)
+    block_size, n_blocks = _blocks(X.shape[0], block_size)
+    d = X.shape[1]
+    n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
+    stats = np.empty((n_blocks, len(k_means), n_stats))
+    totals = np.empty(n_blocks)
+    _kernels.em_pass(X, kernel_weights(w), k_means, k_prec, k_const, full, block_size,
+                     stats, totals, n_threads)
+    return BlockSums(stats, totals)
+
+
+def lloyd_sums(X, centers, sample_weight=None, *, block_size=None, n_threads=1, labels=None):
+    """One Lloyd assignment over a piece: per-block cluster weights and sums.
+
+    Parameters
+    ----------
+    X : ndarray (n, D) float32 or float64, C-contiguous
+    centers : ndarray (K, D)
+    labels : ndarray (n,) int32, optional
+        OUT: each sample's nearest centre, when given.
+
+    Returns
+    -------
+    BlockSums
+        stats (B, K, 1 + D): cluster weight, then the weighted sum of its samples;
+        totals: the inertia.
+    """
+    w = check_sample_weight(sample_weight, X.shape[0])
+    block_size, n_blocks = _blocks(X.shape[0], block_size)
+    k, d = np.shape(centers)
+    if labels is None:
+        labels = np.empty(X.shape[0], dtype=np.int32)
+    stats = np.empty((n_blocks, k, 1 + d))
+    totals = np.empty(n_blocks)
+    _kernels.lloyd_pass(X, kernel_weights(w), np.ascontiguousarray(centers, dtype=X.dtype),
+                        labels, block_size, stats, totals, n_threads)
+    return BlockSums(stats, totals)
+
+
+def merge(pieces):
+    """(stats summed over every block, total): blocks added in piece order, then block
+    order, so the sums do not depend on where or when the pieces ran."""
+    pieces = list(pieces)
+    if not pieces:
+        raise ValueError("merge needs at least one piece")
+    stats = np.concatenate([p.stats for p in pieces])
+    totals = np.concatenate([p.totals for p in pieces])
+    return stats.sum(axis=0), float(totals.sum())
+
+
+def cluster_centers(stats, previous):
+    """New k-means centres from merged :func:`lloyd_sums` statistics; an empty
+    cluster keeps its previous centre. Returns (centres in previous's dtype, filled)."""
+    weight, sums = stats[:, 0], stats[:, 1:]
+    filled = weight > 0
+    centers = np.array(previous, copy=True)
+    centers[filled] = (sums[filled] / weight[filled, None]).astype(centers.dtype)
+    return centers, filled
