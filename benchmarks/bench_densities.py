@@ -31,7 +31,8 @@ def test_emcore(benchmark, size, k, n_threads):
     img = image(size)
     kernels = diag_kernels(img, k)
     benchmark.group = f"densities {size} K={k}"
-    benchmark.extra_info.update(n_threads=n_threads, dtype="float64", pixels=img.shape[0] * img.shape[1])
+    benchmark.extra_info.update(n_threads=n_threads, dtype="float64",
+                                pixels=img.shape[0] * img.shape[1])
     out = benchmark(compute_densities, img, kernels, n_threads=n_threads)
     ref = numpy_densities(img[:50], kernels)
     np.testing.assert_allclose(out[:50], ref, rtol=1e-9, atol=1e-300)

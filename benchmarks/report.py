@@ -70,7 +70,8 @@ def readme_table(run, size="coffee-2.2MP"):
                  [("scikit-learn `KMeans` (lloyd)", best(g, "scikit-learn"))]))
     g = f"quantize {size} 32 colours"
     peers = [(f"{name} ({psnr(g, key):.2f} dB)", best(g, key)) for name, key in
-             (("Pillow median cut", "Pillow mediancut"), ("Pillow fast octree", "Pillow fastoctree"),
+             (("Pillow median cut", "Pillow mediancut"),
+              ("Pillow fast octree", "Pillow fastoctree"),
               ("OpenCV `kmeans`", "OpenCV kmeans")) if (g, key) in entries]
     rows.append((f"`quantize(photo, 32)` (PSNR {psnr(g, 'emcore2'):.2f} dB)", best(g, "emcore2"),
                  peers))
@@ -125,7 +126,8 @@ def readme_table(run, size="coffee-2.2MP"):
     print(f"- One diagonal EM iteration on {n_max / 1e6:.0f} MP with K = 32: "
           f"{fmt_short(one['stats']['min'])} on 1 thread "
           f"({one['extra_info']['ns_per_pixel_component_per_core']} ns per pixel-component), "
-          f"{fmt_short(two['stats']['min'])} on 2 ({one['stats']['min'] / two['stats']['min']:.2f}x)."
+          f"{fmt_short(two['stats']['min'])} on 2 "
+          f"({one['stats']['min'] / two['stats']['min']:.2f}x)."
           f" From 0.1 to {n_max / 1e6:.0f} MP the cost per pixel-component stays within "
           f"{min(per)}-{max(per)} ns (K = 32, 1 thread): linear in N.")
 

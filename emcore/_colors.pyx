@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Colour kernels: unique 8-bit RGB colours, sRGB -> OKLab, Floyd-Steinberg dithering.
 
 Thin and typed: emcore/colorspace.py and emcore/pipeline.py check every argument
@@ -81,22 +80,22 @@ def srgb_to_oklab(
         int n_threads):
     """OKLab coordinates of sRGB colours, every step in float64, written in out's type."""
     cdef Py_ssize_t i, n = rgb.shape[0]
-    cdef double r, g, b, l, m, s
+    cdef double r, g, b, cone_l, cone_m, cone_s
     with nogil:
         # scalars only: prange makes each one private to its thread (an array would be shared)
         for i in prange(n, num_threads=n_threads, schedule='static'):
             r = srgb_to_linear(<double> rgb[i, 0] / scale)
             g = srgb_to_linear(<double> rgb[i, 1] / scale)
             b = srgb_to_linear(<double> rgb[i, 2] / scale)
-            l = cbrt(lms_from_rgb[0, 0] * r + lms_from_rgb[0, 1] * g + lms_from_rgb[0, 2] * b)
-            m = cbrt(lms_from_rgb[1, 0] * r + lms_from_rgb[1, 1] * g + lms_from_rgb[1, 2] * b)
-            s = cbrt(lms_from_rgb[2, 0] * r + lms_from_rgb[2, 1] * g + lms_from_rgb[2, 2] * b)
-            out[i, 0] = <floating> (lab_from_lms[0, 0] * l + lab_from_lms[0, 1] * m
-                                    + lab_from_lms[0, 2] * s)
-            out[i, 1] = <floating> (lab_from_lms[1, 0] * l + lab_from_lms[1, 1] * m
-                                    + lab_from_lms[1, 2] * s)
-            out[i, 2] = <floating> (lab_from_lms[2, 0] * l + lab_from_lms[2, 1] * m
-                                    + lab_from_lms[2, 2] * s)
+            cone_l = cbrt(lms_from_rgb[0, 0] * r + lms_from_rgb[0, 1] * g + lms_from_rgb[0, 2] * b)
+            cone_m = cbrt(lms_from_rgb[1, 0] * r + lms_from_rgb[1, 1] * g + lms_from_rgb[1, 2] * b)
+            cone_s = cbrt(lms_from_rgb[2, 0] * r + lms_from_rgb[2, 1] * g + lms_from_rgb[2, 2] * b)
+            out[i, 0] = <floating> (lab_from_lms[0, 0] * cone_l + lab_from_lms[0, 1] * cone_m
+                                    + lab_from_lms[0, 2] * cone_s)
+            out[i, 1] = <floating> (lab_from_lms[1, 0] * cone_l + lab_from_lms[1, 1] * cone_m
+                                    + lab_from_lms[1, 2] * cone_s)
+            out[i, 2] = <floating> (lab_from_lms[2, 0] * cone_l + lab_from_lms[2, 1] * cone_m
+                                    + lab_from_lms[2, 2] * cone_s)
 
 
 cdef inline int nearest_color(

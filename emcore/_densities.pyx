@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Per-sample mixture scoring kernels: no reductions, one output row per sample.
 
 The caller (densities.py, mixture.py) validates and allocates; these functions

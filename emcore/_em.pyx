@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The EM pass: E-step and the M-step's weighted sums in one streaming pass.
 
 Samples are cut into fixed blocks whose size depends only on N (block_layout in

@@ -52,8 +52,9 @@ cdef extern from "_vecmath.h":
     void emc_fold_lanes(const double *acc, int n_stats, double *stats) noexcept nogil
 
 cdef enum:
-    TILE = 128    # samples per tile (a multiple of 8; BLOCK_ALIGN in _validation.py): K=32
-                  # float log-probs are 16 KiB
+    # samples per tile (a multiple of 8; BLOCK_ALIGN in _validation.py): K=32 float
+    # log-probs are 16 KiB
+    TILE = 128
 
 
 # One thread's working arrays come from a single allocation of

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Lloyd k-means kernels: assignment plus weighted centre sums in one pass.
 
 Like the EM pass, samples are cut into fixed blocks (size chosen from N alone)

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """What this build and this CPU offer: OpenMP, and AVX2 with FMA."""
 from emcore._openmp cimport EMCORE_OPENMP, emc_cpu_has_avx2_fma
 

@@ -1,9 +1,10 @@
 """Gaussian parameter conversions shared by compute_densities and GaussianMixture.
 
 The covariance layouts follow scikit-learn: 'full' (K, D, D), 'tied' (D, D)
-shared by every component, 'diag' (K, D), 'spherical' (K,). Kernels take every type as either per-feature inverse standard
-deviations (K, D) or the flattened upper-triangular Cholesky factor of the
-precision matrix (K, D*D); see emcore/_gauss.pxd.
+shared by every component, 'diag' (K, D), 'spherical' (K,). Kernels take every
+type as either per-feature inverse standard deviations (K, D) or the flattened
+upper-triangular Cholesky factor of the precision matrix (K, D*D); see
+emcore/_gauss.pxd.
 """
 import numpy as np
 

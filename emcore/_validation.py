@@ -106,7 +106,8 @@ def check_choice(value, name, choices):
 
 def check_random_state(seed):
     """A RandomState from None, an int or a RandomState (scikit-learn's convention)."""
-    if seed is None or isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool):
+    if seed is None or (isinstance(seed, (numbers.Integral, np.integer))
+                        and not isinstance(seed, bool)):
         try:
             return np.random.RandomState(seed)
         except ValueError as err:

@@ -271,7 +271,8 @@ def cmd_segment(args):
     if args.method == "gmm":
         summary = {"log_likelihood": float(model.lower_bound_), "converged": bool(model.converged_)}
     else:
-        summary = {"inertia": float(model.inertia_), "converged": bool(model.n_iter_ < args.max_iter)}
+        summary = {"inertia": float(model.inertia_),
+                   "converged": bool(model.n_iter_ < args.max_iter)}
     summary = {"k": k, "method": args.method, "iterations": int(model.n_iter_), **summary,
                "seconds": round(elapsed, 4), "output": args.output}
     if args.json:

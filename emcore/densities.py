@@ -35,7 +35,8 @@ def _kernel_triple(index, kernel):
     if weight.size != 1 or not np.isfinite(weight).all():
         raise ValueError(f"kernel {index} weight must be one finite number, got {weight!r}")
     if float(weight.ravel()[0]) < 0:
-        raise ValueError(f"kernel {index} weight must be non-negative, got {float(weight.ravel()[0])}")
+        raise ValueError(f"kernel {index} weight must be non-negative, "
+                         f"got {float(weight.ravel()[0])}")
     return mean.astype(np.float64).ravel(), covariance.astype(np.float64), float(weight.ravel()[0])
 
 
@@ -53,7 +54,8 @@ def _mixture_parameters(kernels):
         return (np.asarray(kernels.means_, dtype=np.float64), np.asarray(prec, dtype=np.float64),
                 np.asarray(kernels.weights_, dtype=np.float64), cov_type)
     if isinstance(kernels, (str, bytes)) or not hasattr(kernels, "__len__"):
-        raise TypeError("kernels must be a sequence of (mean, covariance, weight) or a fitted mixture")
+        raise TypeError("kernels must be a sequence of (mean, covariance, weight) or a "
+                        "fitted mixture")
     if len(kernels) == 0:
         raise ValueError("kernels is empty: give at least one (mean, covariance, weight)")
     triples = [_kernel_triple(i, k) for i, k in enumerate(kernels)]

@@ -233,7 +233,8 @@ class GaussianMixture(EstimatorMixin):
                               convergence_warning(), stacklevel=4)
                 break
             if self.verbose:
-                print(f"init {init_index} iteration {n_iter}: mean log-likelihood {lower_bound:.6f}")
+                print(f"init {init_index} iteration {n_iter}: "
+                      f"mean log-likelihood {lower_bound:.6f}")
             if self.callback is not None:
                 self.callback(n_iter, lower_bound)
             if abs(lower_bound - previous) < self.tol:

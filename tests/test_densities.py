@@ -118,7 +118,8 @@ def test_mixed_diagonal_and_full_kernels():
     X = rng.uniform(0, 255, (500, 3))
     kernels = [([10, 20, 30], [100, 200, 300], 0.5),
                ([200, 100, 50], [[400, 30, 0], [30, 300, 20], [0, 20, 200]], 0.5)]
-    np.testing.assert_allclose(compute_densities(X, kernels), textbook_density(X, kernels), rtol=1e-12)
+    np.testing.assert_allclose(compute_densities(X, kernels), textbook_density(X, kernels),
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(40, 30), (40, 30, 1), (1200,), (1200, 1)])

@@ -187,7 +187,8 @@ def test_sample_draws_from_the_mixture(pixels):
     assert X.shape == (60_000, 3) and y.shape == (60_000,)
     for k in range(3):
         np.testing.assert_allclose(X[y == k].mean(axis=0), em.means_[k],
-                                   atol=5 * np.sqrt(em.covariances_[k].diagonal().max() / (y == k).sum()))
+                                   atol=5 * np.sqrt(em.covariances_[k].diagonal().max()
+                                                    / (y == k).sum()))
     np.testing.assert_allclose(np.bincount(y) / 60_000, em.weights_, atol=0.01)
 
 

@@ -118,7 +118,8 @@ def test_degenerate_and_extreme_images(colors, k, dtype):
     assert np.isfinite(em.covariances_).all() and np.isfinite(em.lower_bound_)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 2, 3), (3000, 3000, 3)], ids=["1px", "2px", "9MP"])
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 2, 3), (3000, 3000, 3)],
+                         ids=["1px", "2px", "9MP"])
 def test_tiny_and_large_images(shape):
     img = np.zeros(shape, dtype=np.uint8)
     img[..., 0] = (np.arange(shape[0] * shape[1]) % 2).reshape(shape[:2]) * 200

@@ -23,9 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
-import emcore
-from emcore import GaussianMixture, KMeans
-from emcore import exceptions
+from emcore import GaussianMixture, KMeans, exceptions
 
 
 def _expected_failures(estimator):
