@@ -200,7 +200,7 @@ def test_exceptions_are_scikit_learns_when_it_is_loaded(blobs):
     assert type(pickle.loads(pickle.dumps(err))) is type(err)
 
 
-def test_importing_emcore_imports_neither_scikit_learn_nor_scipy():
+def test_importing_emcore_imports_neither_scikit_learn_nor_scipy(tmp_path):
     code = ("import sys, numpy as np, emcore\n"
             "try:\n"
             "    emcore.KMeans().predict(np.zeros((2, 2)))\n"
@@ -209,5 +209,5 @@ def test_importing_emcore_imports_neither_scikit_learn_nor_scipy():
             "loaded = [m for m in ('sklearn', 'scipy', 'dask', 'pandas') if m in sys.modules]\n"
             "assert not loaded, loaded\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=tmp_path)  # not the source folder
     assert proc.returncode == 0, proc.stderr
