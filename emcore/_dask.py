@@ -239,3 +239,77 @@ class _labels_of:
 
     def __call__(self, block):
         return nearest_labels(np.ascontiguousarray(block, dtype=self.dtype), self.centers)
+
+
+# ------------------------------------------------------------ images, colours
+def _chunk_colors(block):
+    """(distinct colours, counts) of one chunk of pixel rows."""
+    from emcore.image import unique_colors  # not at import: image.py dispatches here
+    colors, counts, _ = unique_colors(np.ascontiguousarray(block))
+    return colors, counts
+
+
+class _IndexOf:
+    """A picklable function: each pixel row's index in a sorted table of colours."""
+
+    def __init__(self, colors):
+        self.colors = colors
+
+    def __call__(self, block):
+        block = np.ascontiguousarray(block)
+        if block.dtype == np.uint8 and block.shape[1] == 3:  # 24-bit codes sort like rows
+            codes = _codes(self.colors)
+            return np.searchsorted(codes, _codes(block)).astype(np.int32)
+        _, inverse = np.unique(np.concatenate([self.colors, block]), axis=0,
+                               return_inverse=True)
+        return inverse.ravel()[len(self.colors):].astype(np.int32)
+
+
+def _codes(rgb8):
+    rgb8 = rgb8.astype(np.int32)
+    return (rgb8[:, 0] << 16) | (rgb8[:, 1] << 8) | rgb8[:, 2]
+
+
+def unique_colors(pixels):
+    """emcore.unique_colors of a Dask (N, C) array: the colours and counts in memory
+    (merged from every chunk's), the inverse a lazy (N,) int32 Dask array."""
+    import dask
+    if pixels.ndim != 2:
+        raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")
+    pixels = pixels.rechunk({1: -1})
+    parts = dask.compute(*[dask.delayed(_chunk_colors, pure=True)(block)
+                           for block in pixels.to_delayed().ravel()])
+    colors, inverse = np.unique(np.concatenate([c for c, _ in parts]), axis=0,
+                                return_inverse=True)
+    counts = np.bincount(inverse.ravel(), np.concatenate([n for _, n in parts]),
+                         minlength=len(colors)).astype(np.int64)
+    return colors, counts, pixels.map_blocks(_IndexOf(colors), dtype=np.int32, drop_axis=1)
+
+
+def image_rows(image):
+    """An (H, W, C) or (H, W) Dask image as (H*W, C) pixel rows, chunked by whole rows."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise ValueError(f"a Dask image must be (H, W), or (H, W, 3) without alpha; got shape "
+                         f"{image.shape}")
+    image = image.rechunk({1: -1, 2: -1})
+    return image.reshape(-1, image.shape[2])
+
+
+class _Take:
+    """A picklable function: table[indices] for map_blocks."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def __call__(self, indices):
+        return self.table[indices]
+
+
+def take(table, indices):
+    """table[indices] for lazy indices: (shape of indices) + table.shape[1:]."""
+    if table.ndim == 1:
+        return indices.map_blocks(_Take(table), dtype=table.dtype)
+    return indices.map_blocks(_Take(table), dtype=table.dtype, new_axis=indices.ndim,
+                              chunks=indices.chunks + ((table.shape[1],),))

@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps
 
 from emcore import _colors
+from emcore._dask import is_dask_array
 from emcore._files import atomic_output, check_readable_file
 from emcore._validation import as_real_array, check_finite
 
@@ -210,8 +211,12 @@ def unique_colors(pixels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ``colors[inverse] == pixels``.
 
     8-bit RGB takes one linear pass over the 24-bit colour codes (without the
-    GIL); other types use a sort.
+    GIL); other types use a sort. For a Dask array the colours and counts are
+    merged from every chunk's and the inverse is a lazy Dask array.
     """
+    if is_dask_array(pixels):  # colours and counts in memory, the inverse lazy
+        from emcore import _dask
+        return _dask.unique_colors(pixels)
     pixels = np.ascontiguousarray(pixels)
     if pixels.ndim != 2:
         raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emcore import _colors
+from emcore import _colors, _dask
+from emcore._dask import is_dask_array
 from emcore._validation import check_choice, check_float, check_int
 from emcore.colorspace import COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab
 from emcore.image import read_picture, save_image, split_alpha
@@ -50,7 +51,9 @@ class ImageSamples:
 
     Parameters
     ----------
-    image : str, path, PIL image, Image or array
+    image : str, path, PIL image, Image, array, or Dask array (H, W, 3) / (H, W)
+        A Dask image is fitted on its distinct colours (merged from every chunk);
+        its labels and repainted image are lazy.
     unique_colors : bool, default True
         Fit the distinct colours weighted by their counts rather than every pixel.
     color_space : {'rgb', 'oklab'}, default 'rgb'
@@ -71,6 +74,10 @@ class ImageSamples:
 
     def __init__(self, image, *, unique_colors: bool = True, color_space: str = "rgb",
                  n_threads: int | None = None):
+        self.color_space = check_choice(color_space, "color_space", COLOR_SPACES)
+        if is_dask_array(image):
+            self._from_dask(image, unique_colors, n_threads)
+            return
         picture = read_picture(image)
         arr = picture.pixels
         self.icc_profile = picture.icc_profile
@@ -78,7 +85,6 @@ class ImageSamples:
         self.grayscale = arr.ndim == 2
         self.color, self.alpha = split_alpha(arr)
         self.shape = self.color.shape[:2]
-        self.color_space = check_choice(color_space, "color_space", COLOR_SPACES)
         flat = self.color.reshape(-1, self.color.shape[2])
         colors, counts, inverse = count_colors(flat)
         self.n_distinct = len(colors)
@@ -86,6 +92,26 @@ class ImageSamples:
             self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse
         else:
             self.samples, self.weights, self.inverse = flat, None, None
+        self._fit_space(n_threads)
+
+    def _from_dask(self, image, unique_colors: bool, n_threads: int | None) -> None:
+        """A Dask image (larger than memory): its distinct colours and counts are merged
+        from every chunk's and fitted in memory; labels and image stay lazy."""
+        if not unique_colors:
+            raise ValueError("a Dask image is fitted on its distinct colours "
+                             "(unique_colors=True); to fit every pixel, pass the pixel rows "
+                             "to KMeans.fit or GaussianMixture.fit, which take Dask arrays")
+        rows = _dask.image_rows(image)
+        self.icc_profile, self.dtype, self.alpha = None, image.dtype, None
+        self.grayscale = image.ndim == 2
+        self.color = None
+        self.shape = image.shape[:2]
+        colors, counts, inverse = count_colors(rows)
+        self.n_distinct = len(colors)
+        self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse
+        self._fit_space(n_threads)
+
+    def _fit_space(self, n_threads: int | None) -> None:
         if self.color_space == "oklab":
             self.fit_samples = samples_to_oklab(self.samples, full_scale(self.dtype), n_threads)
         else:  # converted once here, not again in fit and predict
@@ -105,6 +131,8 @@ class ImageSamples:
     def to_pixels(self, sample_labels: np.ndarray) -> np.ndarray:
         """The (H, W) int32 map of each pixel's segment, from each sample's."""
         sample_labels = np.asarray(sample_labels, dtype=np.int32)
+        if is_dask_array(self.inverse):
+            return _dask.take(sample_labels, self.inverse).reshape(self.shape)
         labels = sample_labels if self.inverse is None else _gather(sample_labels, self.inverse)
         return labels.reshape(self.shape)
 
@@ -134,6 +162,9 @@ class ImageSamples:
 
     def dither(self, palette: np.ndarray, strength: float) -> np.ndarray:
         """(H, W) int32 palette index of every pixel by Floyd-Steinberg error diffusion."""
+        if self.color is None:
+            raise ValueError("dithering needs the whole image in memory: not available for "
+                             "a Dask image; use dither=0")
         colors = np.asarray(palette, dtype=np.float64)
         pixels = self.color
         if pixels.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
@@ -150,6 +181,9 @@ class ImageSamples:
 
     def paint(self, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
         """The image with each pixel replaced by its palette colour (alpha kept)."""
+        if is_dask_array(labels):
+            out = _dask.take(np.asarray(palette, dtype=self.dtype), labels)
+            return out[:, :, 0] if self.grayscale else out
         out = _gather(np.asarray(palette, dtype=self.dtype), labels)
         if self.alpha is not None:
             out = np.concatenate([out, self.alpha[:, :, None]], axis=2)
@@ -240,7 +274,7 @@ def segment_image(image, n_colors: int, *, method: str = "kmeans", color_space: 
 
     Parameters
     ----------
-    image : str, path, PIL image, Image or array
+    image : str, path, PIL image, Image, array, or Dask array (H, W, 3) / (H, W)
     n_colors : int
         More than the image's distinct colours keeps every colour (with a warning).
     method : {'kmeans', 'gmm'}, default 'kmeans'

@@ -36,7 +36,7 @@ class EM:
 
     Parameters
     ----------
-    image : str, path, PIL image or array
+    image : str, path, PIL image, array, or Dask array (H, W, 3) / (H, W)
         (H, W) grayscale, (H, W, 3) colour, or with an alpha channel (ignored for
         fitting, kept in ``segmented()``); 8 or 16-bit integers or floats.
     n_clusters : int
@@ -135,7 +135,7 @@ def quantize(image, n_colors: int, *, method: str = "kmeans", unique_colors: boo
 
     Parameters
     ----------
-    image : str, path, PIL image or array
+    image : str, path, PIL image, array, or Dask array (H, W, 3) / (H, W)
     n_colors : int
         More than the image's distinct colours keeps every colour (with a warning).
     method : {'kmeans', 'gmm'}
@@ -166,7 +166,7 @@ def k_sweep(image, k_values, *, method: str = "kmeans", unique_colors: bool = Tr
 
     Parameters
     ----------
-    image : str, path, PIL image or array
+    image : str, path, PIL image, array, or Dask array (H, W, 3) / (H, W)
     k_values : iterable of int
         Each at most the image's distinct colours.
     method : {'kmeans', 'gmm'}

@@ -165,3 +165,29 @@ def test_summaries_in_a_plain_loop_equal_the_fit(pixels):
     np.testing.assert_array_equal(new_means, fitted.means_)
     np.testing.assert_array_equal(cov, fitted.covariances_)
     assert loglik / len(pixels) == fitted.lower_bound_
+
+
+def test_images_on_dask_equal_in_memory(client, chelsea, tmp_path):
+    """unique_colors, quantize, segment_image and the EM seed API on a chunked image."""
+    from emcore import EM, quantize, save_new, unique_colors
+    image = da.from_array(chelsea, chunks=(70, 200, 3))
+    colors, counts, inverse = unique_colors(image.rechunk({1: -1}).reshape(-1, 3))
+    ref = unique_colors(chelsea.reshape(-1, 3))
+    np.testing.assert_array_equal(colors, ref[0])
+    np.testing.assert_array_equal(counts, ref[1])
+    np.testing.assert_array_equal(inverse.compute(), ref[2])
+    for method in ("kmeans", "gmm"):
+        lazy_image, palette, labels = quantize(image, 12, method=method)
+        eager_image, eager_palette, eager_labels = quantize(chelsea, 12, method=method)
+        assert isinstance(lazy_image, da.Array) and isinstance(labels, da.Array)
+        np.testing.assert_array_equal(palette, eager_palette)
+        np.testing.assert_array_equal(labels.compute(), eager_labels)
+        np.testing.assert_array_equal(lazy_image.compute(), eager_image)
+    gray = chelsea[:, :, 1]
+    np.testing.assert_array_equal(quantize(da.from_array(gray, chunks=(64, 64)), 6)[0].compute(),
+                                  quantize(gray, 6)[0])
+    em = EM(image, 6).fit(10)
+    save_new(em, tmp_path / "em.png")
+    np.testing.assert_array_equal(np.asarray(em.segmented()), EM(chelsea, 6).fit(10).segmented())
+    with pytest.raises(ValueError, match="Dask image"):
+        quantize(image, 6, dither=0.5)
