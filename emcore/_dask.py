@@ -20,6 +20,26 @@ from emcore._validation import compute_dtype, overflow_error
 START_SAMPLE = 1 << 18
 
 
+#: Dask arrays with fewer rows are computed into memory and fitted there: measured on a
+#: 2-worker LocalCluster, the scheduler adds 12-21 ms per iteration, more than a diagonal
+#: EM iteration with K = 32 costs below about 2 million rows (benchmarks/bench_dask.py;
+#: README, "Larger than memory"). The answer is the in-memory fit either way.
+IN_MEMORY_BELOW = 2_000_000
+
+
+def in_memory_if_small(X, sample_weight, verbose=0):
+    """(X, sample_weight) computed into numpy when X is a Dask array of fewer than
+    IN_MEMORY_BELOW rows; unchanged otherwise."""
+    if not is_dask_array(X) or X.shape[0] >= IN_MEMORY_BELOW:
+        return X, sample_weight
+    if verbose:
+        print(f"emcore: {X.shape[0]:,} rows (fewer than {IN_MEMORY_BELOW:,}): computed into "
+              "memory and fitted there, where it is faster")
+    if is_dask_array(sample_weight):
+        sample_weight = sample_weight.compute()
+    return X.compute(), sample_weight
+
+
 def is_dask_array(x):
     """True for a dask.array.Array, without importing dask."""
     return type(x).__module__.startswith("dask.") and hasattr(x, "chunks") and hasattr(
@@ -32,6 +52,12 @@ def map_rows(method, X, dtype, n_columns=None):
     if n_columns is None:
         return X.map_blocks(method, dtype=dtype, drop_axis=1)
     return X.map_blocks(method, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))
+
+
+def _kernel_build():
+    """The kernel build a worker runs ('avx2' or 'baseline')."""
+    from emcore import _kernels
+    return _kernels.SIMD
 
 
 # --------------------------------------------------- what each chunk computes
@@ -134,6 +160,7 @@ class DaskSamples:
         self.blocks = [self.blocks[i] for i in kept]
         self.wblocks = [self.wblocks[i] for i in kept]
         self.block_size = summaries.block_size_for(X.shape[0])
+        self._check_worker_builds()
         checks = self._map(_chunk_check)
         if not all(c["finite"] for c in checks):
             raise ValueError("X contains NaN or infinite values")
@@ -153,6 +180,23 @@ class DaskSamples:
         elif self.n_features != estimator.n_features_in_:
             raise ValueError(f"X has {self.n_features} features, but {type(estimator).__name__}"
                              f" is expecting {estimator.n_features_in_} features as input.")
+
+    def _check_worker_builds(self):
+        """Warn when distributed workers run another kernel build (AVX2 or baseline) than
+        this process: results then differ in the last bits between chunks."""
+        try:
+            from distributed import get_client
+            client = get_client()
+        except (ImportError, ValueError):
+            return  # not on a distributed cluster
+        from emcore import _kernels
+        builds = set(client.run(_kernel_build).values())
+        if builds - {_kernels.SIMD}:
+            import warnings
+            warnings.warn(f"the Dask workers run emcore's {', '.join(sorted(builds))} kernel "
+                          f"build(s), this process the {_kernels.SIMD} one: results may differ "
+                          "in the last bits from an in-memory fit; set EMCORE_SIMD=baseline "
+                          "everywhere for identical builds", RuntimeWarning, stacklevel=4)
 
     def _map(self, function, *args):
         """``function(chunk, chunk_weights, *args)`` on every chunk, results in chunk order."""

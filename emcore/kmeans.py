@@ -5,7 +5,7 @@ import numpy as np
 
 from emcore import _kernels
 from emcore._base import EstimatorMixin
-from emcore._dask import is_dask_array, map_rows
+from emcore._dask import in_memory_if_small, is_dask_array, map_rows
 from emcore._sources import InMemorySamples, nearest_labels
 from emcore._validation import (block_layout, check_choice, check_float, check_int,
                                 check_random_state, check_sample_weight, check_samples,
@@ -257,6 +257,7 @@ class KMeans(EstimatorMixin):
         self
         """
         n_threads = resolve_n_threads(self.n_threads)
+        X, sample_weight = in_memory_if_small(X, sample_weight, self.verbose)
         if is_dask_array(X):
             from emcore._dask import DaskSamples
             source = DaskSamples(self, X, sample_weight, n_threads)

@@ -11,7 +11,7 @@ from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
 from emcore._validation import (check_choice, check_float, check_int, check_random_state,
                                 check_sample_weight, check_samples, check_spread,
                                 compute_dtype, resolve_n_threads, weight_total)
-from emcore._dask import is_dask_array, map_rows
+from emcore._dask import in_memory_if_small, is_dask_array, map_rows
 from emcore._sources import InMemorySamples, log_density
 from emcore.exceptions import convergence_warning
 from emcore.kmeans import KMeans, assign_labels, kmeans_plusplus
@@ -294,6 +294,7 @@ class GaussianMixture(EstimatorMixin):
         """
         warm = self.warm_start and self.__sklearn_is_fitted__()
         n_threads = resolve_n_threads(self.n_threads)
+        X, sample_weight = in_memory_if_small(X, sample_weight, self.verbose)
         if is_dask_array(X):
             from emcore._dask import DaskSamples
             source = DaskSamples(self, X, sample_weight, n_threads, reset=not warm)

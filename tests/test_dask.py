@@ -18,6 +18,13 @@ from emcore import GaussianMixture, KMeans, compute_densities, summaries  # noqa
 from emcore.summaries import block_size_for  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def chunked_fits_even_when_small(monkeypatch):
+    """These tests check the chunked path on small photos: fit them chunked."""
+    from emcore import _dask
+    monkeypatch.setattr(_dask, "IN_MEMORY_BELOW", 0)
+
+
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -191,3 +198,43 @@ def test_images_on_dask_equal_in_memory(client, chelsea, tmp_path):
     np.testing.assert_array_equal(np.asarray(em.segmented()), EM(chelsea, 6).fit(10).segmented())
     with pytest.raises(ValueError, match="Dask image"):
         quantize(image, 6, dither=0.5)
+
+
+def test_small_dask_inputs_are_fitted_in_memory(client, pixels, monkeypatch, capsys):
+    from emcore import _dask
+    monkeypatch.setattr(_dask, "IN_MEMORY_BELOW", 1_000_000)
+    init = pixels[:4]
+    km = KMeans(4, init=init, verbose=1).fit(da.from_array(pixels, chunks=(10_007, 3)))
+    assert "computed into memory" in capsys.readouterr().out
+    assert isinstance(km.labels_, np.ndarray)  # the in-memory fit, exactly
+    np.testing.assert_array_equal(km.cluster_centers_,
+                                  KMeans(4, init=init).fit(pixels).cluster_centers_)
+
+
+def test_a_worker_killed_mid_fit_is_survived(client, pixels):
+    """A worker process is killed (SIGKILL) between two iterations: distributed
+    recomputes its tasks elsewhere and the fit ends with the same centres."""
+    import os
+    import signal
+    init = pixels[np.random.RandomState(2).choice(len(pixels), 6, replace=False)]
+    X = da.from_array(pixels, chunks=(10_000, 3))
+    killed = []
+
+    def kill_one_worker(n_iter, inertia):
+        if n_iter == 3:
+            pid = next(iter(client.run(os.getpid).values()))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    chunked = KMeans(6, init=init, max_iter=12, tol=0, callback=kill_one_worker).fit(X)
+    assert killed and chunked.n_iter_ > 3
+    memory = KMeans(6, init=init, max_iter=12, tol=0).fit(pixels)
+    np.testing.assert_allclose(chunked.cluster_centers_, memory.cluster_centers_, rtol=1e-12)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the other tests
+
+
+def test_workers_with_another_kernel_build_are_reported(client, pixels, monkeypatch):
+    from emcore import _kernels
+    other = "baseline" if _kernels.SIMD == "avx2" else "avx2"
+    monkeypatch.setattr(_kernels, "SIMD", other)  # this process pretends to differ
+    with pytest.warns(RuntimeWarning, match="kernel build"):
+        KMeans(3, init=pixels[:3]).fit(da.from_array(pixels, chunks=(50_000, 3)))
