@@ -1,12 +1,20 @@
-"""A diagonal EM iteration on a chunked Dask array beside the same in memory.
+"""Fitting a zarr image on a dask.distributed LocalCluster beside the same in memory.
 
-Per iteration ((t(11) - t(1)) / 10, from one start) on a dask.distributed
-LocalCluster of 2 single-thread worker processes, against the in-memory fit on
-2 threads; the samples are a tiled copy of the coffee photo (24 MP with
-EMCORE_BENCH_FULL=1, 1 MP otherwise), in 2 MP chunks. The difference is the
-scheduler's overhead per iteration (both do the same arithmetic; the results
-are checked equal).
+The image is the coffee photo tiled (with +-3 levels of noise) to 64 MP (600 wide) with
+EMCORE_BENCH_FULL=1 (1 MP otherwise), written to a zarr store in 2048-row chunks (1.2 MP)
+and read back lazily with ``dask.array.from_zarr``. On a LocalCluster of 2
+single-thread worker processes against the in-memory fit on 2 threads:
+
+* a diagonal EM iteration, K = 32, on every pixel (float32), per iteration
+  ((t(11) - t(1)) / 10, one start); the difference is the scheduler's overhead;
+* the unique-colour path: ``quantize(image, 32)`` of the zarr image (colours
+  merged from every chunk, fitted in memory, labels and image lazy and written
+  back to zarr) against ``quantize`` of the in-memory array.
+
+Each result is checked equal to the in-memory one. The client's peak memory
+(VmHWM) is recorded in extra_info.
 """
+import time
 import warnings
 
 import numpy as np
@@ -14,18 +22,27 @@ import pytest
 from _data import FULL, synthetic
 from _peers import per_iteration
 
-from emcore import GaussianMixture
+from emcore import GaussianMixture, quantize
 
-N_PIXELS = 24_000_000 if FULL else 1_000_000
+N_PIXELS = 64_000_000 if FULL else 1_000_000
 K = 32
 
 
+def client_peak_mib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
 @pytest.fixture(scope="module")
-def data():
-    X = synthetic(N_PIXELS).reshape(-1, 3).astype(np.float32)[:N_PIXELS]
-    means = X[np.random.RandomState(0).choice(len(X), K, replace=False)].astype(np.float64)
-    return X, dict(means_init=means, weights_init=np.full(K, 1 / K),
-                   precisions_init=np.full((K, 3), 1 / 400.0))
+def zarr_image(tmp_path_factory):
+    zarr = pytest.importorskip("zarr", reason="zarr is a bench extra: pip install '.[bench]'")
+    da = pytest.importorskip("dask.array")
+    image = synthetic(N_PIXELS)  # (N / 600, 600, 3)
+    path = str(tmp_path_factory.mktemp("zarr") / "image.zarr")
+    store = zarr.open_array(path, mode="w", shape=image.shape,
+                            chunks=(2048, image.shape[1], 3), dtype=np.uint8)
+    store[:] = image
+    return image, da.from_zarr(path)
 
 
 def _fit(X, start, n_iter, n_threads=None):
@@ -35,21 +52,51 @@ def _fit(X, start, n_iter, n_threads=None):
                                n_threads=n_threads, **start).fit(X).means_
 
 
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:
+        yield client
+
+
 @pytest.mark.parametrize("where", ["in-memory", "dask-localcluster"])
-def test_em_iteration_on_dask(benchmark, data, where):
-    X, start = data
-    benchmark.group = f"dask diag EM per iteration {len(X) / 1e6:.0f} MP K={K}"
+def test_em_iteration_on_zarr(benchmark, zarr_image, cluster, where):
+    image, lazy = zarr_image
+    X = image.reshape(-1, 3).astype(np.float32)
+    means = X[np.random.RandomState(0).choice(len(X), K, replace=False)].astype(np.float64)
+    start = dict(means_init=means, weights_init=np.full(K, 1 / K),
+                 precisions_init=np.full((K, 3), 1 / 400.0))
+    benchmark.group = f"dask: diag EM per iteration {len(X) / 1e6:.0f} MP zarr K={K}"
     if where == "in-memory":
-        seconds, means = benchmark.pedantic(
-            lambda: per_iteration(lambda n: _fit(X, start, n, 2), repeat=1), rounds=1)
+        data, threads = X, 2
     else:
-        da = pytest.importorskip("dask.array")
-        distributed = pytest.importorskip("distributed")
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster):
-            lazy = da.from_array(X, chunks=(2_000_000, 3)).persist()
-            seconds, means = benchmark.pedantic(
-                lambda: per_iteration(lambda n: _fit(lazy, start, n), repeat=1), rounds=1)
-    benchmark.extra_info.update(per_iteration_ms=round(seconds * 1e3, 2), pixels=len(X))
-    np.testing.assert_allclose(means, _fit(X, start, 11, 2), rtol=1e-9)
+        from emcore import _dask
+        data, threads = lazy.reshape(-1, 3).astype(np.float32), None
+        if len(X) < _dask.IN_MEMORY_BELOW:
+            pytest.skip("below the in-memory threshold: run with EMCORE_BENCH_FULL=1")
+    seconds, got = benchmark.pedantic(
+        lambda: per_iteration(lambda n: _fit(data, start, n, threads), repeat=1), rounds=1)
+    benchmark.extra_info.update(per_iteration_ms=round(seconds * 1e3, 2), pixels=len(X),
+                                client_peak_mib=round(client_peak_mib()))
+    np.testing.assert_allclose(got, _fit(X, start, 11, 2), rtol=1e-9)
+
+
+@pytest.mark.parametrize("where", ["in-memory", "dask-localcluster"])
+def test_quantize_zarr(benchmark, zarr_image, cluster, where, tmp_path):
+    image, lazy = zarr_image
+    benchmark.group = f"dask: quantize {image.shape[0] * image.shape[1] / 1e6:.0f} MP zarr, 32"
+
+    def run():
+        if where == "in-memory":
+            return quantize(image, 32)
+        out, palette, labels = quantize(lazy, 32)
+        start = time.perf_counter()
+        labels.to_zarr(str(tmp_path / f"labels-{start}.zarr"))
+        return out, palette, labels
+    out, palette, labels = benchmark.pedantic(run, rounds=1)
+    benchmark.extra_info.update(client_peak_mib=round(client_peak_mib()))
+    reference = quantize(image, 32)
+    np.testing.assert_array_equal(palette, reference[1])
+    np.testing.assert_array_equal(np.asarray(labels[:500]), reference[2][:500])

@@ -301,9 +301,10 @@ class _IndexOf:
 
     def __call__(self, block):
         block = np.ascontiguousarray(block)
-        if block.dtype == np.uint8 and block.shape[1] == 3:  # 24-bit codes sort like rows
-            codes = _codes(self.colors)
-            return np.searchsorted(codes, _codes(block)).astype(np.int32)
+        if block.dtype == np.uint8 and block.shape[1] == 3:  # a 24-bit code -> index table
+            table = np.empty(1 << 24, dtype=np.int32)  # only the colours' entries are read
+            table[_codes(self.colors)] = np.arange(len(self.colors), dtype=np.int32)
+            return table[_codes(block)]
         _, inverse = np.unique(np.concatenate([self.colors, block]), axis=0,
                                return_inverse=True)
         return inverse.ravel()[len(self.colors):].astype(np.int32)
@@ -323,10 +324,17 @@ def unique_colors(pixels):
     pixels = pixels.rechunk({1: -1})
     parts = dask.compute(*[dask.delayed(_chunk_colors, pure=True)(block)
                            for block in pixels.to_delayed().ravel()])
-    colors, inverse = np.unique(np.concatenate([c for c, _ in parts]), axis=0,
-                                return_inverse=True)
-    counts = np.bincount(inverse.ravel(), np.concatenate([n for _, n in parts]),
-                         minlength=len(colors)).astype(np.int64)
+    chunk_colors = np.concatenate([c for c, _ in parts])
+    chunk_counts = np.concatenate([n for _, n in parts])
+    if pixels.dtype == np.uint8 and pixels.shape[1] == 3:  # merged as 24-bit codes
+        totals = np.bincount(_codes(chunk_colors), chunk_counts, minlength=1 << 24)
+        codes = np.flatnonzero(totals)
+        colors = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
+        colors, counts = colors.astype(np.uint8), totals[codes].astype(np.int64)
+    else:
+        colors, inverse = np.unique(chunk_colors, axis=0, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), chunk_counts,
+                             minlength=len(colors)).astype(np.int64)
     return colors, counts, pixels.map_blocks(_IndexOf(colors), dtype=np.int32, drop_axis=1)
 
 
