@@ -11,8 +11,9 @@ single-thread worker processes against the in-memory fit on 2 threads:
   merged from every chunk, fitted in memory, labels and image lazy and written
   back to zarr) against ``quantize`` of the in-memory array.
 
-Each result is checked equal to the in-memory one. The client's peak memory
-(VmHWM) is recorded in extra_info.
+Each result is checked equal to the in-memory one. The client's and the largest
+worker's peak memory (VmHWM, ru_maxrss) are recorded in extra_info; the client
+also holds the in-memory copy used for the comparison.
 """
 import time
 import warnings
@@ -26,6 +27,16 @@ from emcore import GaussianMixture, quantize
 
 N_PIXELS = 64_000_000 if FULL else 1_000_000
 K = 32
+
+
+def _peak_rss_mib():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_peak_mib(client):
+    """The largest peak RSS of any worker process so far."""
+    return round(max(client.run(_peak_rss_mib).values()))
 
 
 def client_peak_mib():
@@ -53,7 +64,7 @@ def _fit(X, start, n_iter, n_threads=None):
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster():  # asked for before the image: the workers start without a copy of it
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
                                   dashboard_address=None) as local, \
@@ -62,7 +73,7 @@ def cluster():
 
 
 @pytest.mark.parametrize("where", ["in-memory", "dask-localcluster"])
-def test_em_iteration_on_zarr(benchmark, zarr_image, cluster, where):
+def test_em_iteration_on_zarr(benchmark, cluster, zarr_image, where):
     image, lazy = zarr_image
     X = image.reshape(-1, 3).astype(np.float32)
     means = X[np.random.RandomState(0).choice(len(X), K, replace=False)].astype(np.float64)
@@ -79,12 +90,13 @@ def test_em_iteration_on_zarr(benchmark, zarr_image, cluster, where):
     seconds, got = benchmark.pedantic(
         lambda: per_iteration(lambda n: _fit(data, start, n, threads), repeat=1), rounds=1)
     benchmark.extra_info.update(per_iteration_ms=round(seconds * 1e3, 2), pixels=len(X),
-                                client_peak_mib=round(client_peak_mib()))
+                                client_peak_mib=round(client_peak_mib()),
+                                worker_peak_mib=worker_peak_mib(cluster))
     np.testing.assert_allclose(got, _fit(X, start, 11, 2), rtol=1e-9)
 
 
 @pytest.mark.parametrize("where", ["in-memory", "dask-localcluster"])
-def test_quantize_zarr(benchmark, zarr_image, cluster, where, tmp_path):
+def test_quantize_zarr(benchmark, cluster, zarr_image, where, tmp_path):
     image, lazy = zarr_image
     benchmark.group = f"dask: quantize {image.shape[0] * image.shape[1] / 1e6:.0f} MP zarr, 32"
 
@@ -96,7 +108,8 @@ def test_quantize_zarr(benchmark, zarr_image, cluster, where, tmp_path):
         labels.to_zarr(str(tmp_path / f"labels-{start}.zarr"))
         return out, palette, labels
     out, palette, labels = benchmark.pedantic(run, rounds=1)
-    benchmark.extra_info.update(client_peak_mib=round(client_peak_mib()))
+    benchmark.extra_info.update(client_peak_mib=round(client_peak_mib()),
+                                worker_peak_mib=worker_peak_mib(cluster))
     reference = quantize(image, 32)
     np.testing.assert_array_equal(palette, reference[1])
     np.testing.assert_array_equal(np.asarray(labels[:500]), reference[2][:500])

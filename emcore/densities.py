@@ -93,7 +93,7 @@ def _mixture_parameters(kernels):
 
 
 def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.float64,
-                      n_threads=None):
+                      out_dtype=np.float64, n_threads=None):
     """Weighted sum of Gaussian densities at every pixel.
 
     For every pixel x, ``sum_k w_k N(x; mu_k, Sigma_k)``, computed in one parallel
@@ -116,13 +116,16 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
         Include the constant (2 pi)^(-D/2). The determinant factor
         |Sigma|^(-1/2) is always included.
     dtype : {numpy.float64, numpy.float32}, default float64
-        Precision of the computation; the result is float64 either way.
+        Precision of the computation.
+    out_dtype : {numpy.float64, numpy.float32}, default float64
+        Type of the result (float32 halves the memory of a large output; values
+        are computed in ``dtype`` and rounded once).
     n_threads : int or None
         OpenMP threads; None means OMP_NUM_THREADS if set, else all usable cores.
 
     Returns
     -------
-    numpy.ndarray of float64, the image's shape without its channel axis; for a
+    numpy.ndarray of out_dtype, the image's shape without its channel axis; for a
     Dask array, a lazy Dask array of the same (chunked like the image).
 
     Examples
@@ -138,7 +141,8 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
     n_features = means.shape[1]
     if is_dask_array(image):  # lazy, a chunk at a time (one thread per task by default)
         return _dask_densities(image, kernels, n_features, log=log, normalize=normalize,
-                               dtype=dtype, n_threads=1 if n_threads is None else n_threads)
+                               dtype=dtype, out_dtype=out_dtype,
+                               n_threads=1 if n_threads is None else n_threads)
     pixels = as_real_array(image, "image")
     if pixels.ndim in (2, 3) and pixels.shape[-1] == n_features:
         spatial = pixels.shape[:-1]
@@ -152,23 +156,27 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
     if pixels.size == 0:
         raise ValueError(f"image is empty (shape {pixels.shape})")
     check_finite(pixels, "image")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    dtype, out_dtype = np.dtype(dtype), np.dtype(out_dtype)
+    for name, value in (("dtype", dtype), ("out_dtype", out_dtype)):
+        if value not in (np.float32, np.float64):
+            raise ValueError(f"{name} must be float32 or float64, got {value}")
     flat = pixels.reshape(-1, n_features)
     k_means, k_prec, k_const, full = kernel_arrays(
         means, prec_chol, weights, cov_type, dtype, normalize=normalize)
     n_threads = resolve_n_threads(n_threads)
-    out = np.empty(flat.shape[0], dtype=np.float64)
+    out = np.empty(flat.shape[0], dtype=out_dtype)
     # Convert the pixels slab by slab: memory stays at the output plus one slab.
     for start in range(0, flat.shape[0], SLAB_PIXELS):
         with np.errstate(over="ignore"):  # reported just below
             X = np.ascontiguousarray(flat[start:start + SLAB_PIXELS], dtype=dtype)
         if flat.dtype.kind == "f" and not np.isfinite(X).all():  # integers always fit
             raise ValueError("image has values too large for float32; use dtype=np.float64")
-        _kernels.log_mixture_density(X, k_means, k_prec, k_const, full, not log,
-                                       out[start:start + SLAB_PIXELS], n_threads)
-        del X  # before the next slab is allocated
+        part = out[start:start + SLAB_PIXELS]
+        slab = part if out_dtype == np.float64 else np.empty(len(part))
+        _kernels.log_mixture_density(X, k_means, k_prec, k_const, full, not log, slab,
+                                     n_threads)
+        part[...] = slab
+        del X, slab  # before the next slab is allocated
     return out.reshape(spatial)
 
 
@@ -180,7 +188,8 @@ def _dask_densities(image, kernels, n_features, **options):
         raise ValueError(f"image has shape {image.shape}; for {n_features}-channel kernels "
                          f"it must be (H, W, {n_features}) or (N, {n_features})")
     function = functools.partial(compute_densities, kernels=kernels, **options)
+    out_dtype = np.dtype(options["out_dtype"])
     if not channels:
-        return image.map_blocks(function, dtype=np.float64)
+        return image.map_blocks(function, dtype=out_dtype)
     image = image.rechunk({image.ndim - 1: -1})
-    return image.map_blocks(function, dtype=np.float64, drop_axis=image.ndim - 1)
+    return image.map_blocks(function, dtype=out_dtype, drop_axis=image.ndim - 1)

@@ -92,6 +92,10 @@ def test_per_sample_outputs_are_lazy_and_equal(client, pixels, chelsea):
     densities = compute_densities(image, gm)
     assert isinstance(densities, da.Array) and densities.shape == chelsea.shape[:2]
     np.testing.assert_array_equal(densities.compute(), compute_densities(chelsea, gm))
+    small = compute_densities(image, gm, log=True, out_dtype=np.float32)
+    assert small.dtype == np.float32
+    np.testing.assert_array_equal(small.compute(), compute_densities(chelsea, gm, log=True,
+                                                                     out_dtype=np.float32))
 
 
 def test_reseeding_does_not_depend_on_the_chunking(client):

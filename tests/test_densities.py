@@ -224,3 +224,14 @@ def test_memory_is_output_plus_one_slab():
         tracemalloc.stop()
     # one float64 slab (24 MiB) and its finiteness mask fit in the 32 MiB budget
     assert peak <= out.nbytes + (32 << 20), (peak, out.nbytes)
+
+
+def test_float32_output(chelsea):
+    kernels = [Kernel([120.0, 80, 60], [900.0, 700, 800], 0.7),
+               Kernel([30.0, 40, 20], [[300, 20, 0], [20, 200, 0], [0, 0, 100]], 0.3)]
+    full = compute_densities(chelsea, kernels, log=True)
+    small = compute_densities(chelsea, kernels, log=True, out_dtype=np.float32)
+    assert small.dtype == np.float32 and small.shape == full.shape
+    np.testing.assert_array_equal(small, full.astype(np.float32))
+    with pytest.raises(ValueError, match="out_dtype"):
+        compute_densities(chelsea, kernels, out_dtype=np.int32)
