@@ -10,7 +10,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
 
 from emcore._gauss cimport (DIFF, EMC_LN2, LARGEST, LP, PROJ, TILE, TOTAL, XS,
-                            emc_exp2_or_zero, emc_pick, load_tile, log_sum, scratch_part,
+                            emc_exp2_or_zero, emc_exp2f_neg, emc_log, emc_pick, load_tile, log_sum, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size, vmax)
 
 
@@ -173,3 +173,18 @@ def log_responsibilities(
             free(scratch)
     if failed[0]:
         raise MemoryError()
+
+
+def vecmath_probe(
+        const double[::1] x,          # IN (N,)
+        double[::1] exp2_out,         # OUT (N,) emc_exp2_or_zero(x)
+        float[::1] exp2f_out,         # OUT (N,) emc_exp2f_neg((float) x), for x <= 0
+        double[::1] log_out):         # OUT (N,) emc_log(x), for x >= 0
+    """The hand-written exponential and logarithm of _vecmath.h, element by element,
+    so that their accuracy is tested directly (tests/test_kernels.py)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            exp2_out[i] = emc_exp2_or_zero(x[i])
+            exp2f_out[i] = emc_exp2f_neg(<float> x[i]) if x[i] <= 0 else 0
+            log_out[i] = emc_log(x[i]) if x[i] >= 0 else 0

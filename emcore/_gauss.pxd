@@ -23,6 +23,7 @@ cdef extern from "_vecmath.h":
     float emc_exp2f_neg(float x) noexcept nogil
     double emc_exp2_neg(double x) noexcept nogil
     double emc_exp2_or_zero(double x) noexcept nogil
+    double emc_log(double x) noexcept nogil
     double emc_log_sum(double largest, double total, double floor) noexcept nogil
     double emc_weighted_log_sum(double w, double largest, double total,
                                 double floor) noexcept nogil

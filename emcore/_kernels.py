@@ -140,6 +140,17 @@ def log_responsibilities(X, means, prec, log_const, full, out, n_threads):
                                     _threads(n_threads))
 
 
+def vecmath_probe(x):
+    """(2^x, float32 2^x for x <= 0, ln x for x >= 0) from _vecmath.h's own functions,
+    for testing their accuracy; x is any 1-D float array."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 1:
+        raise KernelArgumentError(f"x must be 1-D, got shape {x.shape}")
+    exp2, exp2f, log = np.empty_like(x), np.empty(x.shape, np.float32), np.empty_like(x)
+    _densities.vecmath_probe(x, exp2, exp2f, log)
+    return exp2, exp2f, log
+
+
 def em_pass(X, sample_weight, means, prec, log_const, full, block_size, block_stats,
             block_loglik, n_threads):
     """One E-step and the M-step's per-block sums: emcore/_em.pyx."""

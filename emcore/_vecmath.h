@@ -75,9 +75,15 @@ static inline double emc_exp2_neg(double x) {
     return emc_exp2_core(x < -1021.0 ? -1021.0 : x);
 }
 
-/* 2^x, exactly 0 below the normal range and inf above 1024: for densities. */
+/* 2^x, exactly 0 below the normal range and inf from 1024 on: for densities.
+ * Above 1023 the rounded exponent can reach 1024 (an infinite scale) while 2^x is
+ * still finite, so 2^(x - 1) is evaluated and doubled there (two selects, one
+ * polynomial; found by the direct accuracy test in tests/test_kernels.py). */
 static inline double emc_exp2_or_zero(double x) {
-    double e = emc_exp2_core(x < -1022.0 ? -1022.0 : (x > 1024.0 ? 1024.0 : x));
+    int high = x > 1023.0;
+    double t = high ? x - 1.0 : x;
+    double e = emc_exp2_core(t < -1022.0 ? -1022.0 : (t > 1024.0 ? 1024.0 : t));
+    e = high ? 2.0 * e : e;
     return x < -1022.0 ? 0.0 : e;
 }
 

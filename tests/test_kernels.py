@@ -61,3 +61,35 @@ def test_avx2_and_baseline_builds_agree(chelsea, tmp_path):
         else:
             rtol = 1e-12 if key.startswith("float64") else 1e-5
             np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=1e-12, err_msg=key)
+
+
+def _ulps(got, exact, dtype=np.float64):
+    return np.abs(got.astype(np.float64) - exact) / np.abs(
+        np.spacing(exact.astype(dtype)).astype(np.float64))
+
+
+def test_hand_written_exp2_and_log_are_accurate():
+    """_vecmath.h's polynomials against numpy's libm, in units in the last place."""
+    from emcore import _kernels
+    rng = np.random.RandomState(0)
+    x = np.concatenate([rng.uniform(-1022, 1024, 300_000), np.arange(-1022, 1024, 0.125),
+                        np.nextafter(1024.0, 0) - np.arange(5) * 1e-13])
+    exp2, _, _ = _kernels.vecmath_probe(x)
+    assert np.isfinite(exp2).all()
+    assert _ulps(exp2, np.exp2(x)).max() <= 1.0  # "under 1 ulp" (README): at most 1
+    edges, _, _ = _kernels.vecmath_probe(np.array([-1022.5, -2000.0, 1024.0, 1e6]))
+    np.testing.assert_array_equal(edges, [0.0, 0.0, np.inf, np.inf])
+
+    xf = np.concatenate([rng.uniform(-125, 0, 300_000),
+                         np.arange(-125, 0, 1 / 64)]).astype(np.float32).astype(np.float64)
+    _, exp2f, _ = _kernels.vecmath_probe(xf)
+    assert _ulps(exp2f, np.exp2(xf), np.float32).max() <= 1.0
+
+    xl = np.concatenate([np.exp(rng.uniform(np.log(1e-307), np.log(1e307), 300_000)),
+                         rng.uniform(1, 256, 100_000), [1.0, 2.0, 0.5]])
+    _, _, log = _kernels.vecmath_probe(xl)
+    exact = np.log(xl)
+    close = np.abs(exact) > 0
+    assert _ulps(log[close], exact[close]).max() <= 2.0  # "a few ulp"
+    assert log[-3] == 0.0
+    assert _kernels.vecmath_probe(np.array([0.0]))[2][0] == -np.inf
