@@ -10,7 +10,8 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
 
 from emcore._gauss cimport (DIFF, EMC_LN2, LARGEST, LP, PROJ, TILE, TOTAL, XS,
-                            emc_exp2_or_zero, emc_exp2f_neg, emc_log, emc_pick, load_tile, log_sum, scratch_part,
+                            emc_exp2_or_zero, emc_exp2f_neg, emc_log, emc_pick, load_tile,
+                            log_sum, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size, vmax)
 
 
