@@ -10,9 +10,10 @@ outputs are lazy ``map_blocks``.
 import numpy as np
 
 from emcore import summaries
-from emcore._estimation import worst_distinct_values
-from emcore._sources import log_density, nearest_labels
-from emcore._validation import compute_dtype, overflow_error
+from emcore._estimation import distinct_rows
+from emcore._sources import (farthest_from_centers, log_density, nearest_labels,
+                             worst_for_mixture)
+from emcore._validation import check_spread, compute_dtype, overflow_error, value_range
 
 #: Rows drawn (evenly spaced, whatever the chunking) to find a starting model when
 #: no starting parameters are given: enough for k-means++ and the k-means start of
@@ -66,9 +67,8 @@ def _chunk_check(x, w):
     x = np.asarray(x)
     finite = bool(np.isfinite(x).all()) if x.dtype.kind == "f" else True
     w_ok = w is None or (bool(np.isfinite(w).all()) and bool((w >= 0).all()))
-    return dict(finite=finite, weights_ok=w_ok,
-                low=x.min(axis=0).astype(np.float64) if len(x) else None,
-                high=x.max(axis=0).astype(np.float64) if len(x) else None,
+    low, high = value_range(x) if len(x) else (None, None)
+    return dict(finite=finite, weights_ok=w_ok, low=low, high=high,
                 n_weighted=len(x) if w is None else int(np.count_nonzero(w)),
                 total=float(len(x)) if w is None else float(np.sum(w, dtype=np.float64)))
 
@@ -97,26 +97,22 @@ def _chunk_log_density(x, w, dtype, means, prec_chol, weights, cov_type, n_threa
 
 
 def _chunk_distinct(x, w, dtype):
-    x, w = _prepare(x, w, dtype)
-    return np.unique(x[w > 0], axis=0)
+    return distinct_rows(*_prepare(x, w, dtype))
 
 
-def _worst(x, w, score, count, exclude=None):
-    """(values, their scores) of a chunk's ``count`` worst distinct values."""
-    values, masks, _ = worst_distinct_values(x, w, score, count, exclude=exclude)
+def _values_and_scores(values, masks, totals, score):
+    """A chunk's candidate values with their scores (for merging across chunks)."""
     return values, np.array([score[m].min() for m in masks])
 
 
-def _chunk_worst_mixture(x, w, dtype, means, prec_chol, weights, cov_type, count, n_threads):
+def _chunk_worst_mixture(x, w, dtype, mixture, count, n_threads):
     x, w = _prepare(x, w, dtype)
-    return _worst(x, w, log_density(x, means, prec_chol, weights, cov_type, n_threads), count)
+    return _values_and_scores(*worst_for_mixture(x, w, mixture, count, n_threads))
 
 
 def _chunk_farthest(x, w, dtype, centers, count, n_threads):
     x, w = _prepare(x, w, dtype)
-    labels = nearest_labels(x, centers, n_threads)
-    dist = ((x - centers[labels].astype(dtype)) ** 2).sum(axis=1, dtype=np.float64)
-    return _worst(x, w, -dist, count, exclude=dist == 0)
+    return _values_and_scores(*farthest_from_centers(x, w, centers, count, n_threads))
 
 
 def _chunk_value_totals(x, w, dtype, values):
@@ -172,8 +168,7 @@ class DaskSamples:
             raise ValueError("sample_weight must have a positive sum: every weight is zero")
         self._low = np.min([c["low"] for c in checks if c["low"] is not None], axis=0)
         self._high = np.max([c["high"] for c in checks if c["high"] is not None], axis=0)
-        if float(((self._high - self._low) ** 2).sum()) > np.finfo(self.dtype).max / 16:
-            raise self.overflow_error("squared distances")
+        check_spread(self._low, self._high, self.dtype)
         if reset:
             estimator.n_features_in_ = self.n_features
             estimator.__dict__.pop("feature_names_in_", None)
@@ -205,8 +200,7 @@ class DaskSamples:
                                          for x, w in zip(self.blocks, self.wblocks)]))
 
     def overflow_error(self, what):
-        extreme = np.maximum(np.abs(self._low), np.abs(self._high))
-        return overflow_error(extreme[None].astype(self.dtype), what)
+        return overflow_error(self._low, self._high, self.dtype, what)
 
     def start_sample(self):
         """(rows, weights) for finding a start: every ceil(N / START_SAMPLE)-th row, the
@@ -247,8 +241,8 @@ class DaskSamples:
                                       weights, covariance_type, self.n_threads)))
 
     def n_distinct(self):
-        parts = self._map(_chunk_distinct, self.dtype)
-        return len(np.unique(np.concatenate(parts), axis=0))
+        rows = np.concatenate(self._map(_chunk_distinct, self.dtype))
+        return len(distinct_rows(rows, np.ones(len(rows))))
 
     def _choose(self, parts, count):
         """The ``count`` best (score, value) over the chunks' candidates, with totals
@@ -266,8 +260,9 @@ class DaskSamples:
         return chosen, np.asarray(totals, dtype=np.float64)
 
     def worst_for_mixture(self, means, prec_chol, weights, covariance_type, count):
-        return self._choose(self._map(_chunk_worst_mixture, self.dtype, means, prec_chol,
-                                      weights, covariance_type, count, self.n_threads), count)
+        mixture = (means, prec_chol, weights, covariance_type)
+        return self._choose(self._map(_chunk_worst_mixture, self.dtype, mixture, count,
+                                      self.n_threads), count)
 
     def farthest_from_centers(self, centers, count):
         return self._choose(self._map(_chunk_farthest, self.dtype,

@@ -124,10 +124,11 @@ def random_parameters(X, w, n_components, random_state, eps, covariance_type, re
     return nk / nk.sum(), means, _finish_covariances(scatter, nk, covariance_type, reg_covar)
 
 
-def count_distinct(X, w):
-    """How many distinct rows of X have a positive weight."""
+def distinct_rows(X, w):
+    """The distinct rows of X that have a positive weight (in no particular order)."""
     rows = np.ascontiguousarray(X[w > 0])
-    return len(np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))))
+    as_bytes = np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))
+    return np.unique(rows.view(as_bytes)).view(rows.dtype).reshape(-1, rows.shape[1])
 
 
 def worst_distinct_values(X, w, score, count, exclude=None):

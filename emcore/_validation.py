@@ -202,22 +202,31 @@ def check_samples(X, name="X", dtype=None, min_samples=1):
     return out
 
 
-def overflow_error(X, what):
-    """The ValueError for ``what`` (squared distances, covariances) overflowing X's dtype."""
-    return ValueError(f"{what} overflow {X.dtype}: X's values (up to "
-                      f"{float(np.abs(X).max()):.3g}) are too large; rescale X")
+def value_range(X):
+    """(low, high): X's per-feature minimum and maximum as float64 arrays."""
+    return X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
 
 
-def check_spread(X):
-    """ValueError when squared distances between samples could overflow X's dtype.
+def overflow_error(low, high, dtype, what):
+    """The ValueError for ``what`` (squared distances, covariances) overflowing ``dtype``,
+    for data whose per-feature range is [low, high]."""
+    largest = float(np.maximum(np.abs(low), np.abs(high)).max())
+    return ValueError(f"{what} overflow {np.dtype(dtype)}: X's values (up to "
+                      f"{largest:.3g}) are too large; rescale X")
+
+
+def check_spread(low, high, dtype):
+    """ValueError when squared distances between samples could overflow ``dtype``, for
+    data whose per-feature range is [low, high] (float64 arrays).
 
     The kernels square differences in the compute dtype (float32 for float32 X):
     data spread beyond about 1e19 (float32) or 1e154 (float64) is refused with a
     message that says so, rather than fitted into infinities.
     """
-    span = X.max(axis=0).astype(np.float64) - X.min(axis=0)
-    if float((span**2).sum()) > np.finfo(X.dtype).max / 16:
-        raise overflow_error(X, "squared distances")
+    with np.errstate(over="ignore"):  # an infinite square is the answer, not a problem
+        spread = float(((high - low) ** 2).sum())
+    if spread > np.finfo(dtype).max / 16:
+        raise overflow_error(low, high, dtype, "squared distances")
 
 
 def check_sample_weight(sample_weight, n_samples):

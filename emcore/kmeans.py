@@ -5,11 +5,11 @@ import numpy as np
 
 from emcore import _kernels
 from emcore._base import EstimatorMixin
-from emcore._dask import in_memory_if_small, is_dask_array, map_rows
-from emcore._sources import InMemorySamples, nearest_labels
+from emcore._dask import is_dask_array, map_rows
+from emcore._sources import InMemorySamples, nearest_labels, samples_for_fit
 from emcore._validation import (block_layout, check_choice, check_float, check_int,
                                 check_random_state, check_sample_weight, check_samples,
-                                check_spread, compute_dtype, kernel_weights,
+                                compute_dtype, kernel_weights,
                                 resolve_n_threads)
 from emcore.exceptions import convergence_warning
 from emcore.summaries import cluster_centers
@@ -25,11 +25,6 @@ def total_variance(source):
     stats, _ = source.lloyd(np.zeros((1, source.n_features), dtype=source.dtype))
     mean = stats[:, 1:] / stats[:, :1]
     return source.lloyd(mean.astype(source.dtype))[1] / stats[0, 0]
-
-
-def assign_labels(X, centers, n_threads):
-    """Index of the nearest centre for every sample."""
-    return nearest_labels(X, centers, n_threads)
 
 
 def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
@@ -257,17 +252,7 @@ class KMeans(EstimatorMixin):
         self
         """
         n_threads = resolve_n_threads(self.n_threads)
-        X, sample_weight = in_memory_if_small(X, sample_weight, self.verbose)
-        if is_dask_array(X):
-            from emcore._dask import DaskSamples
-            source = DaskSamples(self, X, sample_weight, n_threads)
-            start_X, start_w = source.start_sample()
-        else:
-            X = self._validate_X(X, reset=True)
-            check_spread(X)
-            source = InMemorySamples(X, check_sample_weight(sample_weight, X.shape[0]),
-                                     n_threads)
-            start_X, start_w = X, source.w
+        source, start_X, start_w = samples_for_fit(self, X, sample_weight, n_threads)
         k, n_init = self._check_params(source.n_weighted, source.n_features)
         random_state = check_random_state(self.random_state)
         # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
@@ -308,7 +293,7 @@ class KMeans(EstimatorMixin):
         if is_dask_array(X):
             return map_rows(self.predict, X, np.int32)
         X = self._validate_X(X, reset=False)
-        return assign_labels(X, self.cluster_centers_, resolve_n_threads(self.n_threads))
+        return nearest_labels(X, self.cluster_centers_, resolve_n_threads(self.n_threads))
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return ``labels_``."""

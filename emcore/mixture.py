@@ -9,12 +9,12 @@ from emcore._estimation import hard_parameters, m_step, random_parameters
 from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
                             precision_cholesky, precision_from_cholesky)
 from emcore._validation import (check_choice, check_float, check_int, check_random_state,
-                                check_sample_weight, check_samples, check_spread,
-                                compute_dtype, resolve_n_threads, weight_total)
-from emcore._dask import in_memory_if_small, is_dask_array, map_rows
-from emcore._sources import InMemorySamples, log_density
+                                check_sample_weight, check_samples, compute_dtype,
+                                resolve_n_threads, weight_total)
+from emcore._dask import is_dask_array, map_rows
+from emcore._sources import log_density, nearest_labels, samples_for_fit
 from emcore.exceptions import convergence_warning
-from emcore.kmeans import KMeans, assign_labels, kmeans_plusplus
+from emcore.kmeans import KMeans, kmeans_plusplus
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -144,7 +144,7 @@ class GaussianMixture(EstimatorMixin):
             centers = kmeans_plusplus(X, w, k, random_state, n_threads)
         else:  # random_from_data: distinct samples, drawn in proportion to their weight
             centers = X[random_state.choice(len(X), k, replace=False, p=w / w.sum())]
-        return assign_labels(X, centers, n_threads)
+        return nearest_labels(X, centers, n_threads)
 
     def _initialize(self, X, w, random_state, n_threads, eps):
         if self.means_init is None or self.weights_init is None or (
@@ -294,17 +294,8 @@ class GaussianMixture(EstimatorMixin):
         """
         warm = self.warm_start and self.__sklearn_is_fitted__()
         n_threads = resolve_n_threads(self.n_threads)
-        X, sample_weight = in_memory_if_small(X, sample_weight, self.verbose)
-        if is_dask_array(X):
-            from emcore._dask import DaskSamples
-            source = DaskSamples(self, X, sample_weight, n_threads, reset=not warm)
-            start_X, start_w = source.start_sample()
-        else:
-            X = self._validate_X(X, reset=not warm)
-            check_spread(X)
-            source = InMemorySamples(X, check_sample_weight(sample_weight, X.shape[0]),
-                                     n_threads)
-            start_X, start_w = X, source.w
+        source, start_X, start_w = samples_for_fit(self, X, sample_weight, n_threads,
+                                                   reset=not warm)
         d = source.n_features
         self._check_params(source.n_weighted, d)
         random_state = check_random_state(self.random_state)
