@@ -81,14 +81,15 @@ def _prepare(x, w, dtype):
 
 
 def _chunk_em(x, w, dtype, means, prec_chol, weights, cov_type, block_size, n_threads):
-    x, w = _prepare(x, w, dtype)
+    x, w = _prepare(x, w, dtype)  # weights checked once, before the fit (_chunk_check)
     return summaries.em_sums(x, means, prec_chol, weights, cov_type, w,
-                             block_size=block_size, n_threads=n_threads)
+                             block_size=block_size, n_threads=n_threads, check_weights=False)
 
 
 def _chunk_lloyd(x, w, dtype, centers, block_size, n_threads):
     x, w = _prepare(x, w, dtype)
-    return summaries.lloyd_sums(x, centers, w, block_size=block_size, n_threads=n_threads)
+    return summaries.lloyd_sums(x, centers, w, block_size=block_size, n_threads=n_threads,
+                                check_weights=False)
 
 
 def _chunk_log_density(x, w, dtype, means, prec_chol, weights, cov_type, n_threads):

@@ -83,14 +83,15 @@ class InMemorySamples:
         """(weighted log-likelihood, summed statistics, centre) of one E-step."""
         stats, loglik = summaries.merge([summaries.em_sums(
             self.X, means, prec_chol, weights, covariance_type, self.w,
-            n_threads=self.n_threads)])
+            n_threads=self.n_threads, check_weights=False)])
         return loglik, stats, summaries.em_centre(means, self.dtype)
 
     def lloyd(self, centers, labels=None):
         """(summed cluster statistics (K, 1 + D), inertia) of one assignment pass;
         each sample's nearest centre is written to ``labels`` when given."""
         return summaries.merge([summaries.lloyd_sums(self.X, centers, self.w, labels=labels,
-                                                     n_threads=self.n_threads)])
+                                                     n_threads=self.n_threads,
+                                                     check_weights=False)])
 
     def assign(self, centers):
         """(labels, inertia) of the samples under final centres."""

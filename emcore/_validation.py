@@ -229,8 +229,9 @@ def check_spread(low, high, dtype):
         raise overflow_error(low, high, dtype, "squared distances")
 
 
-def check_sample_weight(sample_weight, n_samples):
-    """Non-negative finite float64 weights of length n_samples with a positive sum.
+def check_sample_weight(sample_weight, n_samples, positive_sum=True):
+    """Non-negative finite float64 weights of length n_samples with a positive sum
+    (``positive_sum=False`` for a piece of a data set, which may weigh nothing).
 
     No weights give a read-only view of one 1.0 (no N-long array: 400 MB at 50 MP).
     """
@@ -244,7 +245,7 @@ def check_sample_weight(sample_weight, n_samples):
     check_finite(w, "sample_weight")
     if (w < 0).any():
         raise ValueError("sample_weight must be non-negative")
-    if not w.sum() > 0:
+    if positive_sum and not w.sum() > 0:
         raise ValueError("sample_weight must have a positive sum: every weight is zero")
     return w
 

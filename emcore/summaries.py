@@ -69,13 +69,19 @@ def _blocks(n_samples, block_size):
     return block_size, max(1, -(-int(n_samples) // block_size))
 
 
+def _piece_weights(sample_weight, n_samples, check):
+    if check or sample_weight is None:
+        return check_sample_weight(sample_weight, n_samples, positive_sum=False)
+    return sample_weight
+
+
 def em_centre(means, dtype):
     """The point EM statistics are centred on: the means as the kernels see them."""
     return np.asarray(means, dtype=np.float64).astype(dtype).astype(np.float64)
 
 
 def em_sums(X, means, precisions_cholesky, weights, covariance_type, sample_weight=None, *,
-            block_size=None, n_threads=1):
+            block_size=None, n_threads=1, check_weights=True):
     """One E-step over a piece of samples: per-block statistics for the M-step.
 
     Parameters
@@ -84,8 +90,12 @@ def em_sums(X, means, precisions_cholesky, weights, covariance_type, sample_weig
     means, precisions_cholesky, weights : ndarray
         The current mixture, in scikit-learn's layout for ``covariance_type``.
     sample_weight : ndarray (n,) or None
+        Non-negative; a piece may weigh nothing.
     block_size : int, optional
         The data set's block size (:func:`block_size_for`); the piece's own by default.
+    check_weights : bool, default True
+        False skips checking ``sample_weight`` again (for callers that pass weights
+        already checked, float64 and contiguous, every iteration).
 
     Returns
     -------
@@ -94,7 +104,7 @@ def em_sums(X, means, precisions_cholesky, weights, covariance_type, sample_weig
         (S = D) or its upper triangle (S = D(D+1)/2 for 'full' and 'tied'), with
         c = ``em_centre(means, X.dtype)``; totals: the weighted log-likelihood.
     """
-    w = check_sample_weight(sample_weight, X.shape[0])
+    w = _piece_weights(sample_weight, X.shape[0], check_weights)
     k_means, k_prec, k_const, full = kernel_arrays(means, precisions_cholesky, weights,
                                                    covariance_type, X.dtype)
     block_size, n_blocks = _blocks(X.shape[0], block_size)
@@ -107,7 +117,8 @@ def em_sums(X, means, precisions_cholesky, weights, covariance_type, sample_weig
     return BlockSums(stats, totals)
 
 
-def lloyd_sums(X, centers, sample_weight=None, *, block_size=None, n_threads=1, labels=None):
+def lloyd_sums(X, centers, sample_weight=None, *, block_size=None, n_threads=1, labels=None,
+               check_weights=True):
     """One Lloyd assignment over a piece: per-block cluster weights and sums.
 
     Parameters
@@ -116,6 +127,8 @@ def lloyd_sums(X, centers, sample_weight=None, *, block_size=None, n_threads=1, 
     centers : ndarray (K, D)
     labels : ndarray (n,) int32, optional
         OUT: each sample's nearest centre, when given.
+    check_weights : bool, default True
+        As for :func:`em_sums`.
 
     Returns
     -------
@@ -123,7 +136,7 @@ def lloyd_sums(X, centers, sample_weight=None, *, block_size=None, n_threads=1, 
         stats (B, K, 1 + D): cluster weight, then the weighted sum of its samples;
         totals: the inertia.
     """
-    w = check_sample_weight(sample_weight, X.shape[0])
+    w = _piece_weights(sample_weight, X.shape[0], check_weights)
     block_size, n_blocks = _blocks(X.shape[0], block_size)
     k, d = np.shape(centers)
     if labels is None:

@@ -242,3 +242,19 @@ def test_workers_with_another_kernel_build_are_reported(client, pixels, monkeypa
     monkeypatch.setattr(_kernels, "SIMD", other)  # this process pretends to differ
     with pytest.warns(RuntimeWarning, match="kernel build"):
         KMeans(3, init=pixels[:3]).fit(da.from_array(pixels, chunks=(50_000, 3)))
+
+
+def test_a_chunk_that_weighs_nothing(client, pixels):
+    """Only the whole data set needs a positive weight: a chunk of zero weights adds
+    nothing and the fit equals the in-memory weighted fit."""
+    w = np.ones(len(pixels))
+    w[:20_000] = 0
+    init = pixels[-4:]
+    chunked = KMeans(4, init=init).fit(da.from_array(pixels, chunks=(20_000, 3)),
+                                       sample_weight=da.from_array(w, chunks=20_000))
+    memory = KMeans(4, init=init).fit(pixels, sample_weight=w)
+    np.testing.assert_allclose(chunked.cluster_centers_, memory.cluster_centers_, rtol=1e-12)
+    stats = summaries.lloyd_sums(pixels[:100], init, np.zeros(100)).stats
+    assert (stats == 0).all()
+    with pytest.raises(ValueError, match="non-negative"):
+        summaries.lloyd_sums(pixels[:100], init, -np.ones(100))
