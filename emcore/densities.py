@@ -144,15 +144,7 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
                                dtype=dtype, out_dtype=out_dtype,
                                n_threads=1 if n_threads is None else n_threads)
     pixels = as_real_array(image, "image")
-    if pixels.ndim in (2, 3) and pixels.shape[-1] == n_features:
-        spatial = pixels.shape[:-1]
-    elif n_features == 1 and pixels.ndim in (1, 2):
-        spatial = pixels.shape
-    else:
-        raise ValueError(
-            f"image has shape {pixels.shape}; for {n_features}-channel kernels it must be "
-            f"(H, W, {n_features}) or (N, {n_features})"
-            + (" or a 2-D grayscale image" if n_features == 1 else ""))
+    spatial = pixels.shape[:-1] if _has_channel_axis(pixels.shape, n_features) else pixels.shape
     if pixels.size == 0:
         raise ValueError(f"image is empty (shape {pixels.shape})")
     check_finite(pixels, "image")
@@ -172,21 +164,31 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
         if flat.dtype.kind == "f" and not np.isfinite(X).all():  # integers always fit
             raise ValueError("image has values too large for float32; use dtype=np.float64")
         part = out[start:start + SLAB_PIXELS]
-        slab = part if out_dtype == np.float64 else np.empty(len(part))
+        slab = part if out_dtype == np.float64 else np.empty(len(part))  # kernels write f64
         _kernels.log_mixture_density(X, k_means, k_prec, k_const, full, not log, slab,
                                      n_threads)
-        part[...] = slab
+        if slab is not part:
+            part[...] = slab
         del X, slab  # before the next slab is allocated
     return out.reshape(spatial)
 
 
+def _has_channel_axis(shape, n_features):
+    """True when an image of this shape holds n_features channels on its last axis,
+    False for a grayscale (H, W) or (N,) with 1-channel kernels; ValueError otherwise."""
+    if len(shape) in (2, 3) and shape[-1] == n_features:
+        return True
+    if n_features == 1 and len(shape) in (1, 2):
+        return False
+    raise ValueError(
+        f"image has shape {tuple(shape)}; for {n_features}-channel kernels it must be "
+        f"(H, W, {n_features}) or (N, {n_features})"
+        + (" or a 2-D grayscale image" if n_features == 1 else ""))
+
+
 def _dask_densities(image, kernels, n_features, **options):
     """compute_densities mapped over a Dask image's chunks (the channel axis whole)."""
-    channels = image.ndim in (2, 3) and image.shape[-1] == n_features and not (
-        n_features == 1 and image.ndim == 1)
-    if not channels and not (n_features == 1 and image.ndim in (1, 2)):
-        raise ValueError(f"image has shape {image.shape}; for {n_features}-channel kernels "
-                         f"it must be (H, W, {n_features}) or (N, {n_features})")
+    channels = _has_channel_axis(image.shape, n_features)
     function = functools.partial(compute_densities, kernels=kernels, **options)
     out_dtype = np.dtype(options["out_dtype"])
     if not channels:
