@@ -151,6 +151,11 @@ def vecmath_probe(x):
     return exp2, exp2f, log
 
 
+def _n_blocks(block_out):
+    """Rows of a per-block output array (0 for anything else: _array then says why)."""
+    return block_out.shape[0] if isinstance(block_out, np.ndarray) and block_out.ndim else 0
+
+
 def em_pass(X, sample_weight, means, prec, log_const, full, block_size, block_stats,
             block_loglik, n_threads):
     """One E-step and the M-step's per-block sums: emcore/_em.pyx."""
@@ -158,7 +163,7 @@ def em_pass(X, sample_weight, means, prec, log_const, full, block_size, block_st
     _weights(sample_weight, X.shape[0])
     n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
     _fits_int("EM pass", (d + 4) * TILE + 4 * k * n_stats)
-    n_blocks = block_stats.shape[0] if isinstance(block_stats, np.ndarray) else 0
+    n_blocks = _n_blocks(block_stats)
     _writable(_array(block_stats, "block_stats", np.float64, 3, (n_blocks, k, n_stats)),
               "block_stats")
     _writable(_array(block_loglik, "block_loglik", np.float64, 1, (n_blocks,)), "block_loglik")
@@ -185,7 +190,7 @@ def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_
     k = _centers(X, centers, "centers")
     _weights(sample_weight, X.shape[0])
     _writable(_array(labels, "labels", np.int32, 1, (X.shape[0],)), "labels")
-    n_blocks = block_sums.shape[0] if isinstance(block_sums, np.ndarray) else 0
+    n_blocks = _n_blocks(block_sums)
     _writable(_array(block_sums, "block_sums", np.float64, 3, (n_blocks, k, 1 + X.shape[1])),
               "block_sums")
     _writable(_array(block_inertia, "block_inertia", np.float64, 1, (n_blocks,)),
@@ -201,7 +206,7 @@ def candidate_potentials(X, sample_weight, candidates, closest_sq, block_size,
     t = _centers(X, candidates, "candidates")
     _weights(sample_weight, X.shape[0])
     _array(closest_sq, "closest_sq", np.float64, 1, (X.shape[0],))
-    n_blocks = block_potential.shape[0] if isinstance(block_potential, np.ndarray) else 0
+    n_blocks = _n_blocks(block_potential)
     _writable(_array(block_potential, "block_potential", np.float64, 2, (n_blocks, t)),
               "block_potential")
     _blocks(X.shape[0], block_size, n_blocks)
@@ -215,7 +220,7 @@ def update_closest(X, sample_weight, center, closest_sq, block_size, block_poten
     _array(center, "center", X.dtype, 1, (X.shape[1],))
     _weights(sample_weight, X.shape[0])
     _writable(_array(closest_sq, "closest_sq", np.float64, 1, (X.shape[0],)), "closest_sq")
-    n_blocks = block_potential.shape[0] if isinstance(block_potential, np.ndarray) else 0
+    n_blocks = _n_blocks(block_potential)
     _writable(_array(block_potential, "block_potential", np.float64, 1, (n_blocks,)),
               "block_potential")
     _blocks(X.shape[0], block_size, n_blocks)
