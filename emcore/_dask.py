@@ -13,7 +13,8 @@ from emcore import summaries
 from emcore._estimation import distinct_rows
 from emcore._sources import (farthest_from_centers, log_density, nearest_labels,
                              worst_for_mixture)
-from emcore._validation import check_spread, compute_dtype, overflow_error, value_range
+from emcore._validation import (check_finite, check_sample_weight, check_spread, compute_dtype,
+                                n_weighted, overflow_error, value_range, weight_total)
 
 #: Rows drawn (evenly spaced, whatever the chunking) to find a starting model when
 #: no starting parameters are given: enough for k-means++ and the k-means start of
@@ -63,14 +64,12 @@ def _kernel_build():
 
 # --------------------------------------------------- what each chunk computes
 def _chunk_check(x, w):
-    """Per-chunk facts checked before a fit: finiteness, range, weights."""
-    x = np.asarray(x)
-    finite = bool(np.isfinite(x).all()) if x.dtype.kind == "f" else True
-    w_ok = w is None or (bool(np.isfinite(w).all()) and bool((w >= 0).all()))
+    """A chunk checked as in-memory samples are (errors raised on the worker reach the
+    caller as they are), and the facts the fit needs: range, weighted count and total."""
+    x = check_finite(np.asarray(x), "X")
+    w = check_sample_weight(w, len(x), positive_sum=False)
     low, high = value_range(x) if len(x) else (None, None)
-    return dict(finite=finite, weights_ok=w_ok, low=low, high=high,
-                n_weighted=len(x) if w is None else int(np.count_nonzero(w)),
-                total=float(len(x)) if w is None else float(np.sum(w, dtype=np.float64)))
+    return dict(low=low, high=high, n_weighted=n_weighted(w), total=weight_total(w))
 
 
 def _prepare(x, w, dtype):
@@ -159,10 +158,6 @@ class DaskSamples:
         self.block_size = summaries.block_size_for(X.shape[0])
         self._check_worker_builds()
         checks = self._map(_chunk_check)
-        if not all(c["finite"] for c in checks):
-            raise ValueError("X contains NaN or infinite values")
-        if not all(c["weights_ok"] for c in checks):
-            raise ValueError("sample_weight must be finite and non-negative")
         self.n_weighted = sum(c["n_weighted"] for c in checks)
         self.total_weight = float(np.sum([c["total"] for c in checks]))
         if not self.total_weight > 0:

@@ -258,3 +258,22 @@ def test_a_chunk_that_weighs_nothing(client, pixels):
     assert (stats == 0).all()
     with pytest.raises(ValueError, match="non-negative"):
         summaries.lloyd_sums(pixels[:100], init, -np.ones(100))
+
+
+@pytest.mark.parametrize("bad, message", [("nan", "NaN"), ("inf", "infinite"),
+                                          ("negative weight", "non-negative"),
+                                          ("zero weights", "every weight is zero")])
+def test_bad_chunks_get_the_in_memory_errors(client, pixels, bad, message):
+    X = pixels.copy()
+    w = np.ones(len(X))
+    if bad in ("nan", "inf"):
+        X[50_000, 1] = np.nan if bad == "nan" else np.inf
+    elif bad == "negative weight":
+        w[50_000] = -1
+    else:
+        w[:] = 0
+    with pytest.raises(ValueError, match=message):
+        KMeans(3, init=pixels[:3]).fit(da.from_array(X, chunks=(20_000, 3)),
+                                      sample_weight=da.from_array(w, chunks=20_000))
+    with pytest.raises(ValueError, match=message):  # the same words as in memory
+        KMeans(3, init=pixels[:3]).fit(X, sample_weight=w)
