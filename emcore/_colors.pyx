@@ -10,7 +10,7 @@ from libc.math cimport cbrt, pow, sqrt
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
-from emcore._gauss cimport squared_distance
+from emcore._tile cimport squared_distance
 
 ctypedef fused pixel_t:
     uint8_t

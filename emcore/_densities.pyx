@@ -2,17 +2,18 @@
 
 The caller (densities.py, mixture.py) validates and allocates; these functions
 only compute. Arguments are marked IN / OUT. Samples go through in tiles of
-TILE (see _gauss.pxd), spread over threads with a static schedule; each thread
+TILE (see _tile.pxd), spread over threads with a static schedule; each thread
 has its own scratch.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free
 
-from emcore._gauss cimport (DIFF, EMC_LN2, LARGEST, LP, PROJ, TILE, TOTAL, XS,
-                            emc_exp2_or_zero, emc_exp2f_neg, emc_log, emc_pick, load_tile,
-                            log_sum, scratch_part,
-                            tile_exp_normalise, tile_log_probs, tile_scratch_size, vmax)
+from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TOTAL, XS, log_sum, scratch_part,
+                            tile_exp_normalise, tile_log_probs, tile_scratch_size)
+from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
+                           vmax)
+from emcore._vecmath cimport EMC_LN2, emc_exp2_or_zero, emc_exp2f_neg, emc_log, emc_pick
 
 
 cdef inline floating *score_tile(
@@ -44,37 +45,34 @@ def log_mixture_density(
     cdef Py_ssize_t n_samples = X.shape[0], n_tiles = (X.shape[0] + TILE - 1) // TILE
     cdef Py_ssize_t tile, start, n
     cdef int t, n_features = X.shape[1], n_components = means.shape[0]
-    cdef floating *scratch
-    cdef floating *lp
-    cdef floating *largest
-    cdef floating *total
-    cdef int failed[1]  # shared: a plain variable assigned in parallel() is thread-private
-    failed[0] = 0
+    cdef char *team
+    cdef char *cursor = NULL
+    cdef floating *scratch = NULL
+    cdef floating *lp = NULL
+    cdef floating *largest = NULL
+    cdef floating *total = NULL
+    cdef Py_ssize_t per_thread = tile_scratch_size(n_components, n_features) * sizeof(floating)
     if n_samples == 0:
         return
+    team = team_scratch(n_threads, per_thread)
     with nogil, parallel(num_threads=n_threads):
-        scratch = <floating *> malloc(tile_scratch_size(n_components, n_features)
-                                      * sizeof(floating))
-        if scratch == NULL:
-            failed[0] = 1
-        else:
-            largest = scratch_part(scratch, LARGEST, n_components, n_features)
-            total = scratch_part(scratch, TOTAL, n_components, n_features)
-            for tile in prange(n_tiles, schedule='static'):
-                start = tile * TILE
-                n = min(<Py_ssize_t> TILE, n_samples - start)
-                lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
-                                &log_const[0], n_components, full, scratch)
-                tile_exp_normalise(lp, n_components, largest, total)
-                if take_exp:  # sum_k 2^lp_k = 2^largest * total: no log, vectorised
-                    for t in range(n):
-                        out[start + t] = emc_exp2_or_zero(largest[t]) * total[t]
-                else:
-                    for t in range(n):
-                        out[start + t] = log_sum(largest[t], total[t])
-            free(scratch)
-    if failed[0]:
-        raise MemoryError()
+        cursor = thread_scratch(team, per_thread)
+        scratch = <floating *> take(&cursor, per_thread)
+        largest = scratch_part(scratch, LARGEST, n_components, n_features)
+        total = scratch_part(scratch, TOTAL, n_components, n_features)
+        for tile in prange(n_tiles, schedule='static'):
+            start = tile * TILE
+            n = min(<Py_ssize_t> TILE, n_samples - start)
+            lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
+                            &log_const[0], n_components, full, scratch)
+            tile_exp_normalise(lp, n_components, largest, total)
+            if take_exp:  # sum_k 2^lp_k = 2^largest * total: no log, vectorised
+                for t in range(n):
+                    out[start + t] = emc_exp2_or_zero(largest[t]) * total[t]
+            else:
+                for t in range(n):
+                    out[start + t] = log_sum(largest[t], total[t])
+    free(team)
 
 
 def most_likely_component(
@@ -89,42 +87,40 @@ def most_likely_component(
     cdef Py_ssize_t n_samples = X.shape[0], n_tiles = (X.shape[0] + TILE - 1) // TILE
     cdef Py_ssize_t tile, start, n
     cdef int t, k, n_features = X.shape[1], n_components = means.shape[0]
-    cdef floating *scratch
-    cdef floating *lp
-    cdef floating *best
+    cdef char *team
+    cdef char *cursor = NULL
+    cdef floating *scratch = NULL
+    cdef floating *lp = NULL
+    cdef floating *best = NULL
     cdef floating v
-    cdef int *label
-    cdef int failed[1]
-    failed[0] = 0
+    cdef int *label = NULL
+    cdef Py_ssize_t tile_bytes = tile_scratch_size(n_components, n_features) * sizeof(floating)
+    cdef Py_ssize_t label_bytes = TILE * sizeof(int)
+    cdef Py_ssize_t per_thread = padded(tile_bytes) + padded(label_bytes)
     if n_samples == 0:
         return
+    team = team_scratch(n_threads, per_thread)
     with nogil, parallel(num_threads=n_threads):
-        scratch = <floating *> malloc(tile_scratch_size(n_components, n_features)
-                                      * sizeof(floating))
-        label = <int *> malloc(TILE * sizeof(int))
-        if scratch == NULL or label == NULL:
-            failed[0] = 1
-        else:
-            best = scratch_part(scratch, LARGEST, n_components, n_features)
-            for tile in prange(n_tiles, schedule='static'):
-                start = tile * TILE
-                n = min(<Py_ssize_t> TILE, n_samples - start)
-                lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
-                                &log_const[0], n_components, full, scratch)
+        cursor = thread_scratch(team, per_thread)
+        scratch = <floating *> take(&cursor, tile_bytes)
+        label = <int *> take(&cursor, label_bytes)
+        best = scratch_part(scratch, LARGEST, n_components, n_features)
+        for tile in prange(n_tiles, schedule='static'):
+            start = tile * TILE
+            n = min(<Py_ssize_t> TILE, n_samples - start)
+            lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
+                            &log_const[0], n_components, full, scratch)
+            for t in range(TILE):
+                best[t] = lp[t]
+                label[t] = 0
+            for k in range(1, n_components):
                 for t in range(TILE):
-                    best[t] = lp[t]
-                    label[t] = 0
-                for k in range(1, n_components):
-                    for t in range(TILE):
-                        v = lp[k * TILE + t]
-                        label[t] = emc_pick(v > best[t], k, label[t])
-                        best[t] = vmax(v, best[t])
-                for t in range(n):
-                    labels[start + t] = label[t]
-        free(scratch)
-        free(label)
-    if failed[0]:
-        raise MemoryError()
+                    v = lp[k * TILE + t]
+                    label[t] = emc_pick(v > best[t], k, label[t])
+                    best[t] = vmax(v, best[t])
+            for t in range(n):
+                labels[start + t] = label[t]
+    free(team)
 
 
 def log_responsibilities(
@@ -140,40 +136,37 @@ def log_responsibilities(
     cdef Py_ssize_t n_samples = X.shape[0], n_tiles = (X.shape[0] + TILE - 1) // TILE
     cdef Py_ssize_t tile, start, n
     cdef int t, k, n_features = X.shape[1], n_components = means.shape[0]
-    cdef floating *scratch
-    cdef floating *lp
-    cdef floating *largest
-    cdef floating *total
+    cdef char *team
+    cdef char *cursor = NULL
+    cdef floating *scratch = NULL
+    cdef floating *lp = NULL
+    cdef floating *largest = NULL
+    cdef floating *total = NULL
     cdef double lse
-    cdef int failed[1]
-    failed[0] = 0
+    cdef Py_ssize_t per_thread = tile_scratch_size(n_components, n_features) * sizeof(floating)
     if n_samples == 0:
         return
+    team = team_scratch(n_threads, per_thread)
     with nogil, parallel(num_threads=n_threads):
-        scratch = <floating *> malloc(tile_scratch_size(n_components, n_features)
-                                      * sizeof(floating))
-        if scratch == NULL:
-            failed[0] = 1
-        else:
-            largest = scratch_part(scratch, LARGEST, n_components, n_features)
-            total = scratch_part(scratch, TOTAL, n_components, n_features)
-            for tile in prange(n_tiles, schedule='static'):
-                start = tile * TILE
-                n = min(<Py_ssize_t> TILE, n_samples - start)
-                lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
-                                &log_const[0], n_components, full, scratch)
-                for t in range(n):
-                    for k in range(n_components):
-                        out[start + t, k] = lp[k * TILE + t]
-                tile_exp_normalise(lp, n_components, largest, total)
-                for t in range(n):
-                    # log2 of the sum, then the difference in natural units
-                    lse = log_sum(largest[t], total[t]) / EMC_LN2
-                    for k in range(n_components):
-                        out[start + t, k] = <floating> ((out[start + t, k] - lse) * EMC_LN2)
-            free(scratch)
-    if failed[0]:
-        raise MemoryError()
+        cursor = thread_scratch(team, per_thread)
+        scratch = <floating *> take(&cursor, per_thread)
+        largest = scratch_part(scratch, LARGEST, n_components, n_features)
+        total = scratch_part(scratch, TOTAL, n_components, n_features)
+        for tile in prange(n_tiles, schedule='static'):
+            start = tile * TILE
+            n = min(<Py_ssize_t> TILE, n_samples - start)
+            lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
+                            &log_const[0], n_components, full, scratch)
+            for t in range(n):
+                for k in range(n_components):
+                    out[start + t, k] = lp[k * TILE + t]
+            tile_exp_normalise(lp, n_components, largest, total)
+            for t in range(n):
+                # log2 of the sum, then the difference in natural units
+                lse = log_sum(largest[t], total[t]) / EMC_LN2
+                for k in range(n_components):
+                    out[start + t, k] = <floating> ((out[start + t, k] - lse) * EMC_LN2)
+    free(team)
 
 
 def vecmath_probe(

@@ -21,14 +21,15 @@ order; see _vecmath.h), whatever the precision of the log-probabilities.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free
 
-from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TILE, TOTAL, XS, emc_fold_lanes,
-                            emc_lanes_cross, emc_lanes_moments, emc_lanes_sum, emc_rgb_diagd,
-                            emc_rgb_diagf, emc_rgb_fulld, emc_rgb_fullf, emc_sum,
-                            emc_weighted_log_sum, load_tile, lowest, scratch_part,
-                            tile_exp_normalise, tile_log_probs, tile_scratch_size,
-                            weight_step)
+from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TOTAL, XS, scratch_part,
+                            tile_exp_normalise, tile_log_probs, tile_scratch_size)
+from emcore._tile cimport (TILE, load_tile, lowest, padded, take, team_scratch,
+                           thread_scratch, weight_step)
+from emcore._vecmath cimport (emc_fold_lanes, emc_lanes_cross, emc_lanes_moments,
+                              emc_lanes_sum, emc_rgb_diagd, emc_rgb_diagf, emc_rgb_fulld,
+                              emc_rgb_fullf, emc_sum, emc_weighted_log_sum)
 
 
 cdef inline void widen(const floating *src, double *dst, Py_ssize_t n) noexcept nogil:
@@ -107,74 +108,74 @@ def em_pass(
     cdef Py_ssize_t b, start, end, tile, i0, n
     cdef int t, k, n_features = X.shape[1], n_components = means.shape[0]
     cdef int n_stats = block_stats.shape[2]
-    cdef floating *scratch
-    cdef floating *xs
-    cdef floating *lp
-    cdef floating *diff
-    cdef floating *proj
-    cdef floating *largest
-    cdef floating *total
-    cdef double *wide     # (D, TILE) the tile in float64, then r ... acc below
-    cdef double *r        # (TILE,) one component's r, see accumulate_tile
-    cdef double *weight   # (TILE,) the tile's sample weights, 0 past its end
-    cdef double *scale    # (TILE,) weight / total
-    cdef double *term     # (TILE,) weight * log p(x)
-    cdef double *acc      # (K, S, 4) the block's lane sums
+    cdef char *team
+    cdef char *cursor = NULL
+    cdef floating *scratch = NULL  # the Gaussian tile scratch (_gauss.pxd)
+    cdef floating *xs = NULL
+    cdef floating *lp = NULL
+    cdef floating *diff = NULL
+    cdef floating *proj = NULL
+    cdef floating *largest = NULL
+    cdef floating *total = NULL
+    cdef double *wide = NULL    # (D, TILE) the tile in float64
+    cdef double *r = NULL       # (TILE,) one component's r, see accumulate_tile
+    cdef double *weight = NULL  # (TILE,) the tile's sample weights, 0 past its end
+    cdef double *scale = NULL   # (TILE,) weight / total
+    cdef double *term = NULL    # (TILE,) weight * log p(x)
+    cdef double *acc = NULL     # (K, S, 4) the block's lane sums
     cdef double loglik
-    cdef int failed[1]  # shared: assigning a plain variable in parallel() is thread-private
+    cdef Py_ssize_t tile_bytes = tile_scratch_size(n_components, n_features) * sizeof(floating)
+    cdef Py_ssize_t wide_bytes = n_features * TILE * sizeof(double)
+    cdef Py_ssize_t row_bytes = TILE * sizeof(double)
+    cdef Py_ssize_t acc_bytes = 4 * n_components * n_stats * sizeof(double)
+    cdef Py_ssize_t per_thread = (padded(tile_bytes) + padded(wide_bytes) + 4 * padded(row_bytes)
+                                  + padded(acc_bytes))
     block_stats[...] = 0
     block_loglik[...] = 0
-    failed[0] = 0
     if n_samples == 0:
         return
+    team = team_scratch(n_threads, per_thread)
     with nogil, parallel(num_threads=n_threads):
-        scratch = <floating *> malloc(tile_scratch_size(n_components, n_features)
-                                      * sizeof(floating))
-        wide = <double *> malloc(((n_features + 4) * TILE + 4 * n_components * n_stats)
-                                 * sizeof(double))
-        if scratch == NULL or wide == NULL:
-            failed[0] = 1
-        else:
-            xs = scratch_part(scratch, XS, n_components, n_features)
-            lp = scratch_part(scratch, LP, n_components, n_features)
-            diff = scratch_part(scratch, DIFF, n_components, n_features)
-            proj = scratch_part(scratch, PROJ, n_components, n_features)
-            largest = scratch_part(scratch, LARGEST, n_components, n_features)
-            total = scratch_part(scratch, TOTAL, n_components, n_features)
-            r = wide + n_features * TILE
-            weight = r + TILE
-            scale = weight + TILE
-            term = scale + TILE
-            acc = term + TILE
-            for b in prange(n_blocks, schedule='dynamic'):
-                start = b * block_size
-                end = min(start + block_size, n_samples)
-                loglik = 0
-                for t in range(4 * n_components * n_stats):
-                    acc[t] = 0
-                for tile in range((end - start + TILE - 1) // TILE):
-                    i0 = start + tile * TILE
-                    n = min(<Py_ssize_t> TILE, end - i0)
-                    load_tile(&X[0, 0], i0, n, n_features, xs)
-                    tile_log_probs(xs, &means[0, 0], &prec[0, 0], &log_const[0],
-                                   n_components, n_features, full, lp, largest, diff, proj)
-                    tile_exp_normalise(lp, n_components, largest, total)
-                    for t in range(n):
-                        weight[t] = sample_weight[(i0 + t) * w_step]
-                    for t in range(n, TILE):
-                        weight[t] = 0
-                    for t in range(TILE):
-                        scale[t] = weight[t] / total[t]
-                        term[t] = emc_weighted_log_sum(weight[t], largest[t], total[t],
-                                                       lowest(largest[t]))
-                    loglik = loglik + emc_sum(term, TILE)
-                    widen(xs, wide, n_features * TILE)
-                    accumulate_tile(wide, scale, &means[0, 0], lp, n_components, n_features,
-                                    n_stats, full, r, acc)
-                for k in range(n_components):
-                    emc_fold_lanes(acc + 4 * k * n_stats, n_stats, &block_stats[b, k, 0])
-                block_loglik[b] = loglik
-        free(scratch)
-        free(wide)
-    if failed[0]:
-        raise MemoryError()
+        cursor = thread_scratch(team, per_thread)
+        scratch = <floating *> take(&cursor, tile_bytes)
+        wide = <double *> take(&cursor, wide_bytes)
+        r = <double *> take(&cursor, row_bytes)
+        weight = <double *> take(&cursor, row_bytes)
+        scale = <double *> take(&cursor, row_bytes)
+        term = <double *> take(&cursor, row_bytes)
+        acc = <double *> take(&cursor, acc_bytes)
+        xs = scratch_part(scratch, XS, n_components, n_features)
+        lp = scratch_part(scratch, LP, n_components, n_features)
+        diff = scratch_part(scratch, DIFF, n_components, n_features)
+        proj = scratch_part(scratch, PROJ, n_components, n_features)
+        largest = scratch_part(scratch, LARGEST, n_components, n_features)
+        total = scratch_part(scratch, TOTAL, n_components, n_features)
+        for b in prange(n_blocks, schedule='dynamic'):
+            start = b * block_size
+            end = min(start + block_size, n_samples)
+            loglik = 0
+            for t in range(4 * n_components * n_stats):
+                acc[t] = 0
+            for tile in range((end - start + TILE - 1) // TILE):
+                i0 = start + tile * TILE
+                n = min(<Py_ssize_t> TILE, end - i0)
+                load_tile(&X[0, 0], i0, n, n_features, xs)
+                tile_log_probs(xs, &means[0, 0], &prec[0, 0], &log_const[0],
+                               n_components, n_features, full, lp, largest, diff, proj)
+                tile_exp_normalise(lp, n_components, largest, total)
+                for t in range(n):
+                    weight[t] = sample_weight[(i0 + t) * w_step]
+                for t in range(n, TILE):
+                    weight[t] = 0
+                for t in range(TILE):
+                    scale[t] = weight[t] / total[t]
+                    term[t] = emc_weighted_log_sum(weight[t], largest[t], total[t],
+                                                   lowest(largest[t]))
+                loglik = loglik + emc_sum(term, TILE)
+                widen(xs, wide, n_features * TILE)
+                accumulate_tile(wide, scale, &means[0, 0], lp, n_components, n_features,
+                                n_stats, full, r, acc)
+            for k in range(n_components):
+                emc_fold_lanes(acc + 4 * k * n_stats, n_stats, &block_stats[b, k, 0])
+            block_loglik[b] = loglik
+    free(team)

@@ -1,7 +1,6 @@
-# Shared nogil helpers for the kernels, working on tiles of TILE samples held
-# structure-of-arrays (xs[d * TILE + t]) so that every inner loop runs over the
-# samples of a tile and the compiler vectorises it. Everything is inline: each
-# kernel module compiles its own copy, without cross-module calls.
+# The Gaussian part of the mixture kernels (_em.pyx, _densities.pyx): the
+# log-probabilities of a tile of samples under every component, and their
+# log-sum-exp. Tiles and scratch are described in _tile.pxd.
 #
 # Parameter layout used by every kernel (prepared in emcore/_params.py), in
 # log2 units so that the exponentials need no range-reduction multiply:
@@ -16,53 +15,14 @@
 # The kernels' log-probabilities ("lp") are these log2 values.
 
 from cython cimport floating
-from libc.float cimport DBL_MAX, FLT_MAX
 
-cdef extern from "_vecmath.h":
-    const double EMC_LN2
-    float emc_exp2f_neg(float x) noexcept nogil
-    double emc_exp2_neg(double x) noexcept nogil
-    double emc_exp2_or_zero(double x) noexcept nogil
-    double emc_log(double x) noexcept nogil
-    double emc_log_sum(double largest, double total, double floor) noexcept nogil
-    double emc_weighted_log_sum(double w, double largest, double total,
-                                double floor) noexcept nogil
-    float emc_maxf(float a, float b) noexcept nogil
-    double emc_maxd(double a, double b) noexcept nogil
-    float emc_minf(float a, float b) noexcept nogil
-    double emc_mind(double a, double b) noexcept nogil
-    int emc_pick(int take_first, int first, int second) noexcept nogil
-    double emc_sum(const double *a, int n) noexcept nogil
-    void emc_lanes_sum(const double *r, int n, double *acc) noexcept nogil
-    void emc_lanes_moments(const double *r, const double *x, double m, int n, double *acc1,
-                           double *acc2) noexcept nogil
-    void emc_lanes_cross(const double *r, const double *xi, double mi, const double *xj,
-                         double mj, int n, double *acc) noexcept nogil
-    void emc_rgb_diagf(const float *e, const double *scale, const double *x0, const double *x1,
-                       const double *x2, double m0, double m1, double m2, int n,
-                       double *acc) noexcept nogil
-    void emc_rgb_fullf(const float *e, const double *scale, const double *x0, const double *x1,
-                       const double *x2, double m0, double m1, double m2, int n,
-                       double *acc) noexcept nogil
-    void emc_rgb_diagd(const double *e, const double *scale, const double *x0,
-                       const double *x1, const double *x2, double m0, double m1, double m2,
-                       int n, double *acc) noexcept nogil
-    void emc_rgb_fulld(const double *e, const double *scale, const double *x0,
-                       const double *x1, const double *x2, double m0, double m1, double m2,
-                       int n, double *acc) noexcept nogil
-    void emc_fold_lanes(const double *acc, int n_stats, double *stats) noexcept nogil
-
-cdef enum:
-    # samples per tile (a multiple of 8; BLOCK_ALIGN in _validation.py): K=32 float
-    # log-probs are 16 KiB
-    TILE = 128
+from emcore._tile cimport TILE, lowest, vmax
+from emcore._vecmath cimport emc_exp2_neg, emc_exp2f_neg, emc_log_sum
 
 
-# One thread's working arrays come from a single allocation of
-# tile_scratch_size(K, D) items, laid out as
+# A thread's Gaussian tile scratch is tile_scratch_size(K, D) items, laid out as
 #   xs (D, TILE) | lp (K, TILE) | diff (D, TILE) | proj | largest | total
-# (the last three TILE long); scratch_part returns where each one starts. The EM
-# pass keeps its float64 working arrays apart (see _em.pyx).
+# (the last three TILE long); scratch_part returns where each one starts.
 cdef enum ScratchPart:
     XS, LP, DIFF, PROJ, LARGEST, TOTAL
 
@@ -85,62 +45,12 @@ cdef inline floating *scratch_part(floating *scratch, ScratchPart part, int n_co
     return scratch + offset * TILE
 
 
-cdef inline Py_ssize_t weight_step(Py_ssize_t n_weights, Py_ssize_t n_samples) noexcept nogil:
-    """Index step through sample weights of length N, or of length 1 shared by all."""
-    return 1 if n_weights == n_samples else 0
-
-
 cdef inline floating exp2_nonpositive(floating x) noexcept nogil:
     """2^x for x <= 0, vectorisable (_vecmath.h)."""
     if floating is float:
         return emc_exp2f_neg(x)
     else:
         return emc_exp2_neg(x)
-
-
-cdef inline floating vmax(floating a, floating b) noexcept nogil:
-    if floating is float:
-        return emc_maxf(a, b)
-    else:
-        return emc_maxd(a, b)
-
-
-cdef inline floating vmin(floating a, floating b) noexcept nogil:
-    if floating is float:
-        return emc_minf(a, b)
-    else:
-        return emc_mind(a, b)
-
-
-cdef inline floating lowest(floating x) noexcept nogil:
-    """The most negative finite value of x's type: the max over no explained component."""
-    if floating is float:
-        return -FLT_MAX
-    else:
-        return -DBL_MAX
-
-
-cdef inline void load_tile(
-        const floating *X,       # IN (N, D) row-major
-        Py_ssize_t start,
-        Py_ssize_t n,            # rows in this tile, 1..TILE
-        int n_features,
-        floating *xs) noexcept nogil:  # OUT (D, TILE)
-    """Transpose rows start..start+n into xs; slots past n repeat row start."""
-    cdef int t, d
-    cdef const floating *row = X + start * n_features
-    if n_features == 3:  # RGB: three rows written in one pass
-        for t in range(n):
-            xs[t] = row[3 * t]
-            xs[TILE + t] = row[3 * t + 1]
-            xs[2 * TILE + t] = row[3 * t + 2]
-    else:
-        for d in range(n_features):
-            for t in range(n):
-                xs[d * TILE + t] = row[t * n_features + d]
-    for d in range(n_features):
-        for t in range(n, TILE):
-            xs[d * TILE + t] = row[d]
 
 
 cdef inline void tile_log_probs3(
@@ -271,13 +181,3 @@ cdef inline void tile_exp_normalise(
 cdef inline double log_sum(floating largest, floating total) noexcept nogil:
     """ln sum_k 2^lp_k (natural log) of one sample from tile_exp_normalise's outputs."""
     return emc_log_sum(largest, total, lowest(largest))
-
-
-cdef inline floating squared_distance(
-        const floating *x, const floating *c, int n_features) noexcept nogil:
-    cdef int i
-    cdef floating t, acc = 0
-    for i in range(n_features):
-        t = x[i] - c[i]
-        acc = acc + t * t
-    return acc

@@ -20,7 +20,7 @@ import numpy as np
 from emcore._openmp import cpu_has_avx2_fma
 from emcore._validation import max_threads
 
-TILE = 128  # samples per tile, emcore/_gauss.pxd
+TILE = 128  # samples per tile, emcore/_tile.pxd
 INT_MAX = 2**31 - 1
 
 

@@ -9,10 +9,11 @@ are computed a tile of samples at a time (structure-of-arrays, vectorised).
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free
 
-from emcore._gauss cimport (TILE, emc_pick, emc_sum, load_tile, squared_distance, vmin,
-                            weight_step)
+from emcore._tile cimport (TILE, load_tile, padded, squared_distance, take, team_scratch,
+                           thread_scratch, vmin, weight_step)
+from emcore._vecmath cimport emc_pick, emc_sum
 
 
 cdef inline void tile_sq_distances(
@@ -79,52 +80,50 @@ def lloyd_pass(
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, tile, i0, n, start, end
     cdef int t, d, label, n_features = X.shape[1], n_centers = centers.shape[0]
-    cdef floating *xs
-    cdef floating *best
-    cdef floating *dist
-    cdef int *tile_label
+    cdef char *team
+    cdef char *cursor = NULL
+    cdef floating *xs = NULL          # (D, TILE)
+    cdef floating *best = NULL        # (TILE,)
+    cdef floating *dist = NULL        # (TILE,)
+    cdef int *tile_label = NULL       # (TILE,)
     cdef double w, inertia
     cdef double *row
-    cdef int failed[1]  # shared: assigning a plain variable in parallel() is thread-private
+    cdef Py_ssize_t xs_bytes = n_features * TILE * sizeof(floating)
+    cdef Py_ssize_t row_bytes = TILE * sizeof(floating)
+    cdef Py_ssize_t label_bytes = TILE * sizeof(int)
+    cdef Py_ssize_t per_thread = padded(xs_bytes) + 2 * padded(row_bytes) + padded(label_bytes)
     block_sums[...] = 0
     block_inertia[...] = 0
-    failed[0] = 0
     if n_samples == 0:
         return
+    team = team_scratch(n_threads, per_thread)
     with nogil, parallel(num_threads=n_threads):
-        xs = <floating *> malloc(n_features * TILE * sizeof(floating))
-        best = <floating *> malloc(TILE * sizeof(floating))
-        dist = <floating *> malloc(TILE * sizeof(floating))
-        tile_label = <int *> malloc(TILE * sizeof(int))
-        if xs == NULL or best == NULL or dist == NULL or tile_label == NULL:
-            failed[0] = 1
-        else:
-            for b in prange(n_blocks, schedule='dynamic'):
-                start = b * block_size
-                end = min(start + block_size, n_samples)
-                inertia = 0
-                for tile in range((end - start + TILE - 1) // TILE):
-                    i0 = start + tile * TILE
-                    n = min(<Py_ssize_t> TILE, end - i0)
-                    load_tile(&X[0, 0], i0, n, n_features, xs)
-                    tile_nearest(xs, &centers[0, 0], n_centers, n_features, best,
-                                 tile_label, dist)
-                    for t in range(n):
-                        label = tile_label[t]
-                        labels[i0 + t] = label
-                        w = sample_weight[(i0 + t) * w_step]
-                        inertia = inertia + w * best[t]
-                        row = &block_sums[b, label, 0]
-                        row[0] += w
-                        for d in range(n_features):
-                            row[1 + d] += w * X[i0 + t, d]
-                block_inertia[b] = inertia
-        free(xs)
-        free(best)
-        free(dist)
-        free(tile_label)
-    if failed[0]:
-        raise MemoryError()
+        cursor = thread_scratch(team, per_thread)
+        xs = <floating *> take(&cursor, xs_bytes)
+        best = <floating *> take(&cursor, row_bytes)
+        dist = <floating *> take(&cursor, row_bytes)
+        tile_label = <int *> take(&cursor, label_bytes)
+        for b in prange(n_blocks, schedule='dynamic'):
+            start = b * block_size
+            end = min(start + block_size, n_samples)
+            inertia = 0
+            for tile in range((end - start + TILE - 1) // TILE):
+                i0 = start + tile * TILE
+                n = min(<Py_ssize_t> TILE, end - i0)
+                load_tile(&X[0, 0], i0, n, n_features, xs)
+                tile_nearest(xs, &centers[0, 0], n_centers, n_features, best,
+                             tile_label, dist)
+                for t in range(n):
+                    label = tile_label[t]
+                    labels[i0 + t] = label
+                    w = sample_weight[(i0 + t) * w_step]
+                    inertia = inertia + w * best[t]
+                    row = &block_sums[b, label, 0]
+                    row[0] += w
+                    for d in range(n_features):
+                        row[1 + d] += w * X[i0 + t, d]
+            block_inertia[b] = inertia
+    free(team)
 
 
 def candidate_potentials(
@@ -140,40 +139,40 @@ def candidate_potentials(
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, tile, i0, n, start, end
     cdef int t, c, n_features = X.shape[1], n_candidates = candidates.shape[0]
-    cdef floating *xs
-    cdef floating *dist
-    cdef double *term
-    cdef int failed[1]
-    failed[0] = 0
+    cdef char *team
+    cdef char *cursor = NULL
+    cdef floating *xs = NULL          # (D, TILE)
+    cdef floating *dist = NULL        # (TILE,)
+    cdef double *term = NULL          # (TILE,)
+    cdef Py_ssize_t xs_bytes = n_features * TILE * sizeof(floating)
+    cdef Py_ssize_t dist_bytes = TILE * sizeof(floating)
+    cdef Py_ssize_t term_bytes = TILE * sizeof(double)
+    cdef Py_ssize_t per_thread = padded(xs_bytes) + padded(dist_bytes) + padded(term_bytes)
     block_potential[...] = 0
     if n_samples == 0:
         return
+    team = team_scratch(n_threads, per_thread)
     with nogil, parallel(num_threads=n_threads):
-        xs = <floating *> malloc((n_features + 1) * TILE * sizeof(floating))
-        term = <double *> malloc(TILE * sizeof(double))
-        if xs == NULL or term == NULL:
-            failed[0] = 1
-        else:
-            dist = xs + n_features * TILE
-            for b in prange(n_blocks, schedule='dynamic'):
-                start = b * block_size
-                end = min(start + block_size, n_samples)
-                for tile in range((end - start + TILE - 1) // TILE):
-                    i0 = start + tile * TILE
-                    n = min(<Py_ssize_t> TILE, end - i0)
-                    load_tile(&X[0, 0], i0, n, n_features, xs)
-                    for c in range(n_candidates):
-                        tile_sq_distances(xs, &candidates[c, 0], n_features, dist)
-                        for t in range(n):
-                            term[t] = sample_weight[(i0 + t) * w_step] * vmin(
-                                <double> dist[t], closest_sq[i0 + t])
-                        for t in range(n, TILE):
-                            term[t] = 0
-                        block_potential[b, c] += emc_sum(term, TILE)
-        free(xs)
-        free(term)
-    if failed[0]:
-        raise MemoryError()
+        cursor = thread_scratch(team, per_thread)
+        xs = <floating *> take(&cursor, xs_bytes)
+        dist = <floating *> take(&cursor, dist_bytes)
+        term = <double *> take(&cursor, term_bytes)
+        for b in prange(n_blocks, schedule='dynamic'):
+            start = b * block_size
+            end = min(start + block_size, n_samples)
+            for tile in range((end - start + TILE - 1) // TILE):
+                i0 = start + tile * TILE
+                n = min(<Py_ssize_t> TILE, end - i0)
+                load_tile(&X[0, 0], i0, n, n_features, xs)
+                for c in range(n_candidates):
+                    tile_sq_distances(xs, &candidates[c, 0], n_features, dist)
+                    for t in range(n):
+                        term[t] = sample_weight[(i0 + t) * w_step] * vmin(
+                            <double> dist[t], closest_sq[i0 + t])
+                    for t in range(n, TILE):
+                        term[t] = 0
+                    block_potential[b, c] += emc_sum(term, TILE)
+    free(team)
 
 
 def update_closest(

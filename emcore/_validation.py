@@ -9,7 +9,7 @@ import numpy as np
 #: MAX_BLOCKS blocks; it depends on N alone, which makes results thread-independent.
 MIN_BLOCK = 2048
 MAX_BLOCKS = 256
-#: Block sizes are whole tiles (TILE in emcore/_gauss.pxd): no part-filled tile
+#: Block sizes are whole tiles (TILE in emcore/_tile.pxd): no part-filled tile
 #: inside a block.
 BLOCK_ALIGN = 128
 

@@ -98,11 +98,11 @@ static inline double emc_hsum(const double *lanes) {
 
 #if defined(__GNUC__) || defined(__clang__)
 typedef double emc_d8 __attribute__((vector_size(8 * sizeof(double))));
-static inline emc_d8 emc_load8(const double *p) {
-    emc_d8 v;
-    memcpy(&v, p, sizeof v);  /* no alignment assumed */
-    return v;
-}
+typedef double emc_d8u __attribute__((vector_size(8 * sizeof(double)), aligned(8), may_alias));
+/* Vector loads and stores are macros, not functions: a function returning or
+ * taking a 32- or 64-byte vector has an ABI that depends on -mavx / -mavx512f
+ * (gcc's -Wpsabi), and these are compiled both with and without AVX2. */
+#define emc_load8(p) (*(const emc_d8u *) (p))  /* no alignment assumed */
 static inline double emc_sum(const double *a, int n) {
     emc_d8 acc = {0};
     for (int t = 0; t < n; t += 8) acc += emc_load8(a + t);
@@ -130,17 +130,14 @@ typedef double emc_d4 __attribute__((vector_size(4 * sizeof(double))));
 /* unaligned, aliasing-safe views for loads and stores */
 typedef double emc_d4u __attribute__((vector_size(4 * sizeof(double)), aligned(8), may_alias));
 typedef float emc_f4u __attribute__((vector_size(4 * sizeof(float)), aligned(4), may_alias));
-static inline emc_d4 emc_load4(const double *p) { return *(const emc_d4u *) p; }
-static inline void emc_store4(double *p, emc_d4 v) { *(emc_d4u *) p = v; }
-static inline emc_d4 emc_widen4(const float *p) {
-#ifdef __AVX__
-    return (emc_d4) _mm256_cvtps_pd(_mm_loadu_ps(p));  /* gcc splits the generic form */
+/* macros for the -Wpsabi reason given at emc_load8 */
+#define emc_load4(p) (*(const emc_d4u *) (p))
+#define emc_store4(p, v) (*(emc_d4u *) (p) = (v))
+#ifdef __AVX__  /* gcc splits the generic conversion into two halves */
+#define emc_widen4(p) ((emc_d4) _mm256_cvtps_pd(_mm_loadu_ps(p)))
 #else
-    typedef float emc_f4 __attribute__((vector_size(4 * sizeof(float))));
-    emc_f4 v = *(const emc_f4u *) p;
-    return __builtin_convertvector(v, emc_d4);
+#define emc_widen4(p) __builtin_convertvector(*(const emc_f4u *) (p), emc_d4)
 #endif
-}
 static inline void emc_lanes_sum(const double *r, int n, double *acc) {
     emc_d4 a = emc_load4(acc);
     for (int t = 0; t < n; t += 4) a += emc_load4(r + t);

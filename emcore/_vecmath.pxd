@@ -1,0 +1,36 @@
+# Cython declarations of the C helpers in _vecmath.h (vectorisable exp2 and log,
+# branch-free min/max/select, and float64 lane sums in a fixed order).
+
+cdef extern from "_vecmath.h":
+    const double EMC_LN2
+    float emc_exp2f_neg(float x) noexcept nogil
+    double emc_exp2_neg(double x) noexcept nogil
+    double emc_exp2_or_zero(double x) noexcept nogil
+    double emc_log(double x) noexcept nogil
+    double emc_log_sum(double largest, double total, double floor) noexcept nogil
+    double emc_weighted_log_sum(double w, double largest, double total,
+                                double floor) noexcept nogil
+    float emc_maxf(float a, float b) noexcept nogil
+    double emc_maxd(double a, double b) noexcept nogil
+    float emc_minf(float a, float b) noexcept nogil
+    double emc_mind(double a, double b) noexcept nogil
+    int emc_pick(int take_first, int first, int second) noexcept nogil
+    double emc_sum(const double *a, int n) noexcept nogil
+    void emc_lanes_sum(const double *r, int n, double *acc) noexcept nogil
+    void emc_lanes_moments(const double *r, const double *x, double m, int n, double *acc1,
+                           double *acc2) noexcept nogil
+    void emc_lanes_cross(const double *r, const double *xi, double mi, const double *xj,
+                         double mj, int n, double *acc) noexcept nogil
+    void emc_rgb_diagf(const float *e, const double *scale, const double *x0, const double *x1,
+                       const double *x2, double m0, double m1, double m2, int n,
+                       double *acc) noexcept nogil
+    void emc_rgb_fullf(const float *e, const double *scale, const double *x0, const double *x1,
+                       const double *x2, double m0, double m1, double m2, int n,
+                       double *acc) noexcept nogil
+    void emc_rgb_diagd(const double *e, const double *scale, const double *x0,
+                       const double *x1, const double *x2, double m0, double m1, double m2,
+                       int n, double *acc) noexcept nogil
+    void emc_rgb_fulld(const double *e, const double *scale, const double *x0,
+                       const double *x1, const double *x2, double m0, double m1, double m2,
+                       int n, double *acc) noexcept nogil
+    void emc_fold_lanes(const double *acc, int n_stats, double *stats) noexcept nogil
