@@ -6,29 +6,21 @@ adds the large sizes (the photo upscaled to 2.2 MP; synthetic images up to 8 MP
 in the scaling group).
 """
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
+# the tests' photo loader, shared rather than copied
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _photos import DATA, load_photo  # noqa: E402, F401 (DATA: for bench_memory)
+
 FULL = os.environ.get("EMCORE_BENCH_FULL") == "1"
-
-
-def photo(name):
-    with Image.open(DATA / f"{name}.png") as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def upscaled(name, factor):
-    with Image.open(DATA / f"{name}.png") as im:
-        im = im.convert("RGB")
-        return np.asarray(im.resize((im.width * factor, im.height * factor), Image.BICUBIC))
 
 
 def synthetic(n_pixels, seed=0):
     """A smooth-ish synthetic RGB image: a tiled, noisy copy of the coffee photo."""
-    base = photo("coffee")
+    base = load_photo("coffee")
     reps = int(np.ceil(n_pixels / base.shape[0] / base.shape[1]))
     img = np.tile(base, (reps, 1, 1))[: n_pixels // base.shape[1]]
     noise = np.random.RandomState(seed).randint(-3, 4, img.shape)
@@ -36,8 +28,8 @@ def synthetic(n_pixels, seed=0):
 
 
 IMAGES = {
-    "coffee-0.24MP": lambda: photo("coffee"),
-    "coffee-2.2MP": lambda: upscaled("coffee", 3),
+    "coffee-0.24MP": lambda: load_photo("coffee"),
+    "coffee-2.2MP": lambda: load_photo("coffee", 3),
 }
 # Peer comparisons stop at 2.2 MP (scikit-learn needs several GB there already);
 # bench_scaling.py takes emcore alone up to 8 MP.

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _data import FULL, upscaled
+from _data import FULL, load_photo
 from quality import METHODS, mean_ciede2000, photographs, png_bytes, psnr
 
 PHOTOS = list(photographs()) if FULL else ["coffee"]
@@ -77,7 +77,7 @@ def test_quality_peer(benchmark, name, peer):
 @pytest.fixture(scope="module")
 def photo_2mp(tmp_path_factory):
     path = tmp_path_factory.mktemp("main-job") / "coffee-2.2MP.png"
-    Image.fromarray(upscaled("coffee", 3)).save(path)
+    Image.fromarray(load_photo("coffee", 3)).save(path)
     return path
 
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _data import upscaled  # noqa: E402
+from _data import load_photo  # noqa: E402
 from _peers import (em_emcore, em_onedal, em_sklearn, em_start, lloyd_emcore,  # noqa: E402
                     lloyd_faiss, lloyd_onedal, lloyd_sklearn, per_iteration, reference_em,
                     reference_lloyd)
@@ -44,7 +44,7 @@ def jittered(img):
 
 def photos():
     from skimage import data
-    return {"coffee 2.2 MP": upscaled("coffee", 3), "hubble 0.87 MP": data.hubble_deep_field()}
+    return {"coffee 2.2 MP": load_photo("coffee", 3), "hubble 0.87 MP": data.hubble_deep_field()}
 
 
 def check(name, got, reference):

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import photo  # noqa: E402
+from _data import load_photo  # noqa: E402
 
 BUNDLED = ["coffee", "astronaut", "chelsea"]
 #: scikit-image's own sample photographs of other character: dark (hubble_deep_field,
@@ -32,7 +32,7 @@ EXTRA = ["hubble_deep_field", "rocket", "immunohistochemistry", "retina"]
 
 def photographs(names=None) -> dict[str, np.ndarray]:
     """Bundled photos, plus scikit-image's where it is installed."""
-    out = {name: photo(name) for name in BUNDLED}
+    out = {name: load_photo(name) for name in BUNDLED}
     try:
         import skimage.data
         for name in EXTRA:

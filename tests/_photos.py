@@ -1,5 +1,6 @@
-"""The bundled photographs, for the tests (a module name of its own: benchmarks/ has a
-conftest.py too, and two modules named conftest cannot both be imported)."""
+"""The bundled photographs, for the tests and the benchmarks (benchmarks/_data.py
+imports this module). A module name of its own: benchmarks/ has a conftest.py too,
+and two modules named conftest cannot both be imported."""
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +9,14 @@ from PIL import Image
 DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 
 
-def load_photo(name):
+def load_photo(name, factor=1):
+    """examples/data/<name>.png as (H, W, 3) uint8, read by Pillow alone (not by the
+    code under test); factor > 1 upscales it bicubically (larger benchmark inputs)."""
     with Image.open(DATA / f"{name}.png") as im:
-        return np.asarray(im.convert("RGB"))
+        im = im.convert("RGB")
+        if factor != 1:
+            im = im.resize((im.width * factor, im.height * factor), Image.BICUBIC)
+        return np.asarray(im)
 
 
 def segment_mean_palette(pixels, labels, k):
