@@ -28,6 +28,10 @@ class EstimatorMixin:
     _fitted_attributes = ()
     #: scikit-learn's estimator type: 'clusterer' or 'density_estimator'
     _estimator_type = None
+    #: the parameters' checks, {name: check(value, name)}, run at the start of fit
+    #: (_validation.check_declared_params); checks that need the data's shape, or
+    #: parameters of several forms, follow them in each estimator's _check_params
+    _param_checks = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

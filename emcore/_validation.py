@@ -104,6 +104,25 @@ def check_choice(value, name, choices):
     return value
 
 
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_optional_callable(value, name):
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None, got {value!r}")
+    return value
+
+
+def check_declared_params(estimator, checks):
+    """Check an estimator's parameters against its declared table {name: check}, where
+    check(value, name) raises TypeError or ValueError naming the parameter."""
+    for name, check in checks.items():
+        check(getattr(estimator, name), name)
+
+
 def check_random_state(seed):
     """A RandomState from None, an int or a RandomState (scikit-learn's convention)."""
     if seed is None or (isinstance(seed, (numbers.Integral, np.integer))

@@ -1,5 +1,6 @@
 """K-means (Lloyd) on the OpenMP kernel, with scikit-learn's definitions."""
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -7,10 +8,10 @@ from emcore import _kernels
 from emcore._base import EstimatorMixin
 from emcore._dask import is_dask_array, map_rows
 from emcore._sources import InMemorySamples, nearest_labels, samples_for_fit
-from emcore._validation import (block_layout, check_choice, check_float, check_int,
+from emcore._validation import (block_layout, check_bool, check_choice, check_declared_params,
+                                check_float, check_int, check_optional_callable,
                                 check_random_state, check_sample_weight, check_samples,
-                                compute_dtype, kernel_weights,
-                                resolve_n_threads)
+                                compute_dtype, kernel_weights, resolve_n_threads)
 from emcore.exceptions import convergence_warning
 from emcore.summaries import cluster_centers
 
@@ -165,18 +166,23 @@ class KMeans(EstimatorMixin):
         self._check_fitted()
         return self.n_iter_
 
+    _param_checks = {
+        "n_clusters": partial(check_int, minimum=1),
+        "tol": partial(check_float, minimum=0),
+        "max_iter": partial(check_int, minimum=1),
+        "algorithm": partial(check_choice, choices=ALGORITHMS),
+        "copy_x": check_bool,
+        "verbose": partial(check_int, minimum=0),
+        "callback": check_optional_callable,
+    }
+
     def _check_params(self, n_samples, n_features):
         """The parameters, checked; returns (n_clusters, n_init)."""
-        k = check_int(self.n_clusters, "n_clusters", minimum=1)
+        check_declared_params(self, self._param_checks)
+        k = int(self.n_clusters)
         if k > n_samples:
             raise ValueError(f"n_samples={n_samples} should be >= n_clusters={k}: "
                              f"n_clusters={k} is more than the {n_samples} samples")
-        check_float(self.tol, "tol", minimum=0)
-        check_int(self.max_iter, "max_iter", minimum=1)
-        check_choice(self.algorithm, "algorithm", ALGORITHMS)
-        check_int(self.verbose, "verbose", minimum=0)
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError("callback must be callable or None")
         if isinstance(self.init, str):
             check_choice(self.init, "init", ("k-means++", "random"))
         elif not callable(self.init):

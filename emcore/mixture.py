@@ -1,5 +1,6 @@
 """Gaussian mixtures fitted by EM on the OpenMP kernels, with scikit-learn's API."""
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -8,7 +9,8 @@ from emcore._base import EstimatorMixin
 from emcore._estimation import hard_parameters, m_step, random_parameters
 from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
                             precision_cholesky, precision_from_cholesky)
-from emcore._validation import (check_choice, check_float, check_int, check_random_state,
+from emcore._validation import (check_bool, check_choice, check_declared_params, check_float,
+                                check_int, check_optional_callable, check_random_state,
                                 check_sample_weight, check_samples, compute_dtype,
                                 resolve_n_threads, weight_total)
 from emcore._dask import is_dask_array, map_rows
@@ -102,19 +104,24 @@ class GaussianMixture(EstimatorMixin):
         self.callback = callback
 
     # ------------------------------------------------------------------ checks
+    _param_checks = {
+        "n_components": partial(check_int, minimum=1),
+        "covariance_type": partial(check_choice, choices=COVARIANCE_TYPES),
+        "tol": partial(check_float, minimum=0),
+        "reg_covar": partial(check_float, minimum=0),
+        "max_iter": partial(check_int, minimum=0),
+        "n_init": partial(check_int, minimum=1),
+        "init_params": partial(check_choice, choices=INIT_PARAMS),
+        "warm_start": check_bool,
+        "verbose": partial(check_int, minimum=0),
+        "callback": check_optional_callable,
+    }
+
     def _check_params(self, n_samples, n_features):
-        check_int(self.n_components, "n_components", minimum=1)
+        check_declared_params(self, self._param_checks)
         if self.n_components > n_samples:
             raise ValueError(f"n_components={self.n_components} is more than the "
                              f"{n_samples} samples")
-        check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
-        check_float(self.tol, "tol", minimum=0)
-        check_float(self.reg_covar, "reg_covar", minimum=0)
-        check_int(self.max_iter, "max_iter", minimum=0)
-        check_int(self.n_init, "n_init", minimum=1)
-        check_choice(self.init_params, "init_params", INIT_PARAMS)
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError("callback must be callable or None")
         k, d = self.n_components, n_features
         if self.weights_init is not None:
             w = check_samples(np.reshape(self.weights_init, (-1, 1)), "weights_init",

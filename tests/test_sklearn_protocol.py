@@ -211,3 +211,37 @@ def test_importing_emcore_imports_neither_scikit_learn_nor_scipy(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)  # not the source folder
     assert proc.returncode == 0, proc.stderr
+
+
+_PEERS = {GaussianMixture: sklearn.mixture.GaussianMixture, KMeans: sklearn.cluster.KMeans}
+_BAD_VALUES = [object(), "nonsense", -1, 2.5, np.nan, None]
+
+
+@pytest.mark.parametrize("cls, name", [(cls, name) for cls in _PEERS
+                                       for name in cls._param_checks])
+def test_declared_parameter_checks_refuse_what_scikit_learn_refuses(cls, name):
+    """Each parameter in an estimator's check table is an __init__ parameter, and every
+    value scikit-learn's own estimator refuses for it at fit is refused here too, by a
+    TypeError or ValueError naming the parameter (emcore-only parameters: every value
+    of the wrong kind)."""
+    X = make_blobs(60, centers=3, random_state=0)[0]
+    assert name in cls._get_param_names()
+    peer = _PEERS[cls]
+    refused = 0
+    for bad in _BAD_VALUES:
+        if name in peer._get_param_names():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    peer(**{name: bad}).fit(X)
+                continue  # scikit-learn takes it: no claim
+            except (TypeError, ValueError):
+                pass
+        elif bad is None and name == "callback":
+            continue  # None is callback's default
+        with pytest.raises((TypeError, ValueError), match=name):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cls(**{name: bad}).fit(X)
+        refused += 1
+    assert refused >= 3
