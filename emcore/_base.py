@@ -6,16 +6,23 @@ needs scikit-learn's own classes (its ``Tags``, its config, its HTML repr) is
 only reached when scikit-learn itself asks, or when the caller has already
 imported it.
 """
+from __future__ import annotations
+
 import html
 import inspect
+import os
 import sys
 import warnings
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 import numpy as np
 
 from emcore import persistence
 from emcore._validation import check_samples, feature_names
 from emcore.exceptions import not_fitted_error
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 OUTPUT_CONTAINERS = ("default", "pandas", "polars")
 
@@ -25,13 +32,13 @@ class EstimatorMixin:
 
     #: fitted attributes written by save() and restored by load(); the first one
     #: exists exactly when the estimator is fitted
-    _fitted_attributes = ()
+    _fitted_attributes: tuple[str, ...] = ()
     #: scikit-learn's estimator type: 'clusterer' or 'density_estimator'
-    _estimator_type = None
+    _estimator_type: str | None = None
     #: the parameters' checks, {name: check(value, name)}, run at the start of fit
     #: (_validation.check_declared_params); checks that need the data's shape, or
     #: parameters of several forms, follow them in each estimator's _check_params
-    _param_checks = {}
+    _param_checks: dict[str, Callable[[Any, str], Any]] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -44,8 +51,18 @@ class EstimatorMixin:
         return sorted(p.name for p in sig.parameters.values()
                       if p.name != "self" and p.kind != p.VAR_KEYWORD)
 
-    def get_params(self, deep=True):
-        """The estimator's parameters as a dict (``deep`` adds nested estimators' ones)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The estimator's parameters, by name.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Also list nested estimators' parameters, as ``name__sub``.
+
+        Returns
+        -------
+        params : dict
+        """
         params = {}
         for name in self._get_param_names():
             value = getattr(self, name)
@@ -54,10 +71,20 @@ class EstimatorMixin:
                 params.update((f"{name}__{k}", v) for k, v in value.get_params().items())
         return params
 
-    def set_params(self, **params):
-        """Set parameters by name (``name__sub`` for a nested estimator's); returns self."""
+    def set_params(self, **params: Any) -> Self:
+        """Set parameters by name.
+
+        Parameters
+        ----------
+        **params
+            New values by parameter name (``name__sub`` for a nested estimator's).
+
+        Returns
+        -------
+        self
+        """
         valid = self._get_param_names()
-        nested = {}
+        nested: dict[str, dict[str, Any]] = {}
         for key, value in params.items():
             name, _, sub = key.partition("__")
             if name not in valid:
@@ -142,9 +169,18 @@ class EstimatorMixin:
         return X
 
     # ------------------------------------------------------------------ output
-    def set_output(self, *, transform=None):
-        """Choose the container ``transform`` returns: 'default' (ndarray), 'pandas'
-        or 'polars'; None leaves it unchanged. Returns self."""
+    def set_output(self, *, transform: str | None = None) -> Self:
+        """Choose the container ``transform`` returns.
+
+        Parameters
+        ----------
+        transform : {'default', 'pandas', 'polars'} or None
+            'default' is an ndarray; None leaves the choice unchanged.
+
+        Returns
+        -------
+        self
+        """
         if transform is not None:
             if transform not in OUTPUT_CONTAINERS:
                 raise ValueError(f"transform must be one of {', '.join(OUTPUT_CONTAINERS)} "
@@ -169,15 +205,25 @@ class EstimatorMixin:
         return pl.DataFrame(out, schema=columns, orient="row")
 
     # ------------------------------------------------------------ persistence
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters and the fitted model to an .npz file (atomically).
 
-        Load it back with :func:`emcore.load`.
+        Load it back with :func:`emcore.load`. No pickle is involved.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file; it is complete or untouched, never partly written.
         """
         self._check_fitted()
         persistence.save_model(self, path)
 
-    def write(self, file):
-        """Write the model's .npz to ``file`` (a path or a binary file), not atomically."""
+    def write(self, file: str | os.PathLike[str] | BinaryIO) -> None:
+        """Write the model's .npz to a path or a binary file, not atomically.
+
+        Parameters
+        ----------
+        file : str, path-like or binary file object
+        """
         self._check_fitted()
         persistence.write_model(self, file)

@@ -5,6 +5,8 @@ Mixture parameters (weights, means, covariances in the layout of
 assignment, or from random soft responsibilities; and where an empty component
 or cluster restarts. Everything here is float64 numpy; nothing keeps state.
 """
+from __future__ import annotations
+
 import numpy as np
 
 #: Rows of random responsibilities drawn and summed at a time (init_params='random').
@@ -39,13 +41,30 @@ def _finish_covariances(scatter, nk, covariance_type, reg_covar):
     return cov.mean(axis=1) if covariance_type == "spherical" else cov
 
 
-def m_step(stats, centre, eps, covariance_type, reg_covar):
-    """(weights, means, covariances) from summed statistics centred on ``centre``.
+def m_step(stats: np.ndarray, centre: np.ndarray, eps: float, covariance_type: str,
+           reg_covar: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mixture's new parameters from summed statistics centred on ``centre``.
 
-    ``stats`` is (K, 1 + D + S): the responsibility mass, the sums of r (x - centre)
-    and the sums of r (x - centre)^2 (S = D) or of its upper triangle
-    (S = D(D+1)/2, for 'full' and 'tied'), as emcore/_em.pyx writes them.
-    ``eps`` is added ten times to each mass, as scikit-learn does.
+    Parameters
+    ----------
+    stats : ndarray of shape (K, 1 + D + S)
+        The responsibility mass, the sums of r (x - centre) and the sums of
+        r (x - centre)^2 (S = D) or of its upper triangle (S = D(D+1)/2, for
+        'full' and 'tied'), as emcore/_em.pyx writes them.
+    centre : ndarray of shape (K, D)
+        What the sums are centred on (:func:`emcore.summaries.em_centre`).
+    eps : float
+        Added ten times to each mass, as scikit-learn does.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    reg_covar : float
+        Added to the covariances' diagonals.
+
+    Returns
+    -------
+    weights : ndarray of shape (K,)
+    means : ndarray of shape (K, D)
+    covariances : ndarray
+        In the layout of ``covariance_type``.
     """
     n_features = centre.shape[1]
     nk = stats[:, 0] + 10 * eps

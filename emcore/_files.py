@@ -17,13 +17,13 @@ import threading
 from collections.abc import Iterator, Sequence
 
 
-def check_readable_file(path: str | os.PathLike[str], what: str = "file") -> str:
+def check_readable_file(path: str | bytes | os.PathLike, what: str = "file") -> str:
     """The path as a str if it names a regular file; an OSError naming the problem otherwise.
 
     A FIFO, a device or a socket would block or never end when read, so they
     are refused from their ``stat`` alone, before anything is opened.
     """
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # bytes paths too: messages and the result are str
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -135,15 +135,15 @@ def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[str
     On any exception (KeyboardInterrupt and SIGTERM included) every temporary
     file is removed and every destination is left as it was.
     """
-    paths = [os.fspath(p) for p in paths]
+    destinations = [os.fspath(p) for p in paths]
     temporaries: list[str] = []
     with _terminate_as_exit():
         try:
-            for path in paths:
+            for path in destinations:
                 _check_destination(path)
                 temporaries.append(_temporary_beside(path))
             yield list(temporaries)
-            _put_all_in_place(temporaries, paths)
+            _put_all_in_place(temporaries, destinations)
         except BaseException:
             for tmp in temporaries:
                 with contextlib.suppress(OSError):

@@ -3,7 +3,14 @@ from emcore._openmp cimport EMCORE_OPENMP, emc_cpu_has_avx2_fma
 
 
 def openmp_enabled():
-    """True when the kernels were compiled with OpenMP."""
+    """Whether the kernels were compiled with OpenMP.
+
+    Returns
+    -------
+    enabled : bool
+        False for a serial build (a compiler without OpenMP, or EMCORE_OPENMP=0):
+        ``n_threads`` is then ignored.
+    """
     return bool(EMCORE_OPENMP)
 
 

@@ -6,6 +6,8 @@ type as either per-feature inverse standard deviations (K, D) or the flattened
 upper-triangular Cholesky factor of the precision matrix (K, D*D); see
 emcore/_gauss.pxd.
 """
+from __future__ import annotations
+
 import numpy as np
 
 COVARIANCE_TYPES = ("spherical", "diag", "tied", "full")
@@ -19,11 +21,28 @@ LOG_2PI = np.log(2.0 * np.pi)
 LOG2_E = 1.0 / np.log(2.0)
 
 
-def precision_cholesky(covariances, covariance_type, name="covariance"):
+def precision_cholesky(covariances: np.ndarray, covariance_type: str,
+                       name: str = "covariance") -> np.ndarray:
     """Cholesky factors of the precision matrices, as scikit-learn's precisions_cholesky_.
 
-    Raises ValueError for a non-positive variance, a non-symmetric or a
-    non-positive-definite covariance matrix.
+    Parameters
+    ----------
+    covariances : array_like
+        In the layout of ``covariance_type``.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    name : str, default 'covariance'
+        What the error messages call the matrices.
+
+    Returns
+    -------
+    precisions_cholesky : ndarray
+        The same layout: inverse standard deviations ('diag', 'spherical') or upper
+        triangular factors U with precision = U U^T ('full', 'tied').
+
+    Raises
+    ------
+    ValueError
+        A non-positive variance, or a non-symmetric or non-positive-definite matrix.
     """
     cov = np.asarray(covariances, dtype=np.float64)
     if covariance_type == "tied":

@@ -70,7 +70,7 @@ def samples_to_oklab(rgb: np.ndarray, scale: float, n_threads: int | None = None
         raise TypeError(f"OKLab fitting needs an 8 or 16-bit sRGB image, got {rgb.dtype}: "
                         "convert it to uint8 first, or use color_space='rgb'")
     rgb = np.ascontiguousarray(rgb)
-    out = np.empty(rgb.shape, dtype=dtype)
+    out: np.ndarray = np.empty(rgb.shape, dtype=dtype)
     _colors.srgb_to_oklab(rgb, float(scale), LMS_FROM_RGB, LAB_FROM_LMS, out,
                           resolve_n_threads(n_threads))
     return out

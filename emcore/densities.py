@@ -1,7 +1,9 @@
 """Per-pixel Gaussian mixture densities: ``compute_densities(image, kernels)``."""
-from collections import namedtuple
+from __future__ import annotations
+
 import functools
 import numbers
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 import numpy as np
 
@@ -10,13 +12,28 @@ from emcore._dask import is_dask_array
 from emcore._params import COVARIANCE_TYPES, kernel_arrays, precision_cholesky
 from emcore._validation import as_real_array, check_finite, resolve_n_threads
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+
 #: Pixels converted to the compute dtype at a time (24 MiB of float64 RGB).
 SLAB_PIXELS = 1 << 20
 
-Kernel = namedtuple("Kernel", ["mean", "covariance", "weight"])
-Kernel.__doc__ = """One Gaussian kernel of a mixture: its mean (D,), its covariance, either
-the D variances of a diagonal matrix or a full (D, D) symmetric positive-definite
-matrix, and its weight (non-negative)."""
+class Kernel(NamedTuple):
+    """One Gaussian kernel of a mixture, as :func:`compute_densities` takes it.
+
+    Attributes
+    ----------
+    mean : array_like of shape (D,)
+    covariance : array_like of shape (D,) or (D, D)
+        The D variances of a diagonal matrix, or a full symmetric positive-definite
+        matrix.
+    weight : float
+        Non-negative.
+    """
+
+    mean: ArrayLike
+    covariance: ArrayLike
+    weight: float
 
 
 def _kernel_triple(index, kernel):
@@ -92,8 +109,10 @@ def _mixture_parameters(kernels):
     return np.stack(means), prec, np.asarray(weights), cov_type
 
 
-def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.float64,
-                      out_dtype=np.float64, n_threads=None):
+def compute_densities(image: ArrayLike, kernels: Iterable[tuple[Any, Any, Any]] | Any, *,
+                      log: bool = False, normalize: bool = True,
+                      dtype: DTypeLike = np.float64, out_dtype: DTypeLike = np.float64,
+                      n_threads: int | None = None) -> np.ndarray:
     """Weighted sum of Gaussian densities at every pixel.
 
     For every pixel x, ``sum_k w_k N(x; mu_k, Sigma_k)``, computed in one parallel
@@ -125,8 +144,9 @@ def compute_densities(image, kernels, *, log=False, normalize=True, dtype=np.flo
 
     Returns
     -------
-    numpy.ndarray of out_dtype, the image's shape without its channel axis; for a
-    Dask array, a lazy Dask array of the same (chunked like the image).
+    densities : numpy.ndarray of out_dtype
+        The image's shape without its channel axis; for a Dask array, a lazy Dask
+        array of the same (chunked like the image).
 
     Examples
     --------

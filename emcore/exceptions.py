@@ -20,7 +20,7 @@ class ConvergenceWarning(UserWarning):
 
 #: our class -> the name of scikit-learn's counterpart in sklearn.exceptions
 _COUNTERPARTS = {NotFittedError: "NotFittedError", ConvergenceWarning: "ConvergenceWarning"}
-_combined = {}
+_combined: dict[type, type] = {}
 
 
 def _both(ours):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 from PIL import Image as PILImage
@@ -20,6 +20,9 @@ from emcore import _colors
 from emcore._dask import is_dask_array
 from emcore._files import atomic_output, check_readable_file
 from emcore._validation import as_real_array, check_finite
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 #: Pillow modes read as they are; others are converted to sRGB (with alpha where present).
 _PASS_MODES = {"L", "RGB", "RGBA", "LA", "I;16", "I;16B", "I;16L", "I", "F"}
@@ -37,18 +40,25 @@ class Image:
     shape : tuple
         ``rgb_matrix.shape``.
     title : str
+
+    Parameters
+    ----------
+    rgb_matrix : array_like of shape (H, W, C) or (H, W)
+    title : str, default ''
     """
 
-    def __init__(self, rgb_matrix, title=""):
+    def __init__(self, rgb_matrix: ArrayLike, title: str = "") -> None:
         self.rgb_matrix = np.asarray(rgb_matrix)
         self.title = title
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
+        """``rgb_matrix.shape``."""
         return self.rgb_matrix.shape
 
     @property
-    def rgb_vector(self):
+    def rgb_vector(self) -> np.ndarray:
+        """The pixels one row each: (H * W, C), or (H * W, 1) for a grey image."""
         return self.rgb_matrix.reshape(-1, self.rgb_matrix.shape[-1]) if (
             self.rgb_matrix.ndim == 3) else self.rgb_matrix.reshape(-1, 1)
 
@@ -79,12 +89,13 @@ def _to_srgb(im: PILImage.Image) -> PILImage.Image:
         return im
     if im.mode == "LAB":  # Pillow's own convert() is not colorimetric for LAB
         lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
-        return ImageCms.applyTransform(im, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
+        return cast(PILImage.Image, ImageCms.applyTransform(
+            im, ImageCms.buildTransform(lab, srgb, "LAB", "RGB")))
     if im.mode == "CMYK" and im.info.get("icc_profile"):
         try:
             profile = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
-            return ImageCms.profileToProfile(im, profile, ImageCms.createProfile("sRGB"),
-                                             outputMode="RGB")
+            return cast(PILImage.Image, ImageCms.profileToProfile(
+                im, profile, ImageCms.createProfile("sRGB"), outputMode="RGB"))
         except (ImageCms.PyCMSError, OSError):
             pass  # a broken profile: Pillow's plain conversion below
     has_alpha = im.mode in ("RGBa", "La", "PA") or "transparency" in im.info
@@ -95,7 +106,7 @@ def _sixteen_bit_colour(im: PILImage.Image) -> bool:
     """True for 16-bit-per-channel colour files, which Pillow would cut to 8 bits."""
     if im.mode not in ("RGB", "RGBA", "RGBX"):
         return False
-    for tile in im.tile:
+    for tile in getattr(im, "tile", ()):  # what the file's decoder was asked for
         args = tile[3]  # (decoder, extents, offset, args): rawmode first, or alone
         rawmode = args[0] if isinstance(args, tuple) and args else args
         if isinstance(rawmode, str) and ";16" in rawmode:
@@ -103,7 +114,7 @@ def _sixteen_bit_colour(im: PILImage.Image) -> bool:
     return False
 
 
-def _open(path: str | os.PathLike[str]) -> Picture:
+def _open(path: str | bytes | os.PathLike) -> Picture:
     """Read an image file fully: EXIF orientation applied, ICC profile kept where the
     pixels keep their encoding, colour spaces converted to sRGB (Pillow's size limit kept)."""
     path = check_readable_file(path, "image")
@@ -113,9 +124,9 @@ def _open(path: str | os.PathLike[str]) -> Picture:
                 arr = None
             else:
                 im.load()
-                im = ImageOps.exif_transpose(im)
-                converted = _to_srgb(im)
-                icc = im.info.get("icc_profile") if converted is im else None
+                oriented = ImageOps.exif_transpose(im)
+                converted = _to_srgb(oriented)
+                icc = oriented.info.get("icc_profile") if converted is oriented else None
                 arr = np.asarray(converted)
     except PILImage.DecompressionBombError as err:
         raise ValueError(f"{path}: image is too large to read safely ({err})") from None
@@ -141,6 +152,11 @@ def load_image(path: str | os.PathLike[str], title: str | None = None) -> Image:
     path : str or path
     title : str, optional
         Defaults to the file name.
+
+    Returns
+    -------
+    image : Image
+        The pixels as read (EXIF orientation applied, converted to sRGB).
     """
     return Image(_open(path).pixels,
                  title=os.path.basename(os.fspath(path)) if title is None else title)
@@ -190,8 +206,20 @@ def split_alpha(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
-def rgb_vector_to_image(vector, shape, title: str = "") -> Image:
-    """Reshape pixel rows back into an :class:`Image` of the given (H, W, C) shape."""
+def rgb_vector_to_image(vector: ArrayLike, shape: tuple[int, ...], title: str = "") -> Image:
+    """Reshape pixel rows back into an :class:`Image` (tutorial helper).
+
+    Parameters
+    ----------
+    vector : array_like of shape (H * W, C)
+    shape : tuple
+        The image's (H, W, C) shape.
+    title : str, default ''
+
+    Returns
+    -------
+    image : Image
+    """
     vector = np.asarray(vector)
     if int(np.prod(shape)) != vector.size:
         raise ValueError(f"a vector of {vector.size} values cannot form an image of shape "
@@ -199,8 +227,12 @@ def rgb_vector_to_image(vector, shape, title: str = "") -> Image:
     return Image(vector.reshape(shape), title=title)
 
 
-def unique_colors(pixels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def unique_colors(pixels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique rows of an (N, C) pixel array.
+
+    Parameters
+    ----------
+    pixels : array_like or Dask array of shape (N, C)
 
     Returns
     -------
@@ -289,13 +321,13 @@ def write_image(file: str, fmt: str, image: np.ndarray, *, labels: np.ndarray | 
         with open(file, "wb") as f:  # a file object keeps numpy from appending ".npy"
             np.save(f, image)
         return
-    if labels is not None and indexable(image, palette, fmt):
+    if labels is not None and palette is not None and indexable(image, palette, fmt):
         im = _as_indexed(labels, palette)
     else:
         im = _as_pil(image, fmt)
     if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
         im = im.convert(im.mode[:-1])  # JPEG has no alpha channel
-    options = {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
+    options: dict[str, object] = {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
     if icc_profile and fmt in ("PNG", "TIFF", "JPEG", "WEBP"):
         options["icc_profile"] = icc_profile
     try:
@@ -312,8 +344,9 @@ def warn_if_lossy(path: str | os.PathLike[str], fmt: str) -> None:
                       UserWarning, stacklevel=3)
 
 
-def save_image(image, path: str | os.PathLike[str], *, labels: np.ndarray | None = None,
-               palette: np.ndarray | None = None, icc_profile: bytes | None = None) -> None:
+def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
+               labels: np.ndarray | None = None, palette: np.ndarray | None = None,
+               icc_profile: bytes | None = None) -> None:
     """Write an image array (or :class:`Image`) atomically; the format follows the extension.
 
     Parameters

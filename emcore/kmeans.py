@@ -1,6 +1,9 @@
 """K-means (Lloyd) on the OpenMP kernel, with scikit-learn's definitions."""
+from __future__ import annotations
+
 import warnings
 from functools import partial
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -14,6 +17,9 @@ from emcore._validation import (block_layout, check_bool, check_choice, check_de
                                 compute_dtype, kernel_weights, resolve_n_threads)
 from emcore.exceptions import convergence_warning
 from emcore.summaries import cluster_centers
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 #: Accepted for scikit-learn compatibility; both run emcore's exact Lloyd kernel
 #: (Elkan's algorithm gives the same centres and labels as Lloyd's).
@@ -143,12 +149,22 @@ class KMeans(EstimatorMixin):
         Only when X was a dataframe with string column names.
     """
 
+    cluster_centers_: np.ndarray
+    labels_: np.ndarray
+    inertia_: float
+    n_iter_: int
+    n_features_in_: int
+    feature_names_in_: np.ndarray
+
     _estimator_type = "clusterer"
     _fitted_attributes = ("cluster_centers_", "inertia_", "n_iter_", "n_features_in_")
 
-    def __init__(self, n_clusters=8, tol=1e-4, max_iter=300, random_state=None, *,
-                 init="k-means++", n_init="auto", algorithm="lloyd", copy_x=True, verbose=0,
-                 n_threads=None, callback=None):
+    def __init__(self, n_clusters: int = 8, tol: float = 1e-4, max_iter: int = 300,
+                 random_state: int | np.random.RandomState | None = None, *,
+                 init: str | ArrayLike | Callable[..., ArrayLike] = "k-means++",
+                 n_init: int | str = "auto", algorithm: str = "lloyd", copy_x: bool = True,
+                 verbose: int = 0, n_threads: int | None = None,
+                 callback: Callable[[int, float], Any] | None = None) -> None:
         self.n_clusters = n_clusters
         self.tol = tol
         self.max_iter = max_iter
@@ -162,7 +178,8 @@ class KMeans(EstimatorMixin):
         self.callback = callback
 
     @property
-    def iterations(self):
+    def iterations(self) -> int:
+        """Lloyd iterations of the best run: ``n_iter_`` under the tutorial's name."""
         self._check_fitted()
         return self.n_iter_
 
@@ -241,7 +258,8 @@ class KMeans(EstimatorMixin):
             n_iter = self.max_iter
         return centers, n_iter
 
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X: ArrayLike, y: object = None,
+            sample_weight: ArrayLike | None = None) -> KMeans:
         """Cluster X.
 
         Parameters
@@ -255,14 +273,15 @@ class KMeans(EstimatorMixin):
 
         Returns
         -------
-        self
+        self : KMeans
+            The fitted estimator.
         """
         n_threads = resolve_n_threads(self.n_threads)
         source, start_X, start_w = samples_for_fit(self, X, sample_weight, n_threads)
         k, n_init = self._check_params(source.n_weighted, source.n_features)
         random_state = check_random_state(self.random_state)
         # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
-        cached = []
+        cached: list[float] = []
 
         def tol():
             if not cached:
@@ -270,14 +289,14 @@ class KMeans(EstimatorMixin):
                 _check_inertia(variance, source)
                 cached.append(variance / source.n_features * self.tol)
             return cached[0]
-        best = None
+        best: tuple[Any, ...] = ()
         for _ in range(n_init):
             centers = self._initial_centers(start_X, start_w, random_state, n_threads)
             if self.verbose:
                 print("Initialization complete")
             centers, n_iter = self._lloyd(source, centers, tol)
             labels, inertia = source.assign(centers)
-            if best is None or inertia < best[2]:
+            if not best or inertia < best[2]:
                 best = centers, labels, inertia, n_iter
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
         return self
@@ -294,15 +313,38 @@ class KMeans(EstimatorMixin):
             raise ValueError("cluster_centers_ contains NaN or infinite values")
         check_float(float(self.inertia_), "inertia_", minimum=0)
 
-    def predict(self, X):
-        """Index of the nearest cluster centre for every sample (lazy for a Dask array)."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Index of the nearest cluster centre for every sample.
+
+        Parameters
+        ----------
+        X : array_like or Dask array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int32
+            The first nearest centre on ties; a lazy Dask array for Dask input.
+        """
         if is_dask_array(X):
             return map_rows(self.predict, X, np.int32)
-        X = self._validate_X(X, reset=False)
-        return nearest_labels(X, self.cluster_centers_, resolve_n_threads(self.n_threads))
+        samples = self._validate_X(X, reset=False)
+        return nearest_labels(samples, self.cluster_centers_, resolve_n_threads(self.n_threads))
 
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then return ``labels_``."""
+    def fit_predict(self, X: ArrayLike, y: object = None,
+                    sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """Fit, then return ``labels_``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array_like of shape (n_samples,), optional
+            Non-negative weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int32
+        """
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def _distances(self, X):
@@ -312,25 +354,74 @@ class KMeans(EstimatorMixin):
             out[:, j] = np.sqrt(((X - c) ** 2).sum(axis=1))
         return out
 
-    def transform(self, X):
-        """Euclidean distance of every sample to every centre, (n_samples, n_clusters)."""
+    def transform(self, X: ArrayLike) -> Any:
+        """Euclidean distance of every sample to every centre.
+
+        Parameters
+        ----------
+        X : array_like or Dask array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_clusters)
+            Or a pandas/polars DataFrame after ``set_output``; lazy for Dask input.
+        """
         if is_dask_array(X):
             return map_rows(self.transform, X, compute_dtype(X), self.n_clusters)
         return self._wrap_output(self._distances(self._validate_X(X, reset=False)), X)
 
-    def fit_transform(self, X, y=None, sample_weight=None):
-        """Fit, then return the distances of X to the centres."""
+    def fit_transform(self, X: ArrayLike, y: object = None,
+                      sample_weight: ArrayLike | None = None) -> Any:
+        """Fit, then return the distances of X to the centres.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array_like of shape (n_samples,), optional
+            Non-negative weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_clusters)
+            Or a DataFrame after ``set_output``, as :meth:`transform`.
+        """
         checked = self.fit(X, sample_weight=sample_weight)._validate_X(X, reset=False)
         return self._wrap_output(self._distances(checked), X)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names of transform's columns: 'kmeans0', 'kmeans1', ..."""
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Names of transform's columns.
+
+        Parameters
+        ----------
+        input_features : ignored
+            Accepted for scikit-learn's API.
+
+        Returns
+        -------
+        names : ndarray of str objects
+            'kmeans0', 'kmeans1', ... one per cluster.
+        """
         self._check_fitted()
         return np.asarray([f"kmeans{i}" for i in range(self.n_clusters)], dtype=object)
 
-    def score(self, X, y=None, sample_weight=None):
-        """Minus the (weighted) inertia of X under the fitted centres."""
-        X = self._validate_X(X, reset=False)
-        source = InMemorySamples(X, check_sample_weight(sample_weight, X.shape[0]),
+    def score(self, X: ArrayLike, y: object = None,
+              sample_weight: ArrayLike | None = None) -> float:
+        """Minus the (weighted) inertia of X under the fitted centres.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array_like of shape (n_samples,), optional
+            Non-negative weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        score : float
+            ``-sum_i w_i min_j ||x_i - c_j||^2`` (higher is better).
+        """
+        samples = self._validate_X(X, reset=False)
+        source = InMemorySamples(samples, check_sample_weight(sample_weight, samples.shape[0]),
                                  resolve_n_threads(self.n_threads))
         return -source.lloyd(self.cluster_centers_)[1]

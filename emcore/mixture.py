@@ -1,6 +1,9 @@
 """Gaussian mixtures fitted by EM on the OpenMP kernels, with scikit-learn's API."""
+from __future__ import annotations
+
 import warnings
 from functools import partial
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -17,6 +20,9 @@ from emcore._dask import is_dask_array, map_rows
 from emcore._sources import log_density, nearest_labels, samples_for_fit
 from emcore.exceptions import convergence_warning
 from emcore.kmeans import KMeans, kmeans_plusplus
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -78,15 +84,30 @@ class GaussianMixture(EstimatorMixin):
     n_features_in_ : int
     """
 
+    weights_: np.ndarray
+    means_: np.ndarray
+    covariances_: np.ndarray
+    precisions_: np.ndarray
+    precisions_cholesky_: np.ndarray
+    converged_: bool
+    n_iter_: int
+    lower_bound_: float
+    lower_bounds_: np.ndarray
+    n_features_in_: int
+
     _estimator_type = "density_estimator"
     _fitted_attributes = ("means_", "weights_", "covariances_", "precisions_cholesky_",
                           "precisions_", "converged_", "n_iter_", "lower_bound_",
                           "lower_bounds_", "n_features_in_")
 
-    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
-                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
-                 means_init=None, precisions_init=None, random_state=None, warm_start=False,
-                 n_threads=None, verbose=0, callback=None):
+    def __init__(self, n_components: int = 1, *, covariance_type: str = "full",
+                 tol: float = 1e-3, reg_covar: float = 1e-6, max_iter: int = 100,
+                 n_init: int = 1, init_params: str = "kmeans",
+                 weights_init: ArrayLike | None = None, means_init: ArrayLike | None = None,
+                 precisions_init: ArrayLike | None = None,
+                 random_state: int | np.random.RandomState | None = None,
+                 warm_start: bool = False, n_threads: int | None = None, verbose: int = 0,
+                 callback: Callable[[int, float], Any] | None = None) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -283,7 +304,8 @@ class GaussianMixture(EstimatorMixin):
         self.precisions_cholesky_ = expected.astype(dtype)
 
     # ------------------------------------------------------------------ public
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X: ArrayLike, y: object = None,
+            sample_weight: ArrayLike | None = None) -> GaussianMixture:
         """Fit the mixture by EM.
 
         Parameters
@@ -297,7 +319,8 @@ class GaussianMixture(EstimatorMixin):
 
         Returns
         -------
-        self
+        self : GaussianMixture
+            The fitted mixture.
         """
         warm = self.warm_start and self.__sklearn_is_fitted__()
         n_threads = resolve_n_threads(self.n_threads)
@@ -314,17 +337,18 @@ class GaussianMixture(EstimatorMixin):
                          self.covariance_type, self.n_components, d)):
             raise ValueError("warm_start: the previous fit has another number of components, "
                              "features or covariance_type; set warm_start=False to refit")
-        best = None
+        best: dict[str, Any] = {}
         for init in range(1 if warm else self.n_init):
             if warm:  # continue: the previous parameters and lower bound
-                start = [np.asarray(a, dtype=np.float64)
-                         for a in (self.weights_, self.means_, self.covariances_)]
-                result = self._run_em(source, *start, eps, init,
+                weights, means, cov = (np.asarray(a, dtype=np.float64)
+                                       for a in (self.weights_, self.means_, self.covariances_))
+                result = self._run_em(source, weights, means, cov, eps, init,
                                       lower_bound=float(self.lower_bound_))
             else:
-                start = self._initialize(start_X, start_w, random_state, n_threads, eps)
-                result = self._run_em(source, *start, eps, init)
-            if best is None or result["lower_bound_"] > best["lower_bound_"]:
+                weights, means, cov = self._initialize(start_X, start_w, random_state,
+                                                       n_threads, eps)
+                result = self._run_em(source, weights, means, cov, eps, init)
+            if not best or result["lower_bound_"] > best["lower_bound_"]:
                 best = result
         if not best["converged_"] and self.max_iter > 0:
             warnings.warn("Best performing initialization did not converge: try different "
@@ -343,44 +367,102 @@ class GaussianMixture(EstimatorMixin):
         self.lower_bound_ = source.dtype.type(best["lower_bound_"])
         return self
 
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then return the most likely component of every sample."""
+    def fit_predict(self, X: ArrayLike, y: object = None,
+                    sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """Fit, then return the most likely component of every sample.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array_like of shape (n_samples,), optional
+            Non-negative weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), intp
+        """
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
-    def _kernel_input(self, X):
+    def _kernel_input(self, X) -> tuple[np.ndarray,
+                                         tuple[np.ndarray, np.ndarray, np.ndarray, bool]]:
         X = self._validate_X(X, reset=False)
         return X, kernel_arrays(self.means_, self.precisions_cholesky_, self.weights_,
                                 self.covariance_type, X.dtype)
 
-    def predict(self, X):
-        """Most likely component of every sample, shape (n_samples,) (lazy for Dask)."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Most likely component of every sample.
+
+        Parameters
+        ----------
+        X : array_like or Dask array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), intp
+            The component with the largest posterior (the first on ties); a lazy Dask
+            array for Dask input.
+        """
         if is_dask_array(X):
             return map_rows(self.predict, X, np.intp)
-        X, params = self._kernel_input(X)
-        labels = np.empty(X.shape[0], dtype=np.int32)
-        _kernels.most_likely_component(X, *params, labels, resolve_n_threads(self.n_threads))
+        samples, params = self._kernel_input(X)
+        labels = np.empty(samples.shape[0], dtype=np.int32)
+        _kernels.most_likely_component(samples, *params, labels,
+                                       resolve_n_threads(self.n_threads))
         return labels.astype(np.intp)
 
-    def predict_proba(self, X):
-        """Posterior probability of every component, shape (n_samples, n_components)."""
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Posterior probability of every component for every sample.
+
+        Parameters
+        ----------
+        X : array_like or Dask array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            Rows sum to 1; in the model's dtype; lazy for Dask input.
+        """
         if is_dask_array(X):
             return map_rows(self.predict_proba, X, compute_dtype(X), self.n_components)
-        X, params = self._kernel_input(X)
-        out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
-        _kernels.log_responsibilities(X, *params, out, resolve_n_threads(self.n_threads))
+        samples, params = self._kernel_input(X)
+        out = np.empty((samples.shape[0], self.n_components), dtype=samples.dtype)
+        _kernels.log_responsibilities(samples, *params, out, resolve_n_threads(self.n_threads))
         return np.exp(out, out=out)
 
-    def score_samples(self, X):
-        """Log-likelihood of every sample, shape (n_samples,) (lazy for Dask)."""
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-likelihood of every sample under the mixture.
+
+        Parameters
+        ----------
+        X : array_like or Dask array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            ``log sum_k w_k N(x; mu_k, Sigma_k)``; lazy for Dask input.
+        """
         if is_dask_array(X):
             return map_rows(self.score_samples, X, compute_dtype(X))
-        X, _ = self._kernel_input(X)
-        scores = log_density(X, self.means_, self.precisions_cholesky_, self.weights_,
+        samples, _ = self._kernel_input(X)
+        scores = log_density(samples, self.means_, self.precisions_cholesky_, self.weights_,
                              self.covariance_type, resolve_n_threads(self.n_threads))
-        return scores.astype(X.dtype, copy=False)
+        return scores.astype(samples.dtype, copy=False)
 
-    def score(self, X, y=None, sample_weight=None):
-        """Mean (weighted) log-likelihood of X."""
+    def score(self, X: ArrayLike, y: object = None,
+              sample_weight: ArrayLike | None = None) -> float:
+        """Mean (weighted) log-likelihood of X.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array_like of shape (n_samples,), optional
+
+        Returns
+        -------
+        score : float
+        """
         scores = self.score_samples(X)
         w = check_sample_weight(sample_weight, len(scores))
         return float(np.dot(w, scores.astype(np.float64)) / weight_total(w))
@@ -391,20 +473,55 @@ class GaussianMixture(EstimatorMixin):
                "spherical": k}[self.covariance_type]
         return int(cov + k * d + k - 1)
 
-    def bic(self, X, sample_weight=None):
-        """Bayesian information criterion (lower is better); weights count as copies."""
+    def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Bayesian information criterion of the model on X (lower is better).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        sample_weight : array_like of shape (n_samples,), optional
+            Weights count as copies: n is their sum.
+
+        Returns
+        -------
+        bic : float
+            ``-2 n score(X) + n_parameters log(n)``.
+        """
         n = weight_total(check_sample_weight(sample_weight, np.shape(X)[0]))
         return float(-2 * self.score(X, sample_weight=sample_weight) * n
                      + self._n_parameters() * np.log(n))
 
-    def aic(self, X, sample_weight=None):
-        """Akaike information criterion (lower is better); weights count as copies."""
+    def aic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Akaike information criterion of the model on X (lower is better).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        sample_weight : array_like of shape (n_samples,), optional
+            Weights count as copies: n is their sum.
+
+        Returns
+        -------
+        aic : float
+            ``-2 n score(X) + 2 n_parameters``.
+        """
         n = weight_total(check_sample_weight(sample_weight, np.shape(X)[0]))
         return float(-2 * self.score(X, sample_weight=sample_weight) * n
                      + 2 * self._n_parameters())
 
-    def sample(self, n_samples=1):
-        """Draw samples: returns (X (n_samples, n_features), component labels)."""
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples from the fitted mixture (with ``random_state``).
+
+        Parameters
+        ----------
+        n_samples : int, default 1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        labels : ndarray of shape (n_samples,)
+            The component each sample was drawn from.
+        """
         self._check_fitted()
         n_samples = check_int(n_samples, "n_samples", minimum=1)
         rng = check_random_state(self.random_state)

@@ -5,8 +5,11 @@ imports none of them. A file is checked before it is trusted: the sizes of its
 members before reading them, then the fitted arrays by the estimator's own
 ``_check_fitted_arrays``.
 """
+from __future__ import annotations
+
 import os
 import zipfile
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +18,7 @@ from emcore._files import atomic_output, check_readable_file
 FORMAT_VERSION = 1
 
 #: estimator class name -> class, filled by register()
-ESTIMATORS = {}
+ESTIMATORS: dict[str, type] = {}
 
 
 def register(cls):
@@ -75,14 +78,29 @@ def _read_member(data, key, path):
                       f"{err}") from None
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Any:
     """Load a model written by ``save`` (a GaussianMixture or a KMeans).
 
     The file is checked before it is trusted: its members' sizes against what
     the model can need (before reading them), then every fitted array's shape,
-    finiteness and (for mixtures) positive definiteness. Raises OSError for a
-    file that is not a readable model, ValueError for one whose contents are
-    inconsistent.
+    finiteness and (for mixtures) positive definiteness. No pickle is read.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :meth:`GaussianMixture.save` or :meth:`KMeans.save`.
+
+    Returns
+    -------
+    model : GaussianMixture or KMeans
+        Fitted, with the saved parameters.
+
+    Raises
+    ------
+    OSError
+        The file is missing or is not a readable model file.
+    ValueError
+        Its contents are inconsistent (sizes, shapes, non-finite or invalid values).
     """
     path = check_readable_file(path, "model file")
     sizes = _member_sizes(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -71,6 +72,12 @@ class ImageSamples:
     n_distinct : int
         Distinct colours in the image.
     """
+
+    samples: np.ndarray
+    weights: np.ndarray | None
+    inverse: np.ndarray | None  # or a lazy Dask array
+    color: np.ndarray | None
+    alpha: np.ndarray | None
 
     def __init__(self, image, *, unique_colors: bool = True, color_space: str = "rgb",
                  n_threads: int | None = None):
@@ -209,6 +216,7 @@ def fit_model(samples: ImageSamples, k: int, method: str = "kmeans",
               **options) -> KMeans | GaussianMixture:
     """A KMeans or GaussianMixture of k segments fitted to the samples (weighted by counts)."""
     check_choice(method, "method", METHODS)
+    model: KMeans | GaussianMixture
     if method == "kmeans":
         model = KMeans(k, **options)
     else:
@@ -242,8 +250,15 @@ class Segmentation:
     icc_profile: bytes | None = None
 
     def save(self, path: str | os.PathLike[str], *, rgb: bool = False) -> None:
-        """Write the image atomically: indexed with exactly the palette where the format
-        allows (PNG, GIF, TIFF, BMP), unless ``rgb``."""
+        """Write the image atomically (the format from the extension).
+
+        Parameters
+        ----------
+        path : str or path-like
+        rgb : bool, default False
+            Write RGB rather than an image indexed into exactly the palette (written
+            where the format allows: PNG, GIF, TIFF, BMP).
+        """
         save_image(self.image, path, labels=None if rgb else self.labels,
                    palette=None if rgb else self.palette, icc_profile=self.icc_profile)
 
@@ -267,9 +282,11 @@ def finish(samples: ImageSamples, model: KMeans | GaussianMixture, *,
                         samples.icc_profile)
 
 
-def segment_image(image, n_colors: int, *, method: str = "kmeans", color_space: str = "rgb",
-                  dither: float = 0.0, repaint: str = "segment", unique_colors: bool = True,
-                  random_state=0, n_threads: int | None = None, **options) -> Segmentation:
+def segment_image(image: Any, n_colors: int, *, method: str = "kmeans",
+                  color_space: str = "rgb", dither: float = 0.0, repaint: str = "segment",
+                  unique_colors: bool = True,
+                  random_state: int | np.random.RandomState | None = 0,
+                  n_threads: int | None = None, **options: Any) -> Segmentation:
     """Reduce an image to ``n_colors`` colours: the whole pipeline in one call.
 
     Parameters

@@ -3,10 +3,18 @@
 Functions that take ``path`` write the figure there atomically and work without
 a display; they always return the matplotlib Figure.
 """
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
 
 from emcore._files import atomic_output
 from emcore.image import Image
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 def _figure(**kwargs):
@@ -19,7 +27,6 @@ def _figure(**kwargs):
 
 def _finish(fig, path):
     if path is not None:
-        import os
         with atomic_output(path) as tmp:
             fig.savefig(tmp, format=os.path.splitext(os.fspath(path))[1].lstrip(".") or "png")
     return fig
@@ -30,8 +37,22 @@ def _matrix(image):
     return arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr
 
 
-def display_images(*images, titles=None, path=None):
-    """Show images side by side (Image objects or arrays)."""
+def display_images(*images: Image | ArrayLike, titles: Sequence[str] | None = None,
+                   path: str | os.PathLike[str] | None = None) -> Any:
+    """Show images side by side.
+
+    Parameters
+    ----------
+    *images : Image or array_like
+    titles : sequence of str, optional
+        One per image; by default each :class:`Image`'s title.
+    path : str or path-like, optional
+        Also write the figure there (the format from the extension).
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+    """
     if not images:
         raise ValueError("display_images needs at least one image")
     fig = _figure(figsize=(4 * len(images), 4))
@@ -46,10 +67,25 @@ def display_images(*images, titles=None, path=None):
     return _finish(fig, path)
 
 
-def plot_rgb_vector(vector, *, max_points=20000, random_state=0, title="", path=None):
+def plot_rgb_vector(vector: ArrayLike, *, max_points: int = 20000, random_state: int = 0,
+                    title: str = "", path: str | os.PathLike[str] | None = None) -> Any:
     """3-D scatter of pixel colours, each point drawn in its own colour.
 
-    Large images are subsampled to ``max_points`` pixels (uniformly at random).
+    Parameters
+    ----------
+    vector : array_like of shape (N, 3)
+        Pixel colours (0..255 integers, or 0..1 floats).
+    max_points : int, default 20000
+        Larger inputs are subsampled to this many pixels, uniformly at random.
+    random_state : int, default 0
+        Seed of the subsample.
+    title : str, default ''
+    path : str or path-like, optional
+        Also write the figure there.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
     """
     vector = np.asarray(vector)
     if vector.ndim != 2 or vector.shape[1] != 3:
@@ -69,8 +105,23 @@ def plot_rgb_vector(vector, *, max_points=20000, random_state=0, title="", path=
     return _finish(fig, path)
 
 
-def plot_k_metrics(k_values, costs, times, *, cost_name="cost", path=None):
-    """Cost and fitting time against k, on two axes (the tutorial's last figure)."""
+def plot_k_metrics(k_values: ArrayLike, costs: ArrayLike, times: ArrayLike, *,
+                   cost_name: str = "cost", path: str | os.PathLike[str] | None = None) -> Any:
+    """Cost and fitting time against k, on two axes (the tutorial's last figure).
+
+    Parameters
+    ----------
+    k_values, costs, times : array_like of equal, non-zero length
+        For example the three lists :func:`emcore.k_sweep` returns.
+    cost_name : str, default 'cost'
+        The cost axis' label.
+    path : str or path-like, optional
+        Also write the figure there.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+    """
     k_values, costs, times = map(np.asarray, (k_values, costs, times))
     if not (len(k_values) == len(costs) == len(times)) or len(k_values) == 0:
         raise ValueError("k_values, costs and times must be non-empty and of equal length")

@@ -10,12 +10,13 @@ import inspect
 import os
 import time
 import warnings
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from emcore._validation import check_choice, check_int
 from emcore.exceptions import ConvergenceWarning
+from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
 from emcore.pipeline import (IMAGE_COVARIANCE, METHODS, ImageSamples, Segmentation, finish,
                              fit_model, segment_image)
@@ -67,9 +68,9 @@ class EM:
         readable on the EM object itself.
     """
 
-    def __init__(self, image, n_clusters: int, *, unique_colors: bool = True,
+    def __init__(self, image: Any, n_clusters: int, *, unique_colors: bool = True,
                  color_space: str = "rgb", dither: float = 0.0, repaint: str = "segment",
-                 **options):
+                 **options: Any) -> None:
         unknown = set(options) - _GMM_OPTIONS
         if unknown:
             raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; EM accepts "
@@ -87,7 +88,18 @@ class EM:
         self._result: Segmentation | None = None
 
     def fit(self, epochs: int = 100) -> EM:
-        """Run at most ``epochs`` EM iterations (fewer once converged); returns self."""
+        """Fit the mixture to the image.
+
+        Parameters
+        ----------
+        epochs : int, default 100
+            At most this many EM iterations (fewer once converged; no warning when
+            they run out).
+
+        Returns
+        -------
+        self : EM
+        """
         self.model_.max_iter = check_int(epochs, "epochs", minimum=0)
         with warnings.catch_warnings():  # the caller chose the number of epochs
             warnings.filterwarnings("ignore", "Best performing initialization did not converge",
@@ -103,7 +115,13 @@ class EM:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def result(self) -> Segmentation:
-        """The :class:`~emcore.pipeline.Segmentation` of the fitted mixture (cached)."""
+        """The segmentation of the fitted mixture (computed once, then cached).
+
+        Returns
+        -------
+        result : Segmentation
+            The model, each pixel's label, the palette and the repainted image.
+        """
         if self._result is None:
             self.model_._check_fitted()
             self._result = finish(self._samples, self.model_, repaint=self.repaint,
@@ -111,26 +129,46 @@ class EM:
         return self._result
 
     def labels(self) -> np.ndarray:
-        """Each pixel's segment: its most likely component (or, dithered, its palette
-        index), shape (H, W)."""
+        """Each pixel's segment.
+
+        Returns
+        -------
+        labels : ndarray of shape (H, W), int32
+            The most likely component (or, dithered, the palette index).
+        """
         return self.result().labels
 
     def segmented(self) -> np.ndarray:
-        """The image with every pixel painted with its segment's colour (alpha kept)."""
+        """The image with every pixel painted with its segment's colour.
+
+        Returns
+        -------
+        image : ndarray
+            The input's shape and dtype; alpha kept.
+        """
         return self.result().image
 
 
 def save_new(em: EM, path: str | os.PathLike[str], *, rgb: bool = False) -> None:
-    """Write ``em.segmented()`` to ``path`` atomically (format from the extension).
+    """Write ``em.segmented()`` to a file atomically (the format from the extension).
 
-    An indexed image with exactly the segment colours where the format has one
-    (PNG, GIF, TIFF, BMP), unless ``rgb``; the input's ICC profile is kept.
+    Parameters
+    ----------
+    em : EM
+        A fitted :class:`EM`.
+    path : str or path-like
+    rgb : bool, default False
+        Write RGB rather than an indexed image with exactly the segment colours
+        (written where the format has one: PNG, GIF, TIFF, BMP). The input's ICC
+        profile is kept either way.
     """
     em.result().save(path, rgb=rgb)
 
 
-def quantize(image, n_colors: int, *, method: str = "kmeans", unique_colors: bool = True,
-             random_state=0, n_threads: int | None = None, **options):
+def quantize(image: Any, n_colors: int, *, method: str = "kmeans", unique_colors: bool = True,
+             random_state: int | np.random.RandomState | None = 0,
+             n_threads: int | None = None,
+             **options: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reduce an image to ``n_colors`` colours in one call.
 
     Parameters
@@ -159,9 +197,11 @@ def quantize(image, n_colors: int, *, method: str = "kmeans", unique_colors: boo
     return result.image, result.palette.astype(np.float64), result.labels
 
 
-def k_sweep(image, k_values, *, method: str = "kmeans", unique_colors: bool = True,
-            random_state=0, n_threads: int | None = None,
-            callback: Callable[[int, float, float], None] | None = None, **options) -> dict:
+def k_sweep(image: Any, k_values: Iterable[int], *, method: str = "kmeans",
+            unique_colors: bool = True, random_state: int | np.random.RandomState | None = 0,
+            n_threads: int | None = None,
+            callback: Callable[[int, float, float], None] | None = None,
+            **options: Any) -> dict:
     """Fit once per k and record the cost and the time, the k-means tutorial's closing plot.
 
     Parameters
@@ -196,7 +236,7 @@ def k_sweep(image, k_values, *, method: str = "kmeans", unique_colors: bool = Tr
         start = time.perf_counter()
         model = fit_model(samples, k, method, random_state=random_state, n_threads=n_threads,
                           **options)
-        cost = (model.inertia_ if method == "kmeans"
+        cost = (model.inertia_ if isinstance(model, KMeans)
                 else model.bic(samples.fit_samples, sample_weight=samples.weights))
         times.append(time.perf_counter() - start)
         costs.append(cost)

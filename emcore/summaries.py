@@ -28,7 +28,10 @@ Example, a mixture fitted over pieces in a plain loop::
         weights, means, cov = m_step(stats, em_centre(means, dtype), eps, "diag", 1e-6)
         prec_chol = precision_cholesky(cov, "diag")
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -59,8 +62,19 @@ class BlockSums:
     totals: np.ndarray
 
 
-def block_size_for(n_samples):
-    """The block size to use for every piece of a data set of ``n_samples`` samples."""
+def block_size_for(n_samples: int) -> int:
+    """The block size to use for every piece of a data set.
+
+    Parameters
+    ----------
+    n_samples : int
+        Samples in the whole data set (every piece together).
+
+    Returns
+    -------
+    block_size : int
+        Pass it to every :func:`em_sums` or :func:`lloyd_sums` call of the data set.
+    """
     return block_layout(n_samples)[0]
 
 
@@ -75,13 +89,27 @@ def _piece_weights(sample_weight, n_samples, check):
     return sample_weight
 
 
-def em_centre(means, dtype):
-    """The point EM statistics are centred on: the means as the kernels see them."""
+def em_centre(means: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """The points EM statistics are centred on: the means as the kernels see them.
+
+    Parameters
+    ----------
+    means : ndarray of shape (K, D)
+    dtype : numpy dtype
+        The samples' dtype (float32 or float64).
+
+    Returns
+    -------
+    centre : ndarray of shape (K, D), float64
+        ``means`` rounded to ``dtype``, for :func:`m_step`.
+    """
     return np.asarray(means, dtype=np.float64).astype(dtype).astype(np.float64)
 
 
-def em_sums(X, means, precisions_cholesky, weights, covariance_type, sample_weight=None, *,
-            block_size=None, n_threads=1, check_weights=True):
+def em_sums(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray,
+            weights: np.ndarray, covariance_type: str, sample_weight: np.ndarray | None = None,
+            *, block_size: int | None = None, n_threads: int = 1,
+            check_weights: bool = True) -> BlockSums:
     """One E-step over a piece of samples: per-block statistics for the M-step.
 
     Parameters
@@ -89,17 +117,20 @@ def em_sums(X, means, precisions_cholesky, weights, covariance_type, sample_weig
     X : ndarray (n, D) float32 or float64, C-contiguous
     means, precisions_cholesky, weights : ndarray
         The current mixture, in scikit-learn's layout for ``covariance_type``.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
     sample_weight : ndarray (n,) or None
         Non-negative; a piece may weigh nothing.
     block_size : int, optional
         The data set's block size (:func:`block_size_for`); the piece's own by default.
+    n_threads : int, default 1
+        OpenMP threads for this piece.
     check_weights : bool, default True
         False skips checking ``sample_weight`` again (for callers that pass weights
         already checked, float64 and contiguous, every iteration).
 
     Returns
     -------
-    BlockSums
+    sums : BlockSums
         stats (B, K, 1 + D + S): mass, sums of r (x - c) and sums of r (x - c)^2
         (S = D) or its upper triangle (S = D(D+1)/2 for 'full' and 'tied'), with
         c = ``em_centre(means, X.dtype)``; totals: the weighted log-likelihood.
@@ -117,14 +148,20 @@ def em_sums(X, means, precisions_cholesky, weights, covariance_type, sample_weig
     return BlockSums(stats, totals)
 
 
-def lloyd_sums(X, centers, sample_weight=None, *, block_size=None, n_threads=1, labels=None,
-               check_weights=True):
+def lloyd_sums(X: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | None = None,
+               *, block_size: int | None = None, n_threads: int = 1,
+               labels: np.ndarray | None = None, check_weights: bool = True) -> BlockSums:
     """One Lloyd assignment over a piece: per-block cluster weights and sums.
 
     Parameters
     ----------
     X : ndarray (n, D) float32 or float64, C-contiguous
     centers : ndarray (K, D)
+    sample_weight : ndarray (n,) or None
+        Non-negative; a piece may weigh nothing.
+    block_size : int, optional
+        The data set's block size (:func:`block_size_for`).
+    n_threads : int, default 1
     labels : ndarray (n,) int32, optional
         OUT: each sample's nearest centre, when given.
     check_weights : bool, default True
@@ -132,7 +169,7 @@ def lloyd_sums(X, centers, sample_weight=None, *, block_size=None, n_threads=1, 
 
     Returns
     -------
-    BlockSums
+    sums : BlockSums
         stats (B, K, 1 + D): cluster weight, then the weighted sum of its samples;
         totals: the inertia.
     """
@@ -148,9 +185,22 @@ def lloyd_sums(X, centers, sample_weight=None, *, block_size=None, n_threads=1, 
     return BlockSums(stats, totals)
 
 
-def merge(pieces):
-    """(stats summed over every block, total): blocks added in piece order, then block
-    order, so the sums do not depend on where or when the pieces ran."""
+def merge(pieces: Iterable[BlockSums]) -> tuple[np.ndarray, float]:
+    """Add the pieces' block sums: in piece order, then block order, so the result does
+    not depend on where or when the pieces ran.
+
+    Parameters
+    ----------
+    pieces : iterable of BlockSums
+        Every piece's result, in the pieces' order.
+
+    Returns
+    -------
+    stats : ndarray of shape (K, S)
+        The statistics summed over every block.
+    total : float
+        The summed totals (log-likelihood or inertia).
+    """
     pieces = list(pieces)
     if not pieces:
         raise ValueError("merge needs at least one piece")
@@ -159,9 +209,23 @@ def merge(pieces):
     return stats.sum(axis=0), float(totals.sum())
 
 
-def cluster_centers(stats, previous):
-    """New k-means centres from merged :func:`lloyd_sums` statistics; an empty
-    cluster keeps its previous centre. Returns (centres in previous's dtype, filled)."""
+def cluster_centers(stats: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """New k-means centres from merged :func:`lloyd_sums` statistics.
+
+    Parameters
+    ----------
+    stats : ndarray of shape (K, 1 + D)
+        From :func:`merge`.
+    previous : ndarray of shape (K, D)
+        The centres the sums were taken with.
+
+    Returns
+    -------
+    centers : ndarray of shape (K, D)
+        In ``previous``'s dtype; an empty cluster keeps its previous centre.
+    filled : ndarray of shape (K,), bool
+        The clusters that had weight.
+    """
     weight, sums = stats[:, 0], stats[:, 1:]
     filled = weight > 0
     centers = np.array(previous, copy=True)

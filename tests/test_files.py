@@ -47,3 +47,12 @@ def test_special_files(tmp_path):
         _files.check_readable_file(tmp_path)
     with pytest.raises(FileNotFoundError):
         _files.check_readable_file(tmp_path / "none")
+
+
+def test_bytes_paths_are_read_and_named_as_text(tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    assert _files.check_readable_file(os.fsencode(tmp_path / "f")) == str(tmp_path / "f")
+    with pytest.raises(FileNotFoundError) as err:
+        _files.check_readable_file(os.fsencode(tmp_path / "none"))
+    assert str(err.value) == f"no such file: {tmp_path / 'none'}"  # not b'...'
+

@@ -1,0 +1,24 @@
+# Types of the compiled colour kernels (emcore/_colors.pyx), for type checkers.
+import numpy as np
+
+def unique_rgb8(
+    pixels: np.ndarray, table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def srgb_to_oklab(
+    rgb: np.ndarray,
+    scale: float,
+    lms_from_rgb: np.ndarray,
+    lab_from_lms: np.ndarray,
+    out: np.ndarray,
+    n_threads: int,
+) -> None: ...
+def floyd_steinberg(
+    image: np.ndarray,
+    palette: np.ndarray,
+    gap: np.ndarray,
+    order: np.ndarray,
+    strength: float,
+    low: float,
+    high: float,
+    labels: np.ndarray,
+) -> None: ...
