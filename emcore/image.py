@@ -242,8 +242,8 @@ def unique_colors(pixels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray
     inverse : ndarray (N,) int32
         ``colors[inverse] == pixels``.
 
-    8-bit RGB takes one linear pass over the 24-bit colour codes (without the
-    GIL); other types use a sort. For a Dask array the colours and counts are
+    8-bit RGB takes two passes over the pixels and a 2 MiB bitmap of 24-bit colour
+    codes (without the GIL); other types use a sort. For a Dask array the colours and counts are
     merged from every chunk's and the inverse is a lazy Dask array.
     """
     if is_dask_array(pixels):  # colours and counts in memory, the inverse lazy
@@ -253,8 +253,8 @@ def unique_colors(pixels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray
     if pixels.ndim != 2:
         raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")
     if pixels.dtype == np.uint8 and pixels.shape[1] == 3:
-        table = np.zeros(1 << 24, dtype=np.uint32)  # calloc'd: only touched pages cost
-        return _colors.unique_rgb8(pixels, table)
+        code_bits = np.zeros(1 << 18, dtype=np.uint64)  # a bit per 24-bit colour code
+        return _colors.unique_rgb8(pixels, code_bits, np.empty(1 << 18, dtype=np.uint32))
     if pixels.dtype == np.uint8 and pixels.shape[1] == 1:
         counts = np.bincount(pixels[:, 0], minlength=256)
         present = np.flatnonzero(counts)
@@ -272,7 +272,9 @@ def image_format(path: str | os.PathLike[str]) -> str:
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
         return "NPY"
-    PILImage.init()
+    PILImage.preinit()  # the common formats (PNG, JPEG, GIF, BMP): a few ms
+    if ext not in PILImage.EXTENSION:
+        PILImage.init()  # every plugin Pillow has: about 80 ms, only when needed
     if ext not in PILImage.EXTENSION:
         raise ValueError(f"cannot tell the image format from {path!r}: use an extension such "
                          f"as .png, .gif, .tif, .jpg, .webp or .npy")
