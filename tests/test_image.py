@@ -24,6 +24,22 @@ def test_unique_colors_match_numpy_unique(coffee, dtype, channels):
     np.testing.assert_array_equal(colors[inverse], X)
 
 
+def test_unique_rgb8_at_the_edges_of_the_code_bitmap():
+    """Codes at the first and last bit of a 64-bit word and of the whole 24-bit range,
+    dense runs of neighbouring codes, and random ones, against numpy.unique."""
+    rng = np.random.RandomState(0)
+    codes = np.concatenate([[0, 63, 64, 127, 2**24 - 64, 2**24 - 1], np.arange(5000, 5300),
+                            rng.randint(0, 2**24, 20_000)])
+    codes = codes[rng.randint(0, len(codes), 100_000)]
+    X = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
+    colors, counts, inverse = unique_colors(X)
+    ref, ref_inverse, ref_counts = np.unique(X, axis=0, return_inverse=True,
+                                             return_counts=True)
+    np.testing.assert_array_equal(colors, ref)
+    np.testing.assert_array_equal(counts, ref_counts)
+    np.testing.assert_array_equal(inverse, ref_inverse.ravel())
+
+
 def test_unique_rgb8_counts_the_documented_photo_facts(coffee, chelsea):
     assert len(unique_colors(coffee.reshape(-1, 3))[0]) == 94_478
     assert len(unique_colors(chelsea.reshape(-1, 3))[0]) == 32_584
