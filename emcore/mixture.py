@@ -463,9 +463,14 @@ class GaussianMixture(EstimatorMixin):
         -------
         score : float
         """
+        return self._score_and_total_weight(X, sample_weight)[0]
+
+    def _score_and_total_weight(self, X, sample_weight):
+        """(mean weighted log-likelihood of X, total weight n): the weights checked once."""
         scores = self.score_samples(X)
         w = check_sample_weight(sample_weight, len(scores))
-        return float(np.dot(w, scores.astype(np.float64)) / weight_total(w))
+        n = weight_total(w)
+        return float(np.dot(w, scores.astype(np.float64)) / n), n
 
     def _n_parameters(self):
         k, d = self.means_.shape
@@ -487,9 +492,8 @@ class GaussianMixture(EstimatorMixin):
         bic : float
             ``-2 n score(X) + n_parameters log(n)``.
         """
-        n = weight_total(check_sample_weight(sample_weight, np.shape(X)[0]))
-        return float(-2 * self.score(X, sample_weight=sample_weight) * n
-                     + self._n_parameters() * np.log(n))
+        score, n = self._score_and_total_weight(X, sample_weight)
+        return float(-2 * score * n + self._n_parameters() * np.log(n))
 
     def aic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Akaike information criterion of the model on X (lower is better).
@@ -505,9 +509,8 @@ class GaussianMixture(EstimatorMixin):
         aic : float
             ``-2 n score(X) + 2 n_parameters``.
         """
-        n = weight_total(check_sample_weight(sample_weight, np.shape(X)[0]))
-        return float(-2 * self.score(X, sample_weight=sample_weight) * n
-                     + 2 * self._n_parameters())
+        score, n = self._score_and_total_weight(X, sample_weight)
+        return float(-2 * score * n + 2 * self._n_parameters())
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture (with ``random_state``).
