@@ -66,6 +66,64 @@ cdef inline void tile_nearest(
             best[t] = vmin(dist[t], best[t])
 
 
+cdef inline void add_tile_to_sums(
+        const floating *X,              # IN (N, D)
+        const double *sample_weight,    # IN (N,) or (1,)
+        Py_ssize_t w_step,
+        Py_ssize_t i0,
+        Py_ssize_t n,                   # samples i0..i0+n-1, n <= TILE
+        int n_features,
+        const int *label,               # IN (n,) their clusters
+        const floating *sq,             # IN (n,) their squared distances to them
+        double *term,                   # SCRATCH (TILE,)
+        double *sums,                   # IN/OUT (K, 1 + D) the block's cluster sums
+        double *inertia) noexcept nogil:  # IN/OUT the block's inertia
+    """Add a tile's samples to their clusters' weights and sums, and to the inertia,
+    in an order fixed by the tile alone. For RGB, a run of neighbours in the same
+    cluster is summed in registers and added once: adding each sample into memory
+    would chain every add on the previous one's store."""
+    cdef Py_ssize_t t
+    cdef int d, run
+    cdef double w, run_w = 0, run_0 = 0, run_1 = 0, run_2 = 0
+    cdef const floating *x
+    cdef double *row
+    for t in range(n):
+        term[t] = sample_weight[(i0 + t) * w_step] * sq[t]
+    for t in range(n, TILE):
+        term[t] = 0
+    inertia[0] += emc_sum(term, TILE)
+    if n_features == 3:
+        run = label[0]
+        for t in range(n):
+            if label[t] != run:
+                row = sums + 4 * run
+                row[0] += run_w
+                row[1] += run_0
+                row[2] += run_1
+                row[3] += run_2
+                run_w = run_0 = run_1 = run_2 = 0
+                run = label[t]
+            w = sample_weight[(i0 + t) * w_step]
+            x = X + (i0 + t) * 3
+            run_w = run_w + w
+            run_0 = run_0 + w * x[0]
+            run_1 = run_1 + w * x[1]
+            run_2 = run_2 + w * x[2]
+        row = sums + 4 * run
+        row[0] += run_w
+        row[1] += run_0
+        row[2] += run_1
+        row[3] += run_2
+        return
+    for t in range(n):
+        w = sample_weight[(i0 + t) * w_step]
+        x = X + (i0 + t) * n_features
+        row = sums + label[t] * (1 + n_features)
+        row[0] += w
+        for d in range(n_features):
+            row[1 + d] += w * x[d]
+
+
 def lloyd_pass(
         const floating[:, ::1] X,           # IN (N, D)
         const double[::1] sample_weight,    # IN (N,) or (1,) shared by all
@@ -79,19 +137,21 @@ def lloyd_pass(
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_sums.shape[0]
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, tile, i0, n, start, end
-    cdef int t, d, label, n_features = X.shape[1], n_centers = centers.shape[0]
+    cdef int t, n_features = X.shape[1], n_centers = centers.shape[0]
     cdef char *team
     cdef char *cursor = NULL
     cdef floating *xs = NULL          # (D, TILE)
     cdef floating *best = NULL        # (TILE,)
     cdef floating *dist = NULL        # (TILE,)
     cdef int *tile_label = NULL       # (TILE,)
-    cdef double w, inertia
-    cdef double *row
+    cdef double *term = NULL          # (TILE,)
+    cdef double inertia
     cdef Py_ssize_t xs_bytes = n_features * TILE * sizeof(floating)
     cdef Py_ssize_t row_bytes = TILE * sizeof(floating)
     cdef Py_ssize_t label_bytes = TILE * sizeof(int)
-    cdef Py_ssize_t per_thread = padded(xs_bytes) + 2 * padded(row_bytes) + padded(label_bytes)
+    cdef Py_ssize_t term_bytes = TILE * sizeof(double)
+    cdef Py_ssize_t per_thread = (padded(xs_bytes) + 2 * padded(row_bytes) + padded(label_bytes)
+                                  + padded(term_bytes))
     block_sums[...] = 0
     block_inertia[...] = 0
     if n_samples == 0:
@@ -103,6 +163,7 @@ def lloyd_pass(
         best = <floating *> take(&cursor, row_bytes)
         dist = <floating *> take(&cursor, row_bytes)
         tile_label = <int *> take(&cursor, label_bytes)
+        term = <double *> take(&cursor, term_bytes)
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * block_size
             end = min(start + block_size, n_samples)
@@ -111,17 +172,12 @@ def lloyd_pass(
                 i0 = start + tile * TILE
                 n = min(<Py_ssize_t> TILE, end - i0)
                 load_tile(&X[0, 0], i0, n, n_features, xs)
-                tile_nearest(xs, &centers[0, 0], n_centers, n_features, best,
-                             tile_label, dist)
+                tile_nearest(xs, &centers[0, 0], n_centers, n_features, best, tile_label,
+                             dist)
                 for t in range(n):
-                    label = tile_label[t]
-                    labels[i0 + t] = label
-                    w = sample_weight[(i0 + t) * w_step]
-                    inertia = inertia + w * best[t]
-                    row = &block_sums[b, label, 0]
-                    row[0] += w
-                    for d in range(n_features):
-                        row[1 + d] += w * X[i0 + t, d]
+                    labels[i0 + t] = tile_label[t]
+                add_tile_to_sums(&X[0, 0], &sample_weight[0], w_step, i0, n, n_features,
+                                 tile_label, best, term, &block_sums[b, 0, 0], &inertia)
             block_inertia[b] = inertia
     free(team)
 

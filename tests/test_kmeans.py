@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans as SkKMeans
 
-from emcore import KMeans, load, load_image, rgb_vector_to_image
+from emcore import KMeans, load, load_image, rgb_vector_to_image, summaries
 from emcore.image import Image
 
 
@@ -67,6 +67,42 @@ def test_bitwise_identical_for_any_thread_count(jittered, dtype):
         np.testing.assert_array_equal(f.cluster_centers_, fits[0].cluster_centers_)
         np.testing.assert_array_equal(f.labels_, fits[0].labels_)
         assert f.inertia_ == fits[0].inertia_
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [3, 2])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lloyd_pass_sums_each_block_as_float64_does(dtype, n_features, weighted):
+    """The pass's per-block cluster weights, sums and inertia against float64 numpy
+    over the same blocks; the data mixes long runs of one cluster (smooth, crossing
+    tile and block edges: the kernel sums a run before adding it) with shuffled rows."""
+    rng = np.random.RandomState(3)
+    n = 3 * 2048 + 77  # three blocks and a part-filled tile
+    smooth = np.cumsum(rng.normal(0, 1.5, (n // 2, n_features)), axis=0)
+    shuffled = rng.uniform(smooth.min(), smooth.max(), (n - n // 2, n_features))
+    X = np.vstack([smooth, shuffled]).astype(dtype)
+    centers = X[rng.choice(n, 9, replace=False)]
+    w = rng.uniform(0, 3, n) if weighted else None
+    labels = np.empty(n, dtype=np.int32)
+    got = summaries.lloyd_sums(X, centers, w, labels=labels)
+    x64, c64 = X.astype(np.float64), centers.astype(np.float64)
+    sq = ((x64[:, None, :] - c64[None]) ** 2).sum(axis=2)
+    # the labels are the nearest centres (float rounding may only swap near-ties)
+    gap = np.sort(sq, axis=1)[:, 1] - sq.min(axis=1)
+    clear = gap > 1e-3 * sq.min(axis=1) + 1e-9
+    np.testing.assert_array_equal(labels[clear], sq.argmin(axis=1)[clear])
+    ww = np.ones(n) if w is None else w
+    block = summaries.block_size_for(n)
+    assert got.stats.shape[0] == -(-n // block) >= 3
+    for b, rows in enumerate(range(0, n, block)):
+        part = slice(rows, rows + block)
+        lab, wb, xb = labels[part], ww[part], x64[part]
+        expected = np.column_stack([np.bincount(lab, wb, minlength=9)] + [
+            np.bincount(lab, wb * xb[:, d], minlength=9) for d in range(n_features)])
+        np.testing.assert_allclose(got.stats[b], expected, rtol=1e-12, atol=1e-9)
+        inertia = float((wb * sq[part][np.arange(len(lab)), lab]).sum())
+        rtol = 1e-6 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got.totals[b], inertia, rtol=rtol)
 
 
 def test_no_weights_equal_unit_weights_bitwise(jittered):
