@@ -75,6 +75,7 @@ class InMemorySamples:
         self.n_features = X.shape[1]
         self.total_weight = weight_total(w)
         self.n_weighted = n_weighted(w)
+        self._scratch_labels = None
 
     def overflow_error(self, what):
         return overflow_error(*value_range(self.X), self.dtype, what)
@@ -89,6 +90,12 @@ class InMemorySamples:
     def lloyd(self, centers, labels=None):
         """(summed cluster statistics (K, 1 + D), inertia) of one assignment pass;
         each sample's nearest centre is written to ``labels`` when given."""
+        if labels is None:
+            # one array for every pass of a fit: a fresh N-long array each pass costs
+            # its page faults, a tenth of a short pass
+            if self._scratch_labels is None:
+                self._scratch_labels = np.empty(self.X.shape[0], dtype=np.int32)
+            labels = self._scratch_labels
         return summaries.merge([summaries.lloyd_sums(self.X, centers, self.w, labels=labels,
                                                      n_threads=self.n_threads,
                                                      check_weights=False)])
