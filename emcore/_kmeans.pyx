@@ -66,6 +66,15 @@ cdef inline void tile_nearest(
             best[t] = vmin(dist[t], best[t])
 
 
+cdef inline void add_run(double *row, double w, double s0, double s1,
+                         double s2) noexcept nogil:
+    """Add one run's weight and RGB sums to its cluster's row."""
+    row[0] += w
+    row[1] += s0
+    row[2] += s1
+    row[3] += s2
+
+
 cdef inline void add_tile_to_sums(
         const floating *X,              # IN (N, D)
         const double *sample_weight,    # IN (N,) or (1,)
@@ -96,11 +105,7 @@ cdef inline void add_tile_to_sums(
         run = label[0]
         for t in range(n):
             if label[t] != run:
-                row = sums + 4 * run
-                row[0] += run_w
-                row[1] += run_0
-                row[2] += run_1
-                row[3] += run_2
+                add_run(sums + 4 * run, run_w, run_0, run_1, run_2)
                 run_w = run_0 = run_1 = run_2 = 0
                 run = label[t]
             w = sample_weight[(i0 + t) * w_step]
@@ -109,11 +114,7 @@ cdef inline void add_tile_to_sums(
             run_0 = run_0 + w * x[0]
             run_1 = run_1 + w * x[1]
             run_2 = run_2 + w * x[2]
-        row = sums + 4 * run
-        row[0] += run_w
-        row[1] += run_0
-        row[2] += run_1
-        row[3] += run_2
+        add_run(sums + 4 * run, run_w, run_0, run_1, run_2)
         return
     for t in range(n):
         w = sample_weight[(i0 + t) * w_step]
