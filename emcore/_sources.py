@@ -91,8 +91,8 @@ class InMemorySamples:
         """(summed cluster statistics (K, 1 + D), inertia) of one assignment pass;
         each sample's nearest centre is written to ``labels`` when given."""
         if labels is None:
-            # one array for every pass of a fit: a fresh N-long array each pass costs
-            # its page faults, a tenth of a short pass
+            # one array for every pass of a fit: a fresh N-long array would be
+            # page-faulted in again by every pass
             if self._scratch_labels is None:
                 self._scratch_labels = np.empty(self.X.shape[0], dtype=np.int32)
             labels = self._scratch_labels
