@@ -65,7 +65,7 @@ def log_mixture_density(
             n = min(<Py_ssize_t> TILE, n_samples - start)
             lp = score_tile(&X[0, 0], start, n, n_features, &means[0, 0], &prec[0, 0],
                             &log_const[0], n_components, full, scratch)
-            tile_exp_normalise(lp, n_components, largest, total)
+            tile_exp_normalise(lp, n_components, largest, total, NULL)
             if take_exp:  # sum_k 2^lp_k = 2^largest * total: no log, vectorised
                 for t in range(n):
                     out[start + t] = emc_exp2_or_zero(largest[t]) * total[t]
@@ -160,7 +160,7 @@ def log_responsibilities(
             for t in range(n):
                 for k in range(n_components):
                     out[start + t, k] = lp[k * TILE + t]
-            tile_exp_normalise(lp, n_components, largest, total)
+            tile_exp_normalise(lp, n_components, largest, total, NULL)
             for t in range(n):
                 # log2 of the sum, then the difference in natural units
                 lse = log_sum(largest[t], total[t]) / EMC_LN2

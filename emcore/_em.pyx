@@ -8,6 +8,9 @@ threads (a reduction of per-thread buffers, as in scikit-learn's Lloyd kernel,
 is not). That also lets blocks go to whichever thread is free (a dynamic
 schedule): a core busy with something else does not hold up the pass. No
 N x K array is formed: responsibilities live in a K x TILE scratch per thread.
+A component whose every sample in a tile lies below the exponential's floor is
+skipped for that tile (tile_exp_normalise in _gauss.pxd): on a photo's distinct
+colours that is a quarter to a half of a fitted model's components per tile.
 
 Statistics per component k, centred on the current mean mu_k:
   [0]              N_k  = sum_i r_ik
@@ -58,6 +61,7 @@ cdef inline void accumulate_tile(
         const double *scale,        # IN (TILE,) weight / total
         const floating *means,      # IN (K, D)
         const floating *resp,       # IN (K, TILE) 2^(lp - largest)
+        const char *live,           # IN (K,) 0: the component's row is to be skipped
         int n_components,
         int n_features,
         int n_stats,
@@ -70,6 +74,8 @@ cdef inline void accumulate_tile(
     cdef const floating *mu
     cdef double *a
     for k in range(n_components):
+        if not live[k]:
+            continue
         e = resp + k * TILE
         mu = means + k * n_features
         a = acc + 4 * k * n_stats
@@ -123,13 +129,14 @@ def em_pass(
     cdef double *scale = NULL   # (TILE,) weight / total
     cdef double *term = NULL    # (TILE,) weight * log p(x)
     cdef double *acc = NULL     # (K, S, 4) the block's lane sums
+    cdef char *live = NULL      # (K,) see tile_exp_normalise
     cdef double loglik
     cdef Py_ssize_t tile_bytes = tile_scratch_size(n_components, n_features) * sizeof(floating)
     cdef Py_ssize_t wide_bytes = n_features * TILE * sizeof(double)
     cdef Py_ssize_t row_bytes = TILE * sizeof(double)
     cdef Py_ssize_t acc_bytes = 4 * n_components * n_stats * sizeof(double)
     cdef Py_ssize_t per_thread = (padded(tile_bytes) + padded(wide_bytes) + 4 * padded(row_bytes)
-                                  + padded(acc_bytes))
+                                  + padded(acc_bytes) + padded(n_components))
     block_stats[...] = 0
     block_loglik[...] = 0
     if n_samples == 0:
@@ -144,6 +151,7 @@ def em_pass(
         scale = <double *> take(&cursor, row_bytes)
         term = <double *> take(&cursor, row_bytes)
         acc = <double *> take(&cursor, acc_bytes)
+        live = <char *> take(&cursor, n_components)
         xs = scratch_part(scratch, XS, n_components, n_features)
         lp = scratch_part(scratch, LP, n_components, n_features)
         diff = scratch_part(scratch, DIFF, n_components, n_features)
@@ -162,7 +170,7 @@ def em_pass(
                 load_tile(&X[0, 0], i0, n, n_features, xs)
                 tile_log_probs(xs, &means[0, 0], &prec[0, 0], &log_const[0],
                                n_components, n_features, full, lp, largest, diff, proj)
-                tile_exp_normalise(lp, n_components, largest, total)
+                tile_exp_normalise(lp, n_components, largest, total, live)
                 for t in range(n):
                     weight[t] = sample_weight[(i0 + t) * w_step]
                 for t in range(n, TILE):
@@ -173,8 +181,8 @@ def em_pass(
                                                    lowest(largest[t]))
                 loglik = loglik + emc_sum(term, TILE)
                 widen(xs, wide, n_features * TILE)
-                accumulate_tile(wide, scale, &means[0, 0], lp, n_components, n_features,
-                                n_stats, full, r, acc)
+                accumulate_tile(wide, scale, &means[0, 0], lp, live, n_components,
+                                n_features, n_stats, full, r, acc)
             for k in range(n_components):
                 emc_fold_lanes(acc + 4 * k * n_stats, n_stats, &block_stats[b, k, 0])
             block_loglik[b] = loglik

@@ -159,19 +159,43 @@ cdef inline void tile_log_probs(
             largest[t] = vmax(v, largest[t])
 
 
+cdef inline floating exp2_floor(floating x) noexcept nogil:
+    """Where exp2_nonpositive clamps (_vecmath.h): below it every result is 2^floor."""
+    if floating is float:
+        return -125.0
+    else:
+        return -1021.0
+
+
 cdef inline void tile_exp_normalise(
         floating *log_prob,     # IN (K, TILE) log2-probabilities, OUT 2^(lp - largest)
         int n_components,
         const floating *largest,  # IN (TILE,) from tile_log_probs
-        floating *total) noexcept nogil:  # OUT (TILE,) sum_k 2^(lp - largest)
-    """Exponentiate a tile's log2-probabilities relative to each sample's largest one."""
-    cdef int k, t
-    cdef floating v
+        floating *total,        # OUT (TILE,) sum_k 2^(lp - largest)
+        char *live) noexcept nogil:  # OUT (K,) or NULL, see below
+    """Exponentiate a tile's log2-probabilities relative to each sample's largest one.
+
+    With ``live``, a component whose every sample lies below the exponential's floor
+    is marked 0 and its row left as it was: its values, all 2^floor (1e-38 / 1e-308),
+    would not change a total (each sample's largest term is 1, and a float sum of 1
+    and K such values is 1), only add that much mass to the component's sums. On
+    photos a quarter to a half of a fitted model's components are that far from
+    every sample of a tile; EM skips them.
+    """
+    cdef int k, t, above
+    cdef floating v, floor = exp2_floor(largest[0])
     cdef floating *row
     for t in range(TILE):
         total[t] = 0
     for k in range(n_components):
         row = log_prob + k * TILE
+        if live != NULL:
+            above = 0  # an integer OR: vectorised where a float max reduction is not
+            for t in range(TILE):
+                above = above | (row[t] - largest[t] >= floor)
+            live[k] = above
+            if not above:
+                continue
         for t in range(TILE):
             v = exp2_nonpositive(row[t] - largest[t])
             row[t] = v

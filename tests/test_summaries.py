@@ -1,0 +1,46 @@
+"""emcore/summaries.py: em_sums against the textbook float64 E-step."""
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from emcore import summaries
+
+
+def textbook_em_sums(X, means, prec_chol, weights, sample_weight, centre):
+    """([mass, sum r (x - c), sum r (x - c)^2] per component, sum w log p(x)), all in
+    float64 ('diag')."""
+    X = X.astype(np.float64)
+    z = (X[:, None, :] - means[None]) * prec_chol[None]
+    lp = (np.log(weights) + np.log(prec_chol).sum(axis=1) - 1.5 * np.log(2 * np.pi)
+          - 0.5 * (z ** 2).sum(axis=2))
+    log_p = logsumexp(lp, axis=1)
+    r = np.exp(lp - log_p[:, None]) * sample_weight[:, None]
+    d = X[:, None, :] - centre[None]
+    return (np.concatenate([r.sum(axis=0)[:, None], np.einsum("nk,nkd->kd", r, d),
+                            np.einsum("nk,nkd->kd", r, d ** 2)], axis=1),
+            sample_weight @ log_p)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_em_sums_equal_the_textbook_and_far_components_get_exactly_nothing(dtype):
+    """Two groups in whole tiles of their own (128 samples each), one component on
+    each and one far from both: the far one's textbook responsibilities underflow to
+    0 (thousands of nats down), and the kernel's sums for it are exactly 0 (it skips
+    a component on a tile where every sample is below its exponential's floor)."""
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.randn(256, 3) * 2 + 10, rng.randn(384, 3) * 3 + 70]).astype(dtype)
+    w = rng.uniform(0.5, 3, len(X))
+    means = np.array([[10.0, 10, 10], [70.0, 70, 70], [250.0, 250, 250]])
+    prec_chol = np.array([[0.5, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3], [1.0, 1, 1]])
+    weights = np.array([0.4, 0.5, 0.1])
+    stats, loglik = summaries.merge([summaries.em_sums(X, means, prec_chol, weights, "diag",
+                                                       w, block_size=256)])
+    centre = summaries.em_centre(means, dtype)
+    expected, expected_loglik = textbook_em_sums(X, means, prec_chol, weights, w, centre)
+    assert (expected[2] == 0).all()
+    np.testing.assert_array_equal(stats[2], 0.0)
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    scale = np.abs(expected).max(axis=0)  # the first moments are sums of either sign
+    np.testing.assert_allclose(stats, expected, rtol=rtol, atol=rtol * scale.max())
+    np.testing.assert_allclose(stats[:, 1 + 3:], expected[:, 1 + 3:], rtol=rtol)
+    np.testing.assert_allclose(loglik, expected_loglik, rtol=rtol)
