@@ -66,7 +66,9 @@ cdef inline void tile_log_probs3(
     cdef floating *row
     cdef floating c, m0, m1, m2, d0, d1, d2, y0, y1, y2, v
     # d = m - x rather than x - m (the squares are the same): the tile operand
-    # can then be read straight from memory by the subtraction
+    # can then be read straight from memory by the subtraction; the squares are
+    # taken from c one at a time, three fused multiply-subtracts with FMA (summing
+    # them first and subtracting the sum takes one instruction more)
     for k in range(n_components):
         row = log_prob + k * TILE
         m0 = means[3 * k]
@@ -82,7 +84,7 @@ cdef inline void tile_log_probs3(
                 y0 = d0 * u[0]
                 y1 = d0 * u[1] + d1 * u[4]
                 y2 = d0 * u[2] + d1 * u[5] + d2 * u[8]
-                v = c - (y0 * y0 + y1 * y1 + y2 * y2)
+                v = ((c - y0 * y0) - y1 * y1) - y2 * y2
                 row[t] = v
                 largest[t] = vmax(v, largest[t])
         else:
@@ -91,7 +93,7 @@ cdef inline void tile_log_probs3(
                 y0 = (m0 - x0[t]) * u[0]
                 y1 = (m1 - x1[t]) * u[1]
                 y2 = (m2 - x2[t]) * u[2]
-                v = c - (y0 * y0 + y1 * y1 + y2 * y2)
+                v = ((c - y0 * y0) - y1 * y1) - y2 * y2
                 row[t] = v
                 largest[t] = vmax(v, largest[t])
 
