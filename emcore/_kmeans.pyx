@@ -13,7 +13,7 @@ from libc.stdlib cimport free
 
 from emcore._tile cimport (TILE, load_tile, padded, squared_distance, take, team_scratch,
                            thread_scratch, vmin, weight_step)
-from emcore._vecmath cimport emc_pick, emc_sum
+from emcore._vecmath cimport emc_pick, emc_rgb_nearestf, emc_sum
 
 
 cdef inline void tile_sq_distances(
@@ -45,10 +45,13 @@ cdef inline void tile_nearest(
     cdef int j, t
     cdef const floating *c
     cdef floating v0, v1, v2, d
+    if floating is float and n_features == 3:  # RGB photos: the C loop in _vecmath.h
+        emc_rgb_nearestf(xs, xs + TILE, xs + 2 * TILE, centers, n_centers, TILE, best, label)
+        return
     for t in range(TILE):
         best[t] = INFINITY
         label[t] = 0
-    if n_features == 3:  # RGB: distance and selection fused in one pass per centre
+    if n_features == 3:  # RGB float64: distance and selection fused, one pass per centre
         for j in range(n_centers):
             c = centers + 3 * j
             for t in range(TILE):

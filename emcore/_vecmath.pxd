@@ -15,6 +15,9 @@ cdef extern from "_vecmath.h":
     float emc_minf(float a, float b) noexcept nogil
     double emc_mind(double a, double b) noexcept nogil
     int emc_pick(int take_first, int first, int second) noexcept nogil
+    void emc_rgb_nearestf(const float *x0, const float *x1, const float *x2,
+                          const float *centers, int k, int n, float *best,
+                          int *label) noexcept nogil
     double emc_sum(const double *a, int n) noexcept nogil
     void emc_lanes_sum(const double *r, int n, double *acc) noexcept nogil
     void emc_lanes_moments(const double *r, const double *x, double m, int n, double *acc1,

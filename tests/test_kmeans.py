@@ -105,6 +105,26 @@ def test_lloyd_pass_sums_each_block_as_float64_does(dtype, n_features, weighted)
         np.testing.assert_allclose(got.totals[b], inertia, rtol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [2, 7, 33])
+def test_lloyd_pass_labels_are_the_first_nearest_centre(dtype, k):
+    """Integer colours against centres placed so that many pixels are exactly as far
+    from two or more centres (exact in float32 too): each label is the lowest index
+    among the nearest, as a float64 argmin picks it, for K below, between and above
+    the kernel's 8- and 16-sample vector widths."""
+    rng = np.random.RandomState(k)
+    grid = np.stack(np.meshgrid(*[np.arange(0, 8, 2)] * 3), axis=-1).reshape(-1, 3)
+    centers = grid[rng.permutation(len(grid))[:k]].astype(dtype)
+    centers[k // 2] = centers[0]  # an exact duplicate: index 0 must win it
+    X = rng.randint(0, 7, (1000, 3)).astype(dtype)  # odd coordinates lie midway
+    labels = np.empty(len(X), dtype=np.int32)
+    got = summaries.lloyd_sums(X, centers, labels=labels)
+    sq = ((X.astype(np.float64)[:, None, :] - centers.astype(np.float64)[None]) ** 2).sum(2)
+    assert ((sq == sq.min(axis=1, keepdims=True)).sum(axis=1) > 1).sum() >= 50  # ties
+    np.testing.assert_array_equal(labels, sq.argmin(axis=1))
+    np.testing.assert_allclose(got.totals.sum(), sq.min(axis=1).sum(), rtol=1e-12)
+
+
 def test_no_weights_equal_unit_weights_bitwise(jittered):
     """Unweighted fits pass the kernels one shared weight instead of an N-long array."""
     a = KMeans(6, random_state=0, tol=0, max_iter=5).fit(jittered)
