@@ -81,7 +81,8 @@ def readme_table(run, size="coffee-2.2MP"):
     machine = run.get("machine_info", {})
     cpu = machine.get("cpu", {})
     flags = set(cpu.get("flags", []))
-    simd = ", AVX2 and FMA" if {"avx2", "fma"} <= flags else ""
+    simd = (", AVX-512" if "avx512f" in flags else
+            ", AVX2 and FMA" if {"avx2", "fma"} <= flags else "")
     print(f"The coffee photo upscaled to 2.2 MP (1800 x 1200; 253,504 unique colours), "
           f"2 threads, on a {cpu.get('count', '?')}-core {cpu.get('brand_raw', 'machine')}{simd}, "
           f"Python {machine.get('python_version', '?')}; the best of several rounds, from one "

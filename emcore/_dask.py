@@ -57,7 +57,7 @@ def map_rows(method, X, dtype, n_columns=None):
 
 
 def _kernel_build():
-    """The kernel build a worker runs ('avx2' or 'baseline')."""
+    """The kernel build a worker runs ('avx512', 'avx2' or 'baseline')."""
     from emcore import _kernels
     return _kernels.SIMD
 
@@ -173,7 +173,7 @@ class DaskSamples:
                              f" is expecting {estimator.n_features_in_} features as input.")
 
     def _check_worker_builds(self):
-        """Warn when distributed workers run another kernel build (AVX2 or baseline) than
+        """Warn when distributed workers run another kernel build (AVX-512, AVX2 or baseline) than
         this process: results then differ in the last bits between chunks."""
         try:
             from distributed import get_client

@@ -19,8 +19,8 @@ Statistics per component k, centred on the current mean mu_k:
                    or the upper triangle of sum_i r_ik (x_i - mu_k)(x_i - mu_k)^T
                    row by row ('full', D (D + 1) / 2 values)
 where r_ik includes the sample weight. Every product and sum here is float64
-(four lane sums per statistic, carried through a block and added in a fixed
-order; see _vecmath.h), whatever the precision of the log-probabilities.
+(EMC_LANES lane sums per statistic, carried through a block and added in a
+fixed order; see _vecmath.h), whatever the precision of the log-probabilities.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
@@ -30,7 +30,7 @@ from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TOTAL, XS, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size)
 from emcore._tile cimport (TILE, load_tile, lowest, padded, take, team_scratch,
                            thread_scratch, weight_step)
-from emcore._vecmath cimport (emc_fold_lanes, emc_lanes_cross, emc_lanes_moments,
+from emcore._vecmath cimport (EMC_LANES, emc_fold_lanes, emc_lanes_cross, emc_lanes_moments,
                               emc_lanes_sum, emc_rgb_diagd, emc_rgb_diagf, emc_rgb_fulld,
                               emc_rgb_fullf, emc_sum, emc_weighted_log_sum)
 
@@ -67,7 +67,7 @@ cdef inline void accumulate_tile(
         int n_stats,
         bint full,
         double *r,                  # SCRATCH (TILE,)
-        double *acc) noexcept nogil:  # IN/OUT (K, S, 4) lane sums of the statistics
+        double *acc) noexcept nogil:  # IN/OUT (K, S, EMC_LANES) lane sums of the statistics
     """Add one tile's weighted sums, every product and sum in float64 (_vecmath.h)."""
     cdef int k, i, j, t, q
     cdef const floating *e
@@ -78,7 +78,7 @@ cdef inline void accumulate_tile(
             continue
         e = resp + k * TILE
         mu = means + k * n_features
-        a = acc + 4 * k * n_stats
+        a = acc + EMC_LANES * k * n_stats
         if n_features == 3:
             rgb_sums(e, scale, xs, mu, full, a)
             continue
@@ -88,12 +88,13 @@ cdef inline void accumulate_tile(
         # the diagonal second moments sit at 1 + D + i ('diag') or on the triangle's diagonal
         q = 1 + n_features
         for i in range(n_features):
-            emc_lanes_moments(r, xs + i * TILE, mu[i], TILE, a + 4 * (1 + i), a + 4 * q)
+            emc_lanes_moments(r, xs + i * TILE, mu[i], TILE, a + EMC_LANES * (1 + i),
+                              a + EMC_LANES * q)
             q += 1
             if full:
                 for j in range(i + 1, n_features):
                     emc_lanes_cross(r, xs + i * TILE, mu[i], xs + j * TILE, mu[j], TILE,
-                                    a + 4 * q)
+                                    a + EMC_LANES * q)
                     q += 1
 
 
@@ -128,13 +129,13 @@ def em_pass(
     cdef double *weight = NULL  # (TILE,) the tile's sample weights, 0 past its end
     cdef double *scale = NULL   # (TILE,) weight / total
     cdef double *term = NULL    # (TILE,) weight * log p(x)
-    cdef double *acc = NULL     # (K, S, 4) the block's lane sums
+    cdef double *acc = NULL     # (K, S, EMC_LANES) the block's lane sums
     cdef char *live = NULL      # (K,) see tile_exp_normalise
     cdef double loglik
     cdef Py_ssize_t tile_bytes = tile_scratch_size(n_components, n_features) * sizeof(floating)
     cdef Py_ssize_t wide_bytes = n_features * TILE * sizeof(double)
     cdef Py_ssize_t row_bytes = TILE * sizeof(double)
-    cdef Py_ssize_t acc_bytes = 4 * n_components * n_stats * sizeof(double)
+    cdef Py_ssize_t acc_bytes = EMC_LANES * n_components * n_stats * sizeof(double)
     cdef Py_ssize_t per_thread = (padded(tile_bytes) + padded(wide_bytes) + 4 * padded(row_bytes)
                                   + padded(acc_bytes) + padded(n_components))
     block_stats[...] = 0
@@ -162,7 +163,7 @@ def em_pass(
             start = b * block_size
             end = min(start + block_size, n_samples)
             loglik = 0
-            for t in range(4 * n_components * n_stats):
+            for t in range(EMC_LANES * n_components * n_stats):
                 acc[t] = 0
             for tile in range((end - start + TILE - 1) // TILE):
                 i0 = start + tile * TILE
@@ -184,6 +185,6 @@ def em_pass(
                 accumulate_tile(wide, scale, &means[0, 0], lp, live, n_components,
                                 n_features, n_stats, full, r, acc)
             for k in range(n_components):
-                emc_fold_lanes(acc + 4 * k * n_stats, n_stats, &block_stats[b, k, 0])
+                emc_fold_lanes(acc + EMC_LANES * k * n_stats, n_stats, &block_stats[b, k, 0])
             block_loglik[b] = loglik
     free(team)

@@ -7,32 +7,42 @@ runs: no combination of arrays a caller can pass reaches memory the kernel does
 not own. The sample matrix X is checked for finiteness once, where it enters the
 public API (emcore/_validation.py: check_samples), not on every pass.
 
-It also picks the build: the AVX2 + FMA kernels where this CPU has them.
-Both builds come from the same .pyx sources. ``EMCORE_SIMD=baseline`` forces the
-portable build (to compare the two, or to work around a faulty CPU report).
+It also picks the build: the widest of AVX-512, AVX2 + FMA and the portable
+baseline that this CPU runs. All come from the same .pyx sources and give the
+same results up to rounding (the two x86 builds bitwise the same ones).
+``EMCORE_SIMD`` caps the choice: ``avx2`` or ``baseline`` (to compare builds, or
+to work around a faulty CPU report).
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
 
-from emcore._openmp import cpu_has_avx2_fma
+from emcore._openmp import cpu_has_avx2_fma, cpu_has_avx512
 from emcore._validation import max_threads
 
 TILE = 128  # samples per tile, emcore/_tile.pxd
 INT_MAX = 2**31 - 1
+BUILDS = ("avx512", "avx2", "baseline")  # widest first
 
 
 def _choose():
-    if os.environ.get("EMCORE_SIMD", "auto").strip().lower() != "baseline" and cpu_has_avx2_fma():
+    cap = os.environ.get("EMCORE_SIMD", "auto").strip().lower()
+    allowed = BUILDS[BUILDS.index(cap):] if cap in BUILDS else BUILDS
+    runs = {"avx512": cpu_has_avx512(), "avx2": cpu_has_avx2_fma(), "baseline": True}
+    for build in allowed:
+        if not runs[build]:
+            continue
+        suffix = "" if build == "baseline" else f"_{build}"
         try:
-            from emcore import _densities_avx2, _em_avx2, _kmeans_avx2
-            return _densities_avx2, _em_avx2, _kmeans_avx2, "avx2"
-        except ImportError:  # built without the AVX2 variants (not x86, or MSVC)
-            pass
-    from emcore import _densities, _em, _kmeans
-    return _densities, _em, _kmeans, "baseline"
+            modules = [importlib.import_module(f"emcore.{name}{suffix}")
+                       for name in ("_densities", "_em", "_kmeans")]
+        except ImportError:  # built without this variant (not x86, MSVC, an old compiler)
+            continue
+        return (*modules, build)
+    raise ImportError("emcore's portable kernels are missing: the package was not built")
 
 
 _densities, _em, _kmeans, SIMD = _choose()
@@ -162,7 +172,7 @@ def em_pass(X, sample_weight, means, prec, log_const, full, block_size, block_st
     k, d = _mixture(X, means, prec, log_const, full)
     _weights(sample_weight, X.shape[0])
     n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
-    _fits_int("EM pass", (d + 4) * TILE + 4 * k * n_stats)
+    _fits_int("EM pass", (d + 4) * TILE + 8 * k * n_stats)  # up to 8 lanes per statistic
     n_blocks = _n_blocks(block_stats)
     _writable(_array(block_stats, "block_stats", np.float64, 3, (n_blocks, k, n_stats)),
               "block_stats")

@@ -1,5 +1,5 @@
 /* Platform shim: the OpenMP runtime when the build enables it (serial stubs
- * otherwise), and the CPU check that picks the AVX2 kernel builds. */
+ * otherwise), and the CPU checks that pick the AVX2 and AVX-512 kernel builds. */
 #ifndef EMCORE_OMP_SHIM_H
 #define EMCORE_OMP_SHIM_H
 #ifdef _OPENMP
@@ -15,6 +15,19 @@ static inline int emc_cpu_has_avx2_fma(void) {
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* The subsets the AVX-512 builds are compiled for (setup.py); gcc's check also
+ * asks the OS whether it saves the 512-bit registers. */
+static inline int emc_cpu_has_avx512(void) {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    return emc_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("avx512bw");
 #else
     return 0;
 #endif

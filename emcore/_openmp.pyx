@@ -1,5 +1,5 @@
-"""What this build and this CPU offer: OpenMP, and AVX2 with FMA."""
-from emcore._openmp cimport EMCORE_OPENMP, emc_cpu_has_avx2_fma
+"""What this build and this CPU offer: OpenMP, AVX2 with FMA, and AVX-512."""
+from emcore._openmp cimport EMCORE_OPENMP, emc_cpu_has_avx2_fma, emc_cpu_has_avx512
 
 
 def openmp_enabled():
@@ -17,3 +17,8 @@ def openmp_enabled():
 def cpu_has_avx2_fma():
     """True when this CPU can run the AVX2 + FMA builds of the kernels."""
     return bool(emc_cpu_has_avx2_fma())
+
+
+def cpu_has_avx512():
+    """True when this CPU (and its OS) can run the AVX-512 builds of the kernels."""
+    return bool(emc_cpu_has_avx512())

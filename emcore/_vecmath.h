@@ -127,100 +127,116 @@ static inline double emc_sum(const double *a, int n) {
  * one repeated colour gets exact zeros) and r = responsibility x weight:
  *   [sum r,  sum r d_i (D),  sum r d_i d_j: i == j ('diag', D values) or the
  *    upper triangle row by row ('full', D (D + 1) / 2 values)].
- * Every product and sum is float64. Each statistic is kept as four lane sums,
- * acc[4 q + l], carried from the first tile of a block to its last and added
- * up by emc_fold_lanes once per block: the order of every addition is fixed by
- * the tile layout alone. n, the tile length, is a multiple of 8. */
-#if defined(__GNUC__) || defined(__clang__)
-typedef double emc_d4 __attribute__((vector_size(4 * sizeof(double))));
-/* unaligned, aliasing-safe views for loads and stores */
-typedef double emc_d4u __attribute__((vector_size(4 * sizeof(double)), aligned(8), may_alias));
-typedef float emc_f4u __attribute__((vector_size(4 * sizeof(float)), aligned(4), may_alias));
-/* macros for the -Wpsabi reason given at emc_load8 */
-#define emc_load4(p) (*(const emc_d4u *) (p))
-#define emc_store4(p, v) (*(emc_d4u *) (p) = (v))
-#ifdef __AVX__  /* gcc splits the generic conversion into two halves */
-#define emc_widen4(p) ((emc_d4) _mm256_cvtps_pd(_mm_loadu_ps(p)))
+ * Every product and sum is float64. Each statistic is kept as EMC_LANES lane
+ * sums (one vector register: 8 in the AVX-512 build, 4 in the others),
+ * acc[EMC_LANES q + l], carried from the first tile of a block to its last and
+ * added up by emc_fold_lanes once per block: the order of every addition is
+ * fixed by the build's lane count and the tile layout alone. n, the tile length,
+ * is a multiple of 8. */
+#ifdef __AVX512F__
+#define EMC_LANES 8
 #else
-#define emc_widen4(p) __builtin_convertvector(*(const emc_f4u *) (p), emc_d4)
+#define EMC_LANES 4
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+typedef double emc_dl __attribute__((vector_size(EMC_LANES * sizeof(double))));
+/* unaligned, aliasing-safe views for loads and stores */
+typedef double emc_dlu __attribute__((vector_size(EMC_LANES * sizeof(double)), aligned(8),
+                                      may_alias));
+typedef float emc_flu __attribute__((vector_size(EMC_LANES * sizeof(float)), aligned(4),
+                                     may_alias));
+/* macros for the -Wpsabi reason given at emc_load8 */
+#define emc_loadl(p) (*(const emc_dlu *) (p))
+#define emc_storel(p, v) (*(emc_dlu *) (p) = (v))
+/* gcc splits the generic conversion into halves */
+#if defined(__AVX512F__)
+#define emc_widenl(p) ((emc_dl) _mm512_cvtps_pd(_mm256_loadu_ps(p)))
+#elif defined(__AVX__)
+#define emc_widenl(p) ((emc_dl) _mm256_cvtps_pd(_mm_loadu_ps(p)))
+#else
+#define emc_widenl(p) __builtin_convertvector(*(const emc_flu *) (p), emc_dl)
 #endif
 static inline void emc_lanes_sum(const double *r, int n, double *acc) {
-    emc_d4 a = emc_load4(acc);
-    for (int t = 0; t < n; t += 4) a += emc_load4(r + t);
-    emc_store4(acc, a);
+    emc_dl a = emc_loadl(acc);
+    for (int t = 0; t < n; t += EMC_LANES) a += emc_loadl(r + t);
+    emc_storel(acc, a);
 }
 static inline void emc_lanes_moments(const double *r, const double *x, double m, int n,
                                      double *acc1, double *acc2) {
-    emc_d4 a1 = emc_load4(acc1), a2 = emc_load4(acc2);
-    for (int t = 0; t < n; t += 4) {
-        emc_d4 d = emc_load4(x + t) - m, rd = emc_load4(r + t) * d;
+    emc_dl a1 = emc_loadl(acc1), a2 = emc_loadl(acc2);
+    for (int t = 0; t < n; t += EMC_LANES) {
+        emc_dl d = emc_loadl(x + t) - m, rd = emc_loadl(r + t) * d;
         a1 += rd;
         a2 += rd * d;
     }
-    emc_store4(acc1, a1);
-    emc_store4(acc2, a2);
+    emc_storel(acc1, a1);
+    emc_storel(acc2, a2);
 }
 static inline void emc_lanes_cross(const double *r, const double *xi, double mi,
                                    const double *xj, double mj, int n, double *acc) {
-    emc_d4 a = emc_load4(acc);
-    for (int t = 0; t < n; t += 4)
-        a += emc_load4(r + t) * (emc_load4(xi + t) - mi) * (emc_load4(xj + t) - mj);
-    emc_store4(acc, a);
+    emc_dl a = emc_loadl(acc);
+    for (int t = 0; t < n; t += EMC_LANES)
+        a += emc_loadl(r + t) * (emc_loadl(xi + t) - mi) * (emc_loadl(xj + t) - mj);
+    emc_storel(acc, a);
 }
+/* statistic q's lanes in acc */
+#define EMC_GET(q) emc_loadl(acc + (q) * EMC_LANES)
+#define EMC_PUT(q, v) emc_storel(acc + (q) * EMC_LANES, v)
 /* D = 3 (RGB, nearly every call): all the sums of one component in one pass
  * over the tile, r = e * scale formed on the fly, every accumulator a named
  * register (an array would live in memory). It works with d' = m - x = -d,
  * so that the tile operand comes straight from memory: the first moments are
  * subtracted, the products of two d' are those of two d. */
-#define EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                \
-    emc_d4 an = emc_load4(acc), a0 = emc_load4(acc + 4), a1 = emc_load4(acc + 8),      \
-           a2 = emc_load4(acc + 12);                                                   \
-    for (int t = 0; t < n; t += 4) {                                                   \
-        emc_d4 rv = LOAD_E(e + t) * emc_load4(scale + t);                              \
-        emc_d4 d0 = m0 - emc_load4(x0 + t), d1 = m1 - emc_load4(x1 + t),               \
-               d2 = m2 - emc_load4(x2 + t);                                            \
-        emc_d4 r0 = rv * d0, r1 = rv * d1, r2 = rv * d2;                               \
+#define EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                 \
+    emc_dl an = EMC_GET(0), a0 = EMC_GET(1), a1 = EMC_GET(2), a2 = EMC_GET(3);          \
+    for (int t = 0; t < n; t += EMC_LANES) {                                            \
+        emc_dl rv = LOAD_E(e + t) * emc_loadl(scale + t);                               \
+        emc_dl d0 = m0 - emc_loadl(x0 + t), d1 = m1 - emc_loadl(x1 + t),                \
+               d2 = m2 - emc_loadl(x2 + t);                                             \
+        emc_dl r0 = rv * d0, r1 = rv * d1, r2 = rv * d2;                                \
         an += rv; a0 -= r0; a1 -= r1; a2 -= r2;
-#define EMC_RGB_EPILOGUE                                                               \
-    emc_store4(acc, an); emc_store4(acc + 4, a0); emc_store4(acc + 8, a1);             \
-    emc_store4(acc + 12, a2);
+#define EMC_RGB_EPILOGUE                                                                \
+    EMC_PUT(0, an); EMC_PUT(1, a0); EMC_PUT(2, a1); EMC_PUT(3, a2);
 #define EMC_DEFINE_RGB_STATS(SUFFIX, ETYPE, LOAD_E)                                     \
-static inline void emc_rgb_diag##SUFFIX(const ETYPE *e, const double *scale,           \
-        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
-        double m2, int n, double *acc) {                                               \
-    emc_d4 q0 = emc_load4(acc + 16), q1 = emc_load4(acc + 20), q2 = emc_load4(acc + 24); \
-    EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                    \
-        q0 += r0 * d0; q1 += r1 * d1; q2 += r2 * d2;                                   \
-    }                                                                                  \
-    EMC_RGB_EPILOGUE                                                                   \
-    emc_store4(acc + 16, q0); emc_store4(acc + 20, q1); emc_store4(acc + 24, q2);      \
-}                                                                                      \
-static inline void emc_rgb_full##SUFFIX(const ETYPE *e, const double *scale,           \
-        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
-        double m2, int n, double *acc) {                                               \
-    emc_d4 q00 = emc_load4(acc + 16), q01 = emc_load4(acc + 20), q02 = emc_load4(acc + 24), \
-           q11 = emc_load4(acc + 28), q12 = emc_load4(acc + 32), q22 = emc_load4(acc + 36); \
-    EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                    \
-        q00 += r0 * d0; q01 += r0 * d1; q02 += r0 * d2;                                \
-        q11 += r1 * d1; q12 += r1 * d2; q22 += r2 * d2;                                \
-    }                                                                                  \
-    EMC_RGB_EPILOGUE                                                                   \
-    emc_store4(acc + 16, q00); emc_store4(acc + 20, q01); emc_store4(acc + 24, q02);   \
-    emc_store4(acc + 28, q11); emc_store4(acc + 32, q12); emc_store4(acc + 36, q22);   \
+static inline void emc_rgb_diag##SUFFIX(const ETYPE *e, const double *scale,            \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,     \
+        double m2, int n, double *acc) {                                                \
+    emc_dl q0 = EMC_GET(4), q1 = EMC_GET(5), q2 = EMC_GET(6);                           \
+    EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                     \
+        q0 += r0 * d0; q1 += r1 * d1; q2 += r2 * d2;                                    \
+    }                                                                                   \
+    EMC_RGB_EPILOGUE                                                                    \
+    EMC_PUT(4, q0); EMC_PUT(5, q1); EMC_PUT(6, q2);                                     \
+}                                                                                       \
+static inline void emc_rgb_full##SUFFIX(const ETYPE *e, const double *scale,            \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,     \
+        double m2, int n, double *acc) {                                                \
+    emc_dl q00 = EMC_GET(4), q01 = EMC_GET(5), q02 = EMC_GET(6),                        \
+           q11 = EMC_GET(7), q12 = EMC_GET(8), q22 = EMC_GET(9);                        \
+    EMC_RGB_PROLOGUE(ETYPE, LOAD_E)                                                     \
+        q00 += r0 * d0; q01 += r0 * d1; q02 += r0 * d2;                                 \
+        q11 += r1 * d1; q12 += r1 * d2; q22 += r2 * d2;                                 \
+    }                                                                                   \
+    EMC_RGB_EPILOGUE                                                                    \
+    EMC_PUT(4, q00); EMC_PUT(5, q01); EMC_PUT(6, q02);                                  \
+    EMC_PUT(7, q11); EMC_PUT(8, q12); EMC_PUT(9, q22);                                  \
 }
-EMC_DEFINE_RGB_STATS(f, float, emc_widen4)
-EMC_DEFINE_RGB_STATS(d, double, emc_load4)
+EMC_DEFINE_RGB_STATS(f, float, emc_widenl)
+EMC_DEFINE_RGB_STATS(d, double, emc_loadl)
 #undef EMC_DEFINE_RGB_STATS
 #undef EMC_RGB_PROLOGUE
 #undef EMC_RGB_EPILOGUE
+#undef EMC_GET
+#undef EMC_PUT
 #else  /* the same arithmetic, lane by lane */
 static inline void emc_lanes_sum(const double *r, int n, double *acc) {
-    for (int t = 0; t < n; t += 4) for (int l = 0; l < 4; l++) acc[l] += r[t + l];
+    for (int t = 0; t < n; t += EMC_LANES)
+        for (int l = 0; l < EMC_LANES; l++) acc[l] += r[t + l];
 }
 static inline void emc_lanes_moments(const double *r, const double *x, double m, int n,
                                      double *acc1, double *acc2) {
-    for (int t = 0; t < n; t += 4)
-        for (int l = 0; l < 4; l++) {
+    for (int t = 0; t < n; t += EMC_LANES)
+        for (int l = 0; l < EMC_LANES; l++) {
             double d = x[t + l] - m, rd = r[t + l] * d;
             acc1[l] += rd;
             acc2[l] += rd * d;
@@ -228,46 +244,54 @@ static inline void emc_lanes_moments(const double *r, const double *x, double m,
 }
 static inline void emc_lanes_cross(const double *r, const double *xi, double mi,
                                    const double *xj, double mj, int n, double *acc) {
-    for (int t = 0; t < n; t += 4)
-        for (int l = 0; l < 4; l++) acc[l] += r[t + l] * (xi[t + l] - mi) * (xj[t + l] - mj);
+    for (int t = 0; t < n; t += EMC_LANES)
+        for (int l = 0; l < EMC_LANES; l++)
+            acc[l] += r[t + l] * (xi[t + l] - mi) * (xj[t + l] - mj);
 }
-#define EMC_DEFINE_RGB_STATS(SUFFIX, ETYPE)                                            \
-static inline void emc_rgb_sums##SUFFIX(const ETYPE *e, const double *scale,           \
-        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
-        double m2, int n, int full, double *acc) {                                     \
-    /* acc rows: n, r d0..d2, then r d_i d_j for i <= j ('full') or i == j */          \
-    for (int t = 0; t < n; t += 4)                                                     \
-        for (int l = 0; l < 4; l++) {                                                  \
-            double rv = (double) e[t + l] * scale[t + l];                              \
-            double d[3] = {x0[t + l] - m0, x1[t + l] - m1, x2[t + l] - m2};            \
-            acc[l] += rv;                                                              \
-            for (int i = 0, q = 4; i < 3; i++) {                                       \
-                double rd = rv * d[i];                                                 \
-                acc[4 * (1 + i) + l] += rd;                                            \
-                for (int j = i; j < (full ? 3 : i + 1); j++, q++)                      \
-                    acc[4 * q + l] += rd * d[j];                                       \
-            }                                                                          \
-        }                                                                              \
-}                                                                                      \
-static inline void emc_rgb_diag##SUFFIX(const ETYPE *e, const double *scale,           \
-        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
-        double m2, int n, double *acc) {                                               \
-    emc_rgb_sums##SUFFIX(e, scale, x0, x1, x2, m0, m1, m2, n, 0, acc);                 \
-}                                                                                      \
-static inline void emc_rgb_full##SUFFIX(const ETYPE *e, const double *scale,           \
-        const double *x0, const double *x1, const double *x2, double m0, double m1,    \
-        double m2, int n, double *acc) {                                               \
-    emc_rgb_sums##SUFFIX(e, scale, x0, x1, x2, m0, m1, m2, n, 1, acc);                 \
+#define EMC_DEFINE_RGB_STATS(SUFFIX, ETYPE)                                             \
+static inline void emc_rgb_sums##SUFFIX(const ETYPE *e, const double *scale,            \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,     \
+        double m2, int n, int full, double *acc) {                                      \
+    /* acc rows: n, r d0..d2, then r d_i d_j for i <= j ('full') or i == j */           \
+    for (int t = 0; t < n; t += EMC_LANES)                                              \
+        for (int l = 0; l < EMC_LANES; l++) {                                           \
+            double rv = (double) e[t + l] * scale[t + l];                               \
+            double d[3] = {x0[t + l] - m0, x1[t + l] - m1, x2[t + l] - m2};             \
+            acc[l] += rv;                                                               \
+            for (int i = 0, q = 4; i < 3; i++) {                                        \
+                double rd = rv * d[i];                                                  \
+                acc[EMC_LANES * (1 + i) + l] += rd;                                     \
+                for (int j = i; j < (full ? 3 : i + 1); j++, q++)                       \
+                    acc[EMC_LANES * q + l] += rd * d[j];                                \
+            }                                                                           \
+        }                                                                               \
+}                                                                                       \
+static inline void emc_rgb_diag##SUFFIX(const ETYPE *e, const double *scale,            \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,     \
+        double m2, int n, double *acc) {                                                \
+    emc_rgb_sums##SUFFIX(e, scale, x0, x1, x2, m0, m1, m2, n, 0, acc);                  \
+}                                                                                       \
+static inline void emc_rgb_full##SUFFIX(const ETYPE *e, const double *scale,            \
+        const double *x0, const double *x1, const double *x2, double m0, double m1,     \
+        double m2, int n, double *acc) {                                                \
+    emc_rgb_sums##SUFFIX(e, scale, x0, x1, x2, m0, m1, m2, n, 1, acc);                  \
 }
 EMC_DEFINE_RGB_STATS(f, float)
 EMC_DEFINE_RGB_STATS(d, double)
 #undef EMC_DEFINE_RGB_STATS
 #endif
 
-/* stats[q] = the sum of statistic q's four lanes, (l0 + l1) + (l2 + l3). */
+/* stats[q] = the sum of statistic q's lanes, pairwise: (l0 + l1) + (l2 + l3), and
+ * with eight lanes that plus (l4 + l5) + (l6 + l7). */
 static inline void emc_fold_lanes(const double *acc, int n_stats, double *stats) {
-    for (int q = 0; q < n_stats; q++)
-        stats[q] = (acc[4 * q] + acc[4 * q + 1]) + (acc[4 * q + 2] + acc[4 * q + 3]);
+    for (int q = 0; q < n_stats; q++) {
+        const double *l = acc + EMC_LANES * q;
+        double s = (l[0] + l[1]) + (l[2] + l[3]);
+#if EMC_LANES == 8
+        s += (l[4] + l[5]) + (l[6] + l[7]);
+#endif
+        stats[q] = s;
+    }
 }
 
 /* log(x) for double that compilers can vectorise: x = 2^e m with m in
@@ -334,49 +358,95 @@ static inline int emc_pick(int take_first, int first, int second) {
 /* k-means assignment for an RGB float tile (_kmeans.pyx): for each of the n
  * samples (x0[t], x1[t], x2[t]), the squared distance to its nearest of the k
  * centres (row-major (k, 3)) and that centre's index, the first one on ties;
- * n is a multiple of 16. The AVX2 form holds 16 samples' best distances and
- * labels in registers while it runs through every centre (the loop gcc writes
- * loads and stores them once per centre), and takes the tile operand straight
- * from memory, as c - x (the same square as x - c). The plain form is the same
- * arithmetic, centre by centre (its outputs marked __restrict, or gcc checks
- * them for overlap with the inputs and runs 8% slower). */
-#if defined(__AVX2__) && defined(__FMA__)
+ * n is a multiple of 32. The vector form holds two registers of samples' best
+ * distances and labels (16 samples with AVX2, 32 with AVX-512) while it runs
+ * through every centre (the loop gcc writes loads and stores them once per
+ * centre), and takes the tile operand straight from memory, as c - x (the same
+ * square as x - c). The plain form is the same arithmetic, centre by centre
+ * (its outputs marked __restrict, or gcc checks them for overlap with the inputs
+ * and runs 8% slower). */
+#if (defined(__AVX2__) || defined(__AVX512F__)) && defined(__FMA__)
+#ifdef __AVX512F__  /* the nearer samples' lanes chosen by a mask register */
+#define EMC_W 16
+#define EMC_PS __m512
+#define EMC_PI __m512i
+#define emc_v_set1_ps _mm512_set1_ps
+#define emc_v_set1_epi32 _mm512_set1_epi32
+#define emc_v_add_epi32 _mm512_add_epi32
+#define emc_v_loadu_ps _mm512_loadu_ps
+#define emc_v_storeu_ps _mm512_storeu_ps
+#define emc_v_sub_ps _mm512_sub_ps
+#define emc_v_mul_ps _mm512_mul_ps
+#define emc_v_fmadd_ps _mm512_fmadd_ps
+#define emc_v_min_ps _mm512_min_ps
+#define emc_v_take_nearer(label, d, best, j) \
+    _mm512_mask_mov_epi32(label, _mm512_cmp_ps_mask(d, best, _CMP_LT_OQ), j)
+#define emc_v_store_labels(p, v) _mm512_storeu_si512(p, v)
+#else  /* by a blend on a comparison's lanes */
+#define EMC_W 8
+#define EMC_PS __m256
+#define EMC_PI __m256i
+#define emc_v_set1_ps _mm256_set1_ps
+#define emc_v_set1_epi32 _mm256_set1_epi32
+#define emc_v_add_epi32 _mm256_add_epi32
+#define emc_v_loadu_ps _mm256_loadu_ps
+#define emc_v_storeu_ps _mm256_storeu_ps
+#define emc_v_sub_ps _mm256_sub_ps
+#define emc_v_mul_ps _mm256_mul_ps
+#define emc_v_fmadd_ps _mm256_fmadd_ps
+#define emc_v_min_ps _mm256_min_ps
+#define emc_v_take_nearer(label, d, best, j)                                           \
+    _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(label),                   \
+                                         _mm256_castsi256_ps(j),                       \
+                                         _mm256_cmp_ps(d, best, _CMP_LT_OQ)))
+#define emc_v_store_labels(p, v) _mm256_storeu_si256((EMC_PI *) (p), v)
+#endif
 static inline void emc_rgb_nearestf(const float *x0, const float *x1, const float *x2,
                                     const float *centers, int k, int n, float *best,
                                     int *label) {
-    for (int t = 0; t < n; t += 16) {
-        __m256 best_a = _mm256_set1_ps(INFINITY), best_b = best_a;
-        __m256 label_a = _mm256_setzero_ps(), label_b = label_a;
-        __m256i j_v = _mm256_setzero_si256();
-        const __m256i one = _mm256_set1_epi32(1);
-        for (int j = 0; j < k; j++, j_v = _mm256_add_epi32(j_v, one)) {
-            __m256 c0 = _mm256_broadcast_ss(centers + 3 * j),
-                   c1 = _mm256_broadcast_ss(centers + 3 * j + 1),
-                   c2 = _mm256_broadcast_ss(centers + 3 * j + 2);
-            __m256 va = _mm256_sub_ps(c0, _mm256_loadu_ps(x0 + t)),
-                   vb = _mm256_sub_ps(c0, _mm256_loadu_ps(x0 + t + 8));
-            __m256 da = _mm256_mul_ps(va, va), db = _mm256_mul_ps(vb, vb);
-            va = _mm256_sub_ps(c1, _mm256_loadu_ps(x1 + t));
-            vb = _mm256_sub_ps(c1, _mm256_loadu_ps(x1 + t + 8));
-            da = _mm256_fmadd_ps(va, va, da);
-            db = _mm256_fmadd_ps(vb, vb, db);
-            va = _mm256_sub_ps(c2, _mm256_loadu_ps(x2 + t));
-            vb = _mm256_sub_ps(c2, _mm256_loadu_ps(x2 + t + 8));
-            da = _mm256_fmadd_ps(va, va, da);
-            db = _mm256_fmadd_ps(vb, vb, db);
-            __m256 nearer_a = _mm256_cmp_ps(da, best_a, _CMP_LT_OQ),
-                   nearer_b = _mm256_cmp_ps(db, best_b, _CMP_LT_OQ);
-            label_a = _mm256_blendv_ps(label_a, _mm256_castsi256_ps(j_v), nearer_a);
-            label_b = _mm256_blendv_ps(label_b, _mm256_castsi256_ps(j_v), nearer_b);
-            best_a = _mm256_min_ps(da, best_a);   /* da < best_a ? da : best_a */
-            best_b = _mm256_min_ps(db, best_b);
+    for (int t = 0; t < n; t += 2 * EMC_W) {
+        EMC_PS best_a = emc_v_set1_ps(INFINITY), best_b = best_a;
+        EMC_PI label_a = emc_v_set1_epi32(0), label_b = label_a, j_v = label_a;
+        const EMC_PI one = emc_v_set1_epi32(1);
+        for (int j = 0; j < k; j++, j_v = emc_v_add_epi32(j_v, one)) {
+            EMC_PS c0 = emc_v_set1_ps(centers[3 * j]), c1 = emc_v_set1_ps(centers[3 * j + 1]),
+                   c2 = emc_v_set1_ps(centers[3 * j + 2]);
+            EMC_PS va = emc_v_sub_ps(c0, emc_v_loadu_ps(x0 + t)),
+                   vb = emc_v_sub_ps(c0, emc_v_loadu_ps(x0 + t + EMC_W));
+            EMC_PS da = emc_v_mul_ps(va, va), db = emc_v_mul_ps(vb, vb);
+            va = emc_v_sub_ps(c1, emc_v_loadu_ps(x1 + t));
+            vb = emc_v_sub_ps(c1, emc_v_loadu_ps(x1 + t + EMC_W));
+            da = emc_v_fmadd_ps(va, va, da);
+            db = emc_v_fmadd_ps(vb, vb, db);
+            va = emc_v_sub_ps(c2, emc_v_loadu_ps(x2 + t));
+            vb = emc_v_sub_ps(c2, emc_v_loadu_ps(x2 + t + EMC_W));
+            da = emc_v_fmadd_ps(va, va, da);
+            db = emc_v_fmadd_ps(vb, vb, db);
+            label_a = emc_v_take_nearer(label_a, da, best_a, j_v);
+            label_b = emc_v_take_nearer(label_b, db, best_b, j_v);
+            best_a = emc_v_min_ps(da, best_a);   /* da < best_a ? da : best_a */
+            best_b = emc_v_min_ps(db, best_b);
         }
-        _mm256_storeu_ps(best + t, best_a);
-        _mm256_storeu_ps(best + t + 8, best_b);
-        _mm256_storeu_si256((__m256i *) (label + t), _mm256_castps_si256(label_a));
-        _mm256_storeu_si256((__m256i *) (label + t + 8), _mm256_castps_si256(label_b));
+        emc_v_storeu_ps(best + t, best_a);
+        emc_v_storeu_ps(best + t + EMC_W, best_b);
+        emc_v_store_labels(label + t, label_a);
+        emc_v_store_labels(label + t + EMC_W, label_b);
     }
 }
+#undef EMC_W
+#undef EMC_PS
+#undef EMC_PI
+#undef emc_v_set1_ps
+#undef emc_v_set1_epi32
+#undef emc_v_add_epi32
+#undef emc_v_loadu_ps
+#undef emc_v_storeu_ps
+#undef emc_v_sub_ps
+#undef emc_v_mul_ps
+#undef emc_v_fmadd_ps
+#undef emc_v_min_ps
+#undef emc_v_take_nearer
+#undef emc_v_store_labels
 #else
 static inline void emc_rgb_nearestf(const float *x0, const float *x1, const float *x2,
                                     const float *centers, int k, int n,

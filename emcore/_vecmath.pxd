@@ -3,6 +3,7 @@
 
 cdef extern from "_vecmath.h":
     const double EMC_LN2
+    const int EMC_LANES
     float emc_exp2f_neg(float x) noexcept nogil
     double emc_exp2_neg(double x) noexcept nogil
     double emc_exp2_or_zero(double x) noexcept nogil
