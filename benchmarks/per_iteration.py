@@ -25,7 +25,7 @@ from _peers import (em_emcore, em_onedal, em_sklearn, em_start, lloyd_emcore,  #
                     reference_lloyd)
 from bench_densities import diag_kernels, numpy_densities  # noqa: E402
 
-from emcore import compute_densities  # noqa: E402
+from emcore import _kernels, compute_densities  # noqa: E402
 from emcore._validation import usable_cores  # noqa: E402
 
 K = 32
@@ -64,7 +64,7 @@ def row(work, photo, library, threads, seconds, n_units, error):
 def main():
     all_cores = usable_cores()
     print(f"{K} components, float32, per iteration = (t(11) - t(1)) / 10, best of 3 runs; "
-          f"{all_cores} usable cores\n")
+          f"{all_cores} usable cores; emcore's {_kernels.SIMD} kernel build\n")
     print("| work | photo | library | threads | ms per iteration | ns per pixel-component "
           "per core | max difference from float64 |")
     print("|---|---|---|---|---|---|---|")
