@@ -35,6 +35,9 @@ from emcore._vecmath cimport (EMC_LANES, emc_fold_lanes, emc_lanes_cross, emc_la
                               emc_rgb_fullf, emc_sum, emc_weighted_log_sum)
 
 
+LANES = EMC_LANES  # lane sums per statistic in this build: the checked door sizes scratch by it
+
+
 cdef inline void widen(const floating *src, double *dst, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):

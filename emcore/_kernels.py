@@ -172,7 +172,7 @@ def em_pass(X, sample_weight, means, prec, log_const, full, block_size, block_st
     k, d = _mixture(X, means, prec, log_const, full)
     _weights(sample_weight, X.shape[0])
     n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
-    _fits_int("EM pass", (d + 4) * TILE + 8 * k * n_stats)  # up to 8 lanes per statistic
+    _fits_int("EM pass", (d + 4) * TILE + _em.LANES * k * n_stats)
     n_blocks = _n_blocks(block_stats)
     _writable(_array(block_stats, "block_stats", np.float64, 3, (n_blocks, k, n_stats)),
               "block_stats")

@@ -110,8 +110,7 @@ def test_lloyd_pass_sums_each_block_as_float64_does(dtype, n_features, weighted)
 def test_lloyd_pass_labels_are_the_first_nearest_centre(dtype, k):
     """Integer colours against centres placed so that many pixels are exactly as far
     from two or more centres (exact in float32 too): each label is the lowest index
-    among the nearest, as a float64 argmin picks it, for K below, between and above
-    the kernel's 8- and 16-sample vector widths."""
+    among the nearest, as a float64 argmin picks it, for 2, 7 and 33 centres."""
     rng = np.random.RandomState(k)
     grid = np.stack(np.meshgrid(*[np.arange(0, 8, 2)] * 3), axis=-1).reshape(-1, 3)
     centers = grid[rng.permutation(len(grid))[:k]].astype(dtype)
