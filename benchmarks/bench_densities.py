@@ -31,11 +31,25 @@ def test_emcore(benchmark, size, k, n_threads):
     img = image(size)
     kernels = diag_kernels(img, k)
     benchmark.group = f"densities {size} K={k}"
-    benchmark.extra_info.update(n_threads=n_threads, dtype="float64",
+    benchmark.extra_info.update(n_threads=n_threads, dtype="float64", input="uint8",
                                 pixels=img.shape[0] * img.shape[1])
     out = benchmark(compute_densities, img, kernels, n_threads=n_threads)
     ref = numpy_densities(img[:50], kernels)
     np.testing.assert_allclose(out[:50], ref, rtol=1e-9, atol=1e-300)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("k", K_VALUES)
+def test_emcore_every_pixel(benchmark, size, k, n_threads):
+    """The same pixels as float64: every pixel scored (no distinct-colour road)."""
+    img = image(size)
+    pixels = img.astype(np.float64)
+    kernels = diag_kernels(img, k)
+    benchmark.group = f"densities {size} K={k}"
+    benchmark.extra_info.update(n_threads=n_threads, dtype="float64", input="float64",
+                                pixels=img.shape[0] * img.shape[1])
+    out = benchmark(compute_densities, pixels, kernels, n_threads=n_threads)
+    np.testing.assert_array_equal(out, compute_densities(img, kernels, n_threads=n_threads))
 
 
 @pytest.mark.parametrize("size", SIZES)

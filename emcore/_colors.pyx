@@ -10,6 +10,7 @@ from libc.math cimport cbrt, pow, sqrt
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
+from emcore._codes cimport N_WORDS, code_index, list_codes, mark_codes, rgb_code
 from emcore._tile cimport squared_distance
 
 ctypedef fused pixel_t:
@@ -19,59 +20,27 @@ ctypedef fused pixel_t:
     double
 
 
-cdef extern from *:
-    """
-    /* set bits in a 64-bit word: the instruction where the compiler has one */
-    #if defined(_MSC_VER) && !defined(__clang__)
-    #include <intrin.h>
-    #define emc_popcount64(x) ((int) __popcnt64(x))
-    static __forceinline int emc_lowest_bit64(unsigned __int64 x) {
-        unsigned long i;
-        _BitScanForward64(&i, x);
-        return (int) i;
-    }
-    #else
-    #define emc_popcount64(x) __builtin_popcountll(x)
-    #define emc_lowest_bit64(x) __builtin_ctzll(x)
-    #endif
-    """
-    int emc_popcount64(uint64_t x) noexcept nogil
-    int emc_lowest_bit64(uint64_t x) noexcept nogil
-
-
-cdef enum:
-    N_WORDS = 1 << 18   # 2**24 colour codes, one bit each, in 64-bit words
-
-
-cdef inline uint32_t rgb_code(const uint8_t[:, ::1] pixels, Py_ssize_t i) noexcept nogil:
-    return (<uint32_t> pixels[i, 0] << 16) | (<uint32_t> pixels[i, 1] << 8) | pixels[i, 2]
+def _check_bitmap(pixels, present, rank):
+    if pixels.shape[1] != 3:
+        raise ValueError(f"pixels must be (N, 3), got {pixels.shape[1]} channels")
+    if present.shape[0] != N_WORDS or rank.shape[0] != N_WORDS:
+        raise ValueError(f"present and rank must have {N_WORDS} entries")
 
 
 def unique_rgb8(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
-        uint64_t[::1] present,              # SCRATCH (2**18,) all zero on entry: a bit per code
-        uint32_t[::1] rank):                # SCRATCH (2**18,) colours before each word
+        uint64_t[::1] present,              # SCRATCH (2**18,) all zero on entry
+        uint32_t[::1] rank):                # SCRATCH (2**18,)
     """Unique colours in code order, their counts, and each pixel's colour index.
 
-    A bit per 24-bit colour code (2 MiB, cache-sized, rather than a 64 MiB table
-    of counts): one pass over the pixels sets the bits, the running count of set
-    bits before each word gives every code its colour index (code order is the
-    lexicographic order of (r, g, b)), and a second pass over the pixels counts
-    and maps them. The GIL is released throughout. Returns (colors (M, 3) uint8,
-    counts (M,) int64, inverse (N,) int32).
+    Two passes over the pixels (mark_codes, then code_index for each), the GIL
+    released throughout. Returns (colors (M, 3) uint8, counts (M,) int64,
+    inverse (N,) int32).
     """
-    if present.shape[0] != N_WORDS or rank.shape[0] != N_WORDS:
-        raise ValueError(f"present and rank must have {N_WORDS} entries")
-    cdef Py_ssize_t i, n = pixels.shape[0], m = 0, w, index
-    cdef uint32_t code
-    cdef uint64_t word
+    _check_bitmap(pixels, present, rank)
+    cdef Py_ssize_t i, n = pixels.shape[0], m, index
     with nogil:
-        for i in range(n):
-            code = rgb_code(pixels, i)
-            present[code >> 6] |= (<uint64_t> 1) << (code & 63)
-        for w in range(N_WORDS):
-            rank[w] = <uint32_t> m
-            m += emc_popcount64(present[w])
+        m = mark_codes(pixels, present, rank)
     colors_arr = np.empty((m, 3), dtype=np.uint8)
     counts_arr = np.zeros(m, dtype=np.int64)
     inverse_arr = np.empty(n, dtype=np.int32)
@@ -79,20 +48,9 @@ def unique_rgb8(
     cdef int64_t[::1] counts = counts_arr
     cdef int32_t[::1] inverse = inverse_arr
     with nogil:
-        index = 0
-        for w in range(N_WORDS):
-            word = present[w]
-            while word:
-                code = <uint32_t> (w << 6) + <uint32_t> emc_lowest_bit64(word)
-                colors[index, 0] = code >> 16
-                colors[index, 1] = (code >> 8) & 255
-                colors[index, 2] = code & 255
-                index += 1
-                word &= word - 1
+        list_codes(present, colors)
         for i in range(n):
-            code = rgb_code(pixels, i)
-            word = present[code >> 6] & ((((<uint64_t> 1) << (code & 63))) - 1)
-            index = rank[code >> 6] + emc_popcount64(word)
+            index = code_index(rgb_code(pixels, i), present, rank)
             inverse[i] = <int32_t> index
             counts[index] += 1
     return colors_arr, counts_arr, inverse_arr

@@ -7,8 +7,13 @@ has its own scratch.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport free
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
 
+import numpy as np
+
+from emcore._codes cimport (N_WORDS, code_index, is_marked, list_codes, mark_range, rank_codes,
+                            rgb_code)
 from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TOTAL, XS, log_sum, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size)
 from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
@@ -167,6 +172,75 @@ def log_responsibilities(
                 for k in range(n_components):
                     out[start + t, k] = <floating> ((out[start + t, k] - lse) * EMC_LN2)
     free(team)
+
+
+def distinct_rgb8(
+        const uint8_t[:, ::1] pixels,       # IN (N, 3)
+        uint64_t[::1] present,              # OUT (N_WORDS,) a bit per colour code
+        uint32_t[::1] rank,                 # SCRATCH (N_WORDS,)
+        int n_threads):
+    """The distinct colours (M, 3) uint8 in code order (_codes.pxd); spread_rgb8 then
+    maps values per colour back to the pixels.
+
+    Each thread marks its share of the pixels in a bitmap of its own; the bitmaps
+    are then OR-ed word by word.
+    """
+    cdef Py_ssize_t n = pixels.shape[0], share = (n + n_threads - 1) // n_threads
+    cdef Py_ssize_t m, w
+    cdef int t, s
+    cdef uint64_t word
+    cdef uint64_t *team
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be at least 1, got {n_threads}")
+    team = <uint64_t *> calloc(<size_t> n_threads * N_WORDS, sizeof(uint64_t))
+    if team == NULL:
+        raise MemoryError()
+    with nogil:
+        for t in prange(n_threads, num_threads=n_threads, schedule='static'):
+            mark_range(pixels, min(n, t * share), min(n, (t + 1) * share),
+                       team + <Py_ssize_t> t * N_WORDS)
+        for w in prange(N_WORDS, num_threads=n_threads, schedule='static'):
+            word = 0
+            for s in range(n_threads):
+                word = word | team[<Py_ssize_t> s * N_WORDS + w]
+            present[w] = word
+        m = rank_codes(present, rank)
+    free(team)
+    colors_arr = np.empty((m, 3), dtype=np.uint8)
+    cdef uint8_t[:, ::1] colors = colors_arr
+    with nogil:
+        list_codes(present, colors)
+    return colors_arr
+
+
+def spread_rgb8(
+        const uint8_t[:, ::1] pixels,       # IN (N, 3)
+        const uint64_t[::1] present,        # IN (N_WORDS,) from distinct_rgb8 of these pixels
+        uint32_t[::1] rank,                 # SCRATCH (N_WORDS,)
+        const floating[::1] values,         # IN (M,) a value per marked colour, code order
+        floating[::1] out,                  # OUT (N,) each pixel's colour's value
+        int n_threads):
+    """out[i] = values[index of pixel i's colour]; returns how many pixels have an
+    unmarked colour (their out is left as it was).
+
+    The ranks are counted here from present, values must have one entry per
+    marked colour (ValueError if not), and a pixel's bit is tested before its
+    index is used: no index reaches past values.
+    """
+    cdef Py_ssize_t i, n = pixels.shape[0], m, unmarked = 0
+    cdef uint32_t code
+    with nogil:
+        m = rank_codes(present, rank)
+    if values.shape[0] != m:
+        raise ValueError(f"values has {values.shape[0]} entries for {m} marked colours")
+    with nogil:
+        for i in prange(n, num_threads=n_threads, schedule='static'):
+            code = rgb_code(pixels, i)
+            if is_marked(code, present):
+                out[i] = values[code_index(code, present, rank)]
+            else:
+                unmarked += 1
+    return unmarked
 
 
 def vecmath_probe(

@@ -24,6 +24,7 @@ from emcore._openmp import cpu_has_avx2_fma, cpu_has_avx512
 from emcore._validation import max_threads
 
 TILE = 128  # samples per tile, emcore/_tile.pxd
+CODE_WORDS = 1 << 18  # 64-bit words of the 24-bit colour code bitmap, emcore/_codes.pxd
 INT_MAX = 2**31 - 1
 BUILDS = ("avx512", "avx2", "baseline")  # widest first
 
@@ -148,6 +149,39 @@ def log_responsibilities(X, means, prec, log_const, full, out, n_threads):
     _writable(_array(out, "out", X.dtype, 2, (X.shape[0], k)), "out")
     _densities.log_responsibilities(X, means, prec, log_const, bool(full), out,
                                     _threads(n_threads))
+
+
+def _rgb8(pixels):
+    _array(pixels, "pixels", np.uint8, 2)
+    if pixels.shape[1] != 3:
+        raise KernelArgumentError(f"pixels must be (N, 3), got shape {pixels.shape}")
+    return pixels
+
+
+def distinct_rgb8(pixels, n_threads):
+    """(colors, present): the distinct colours of (N, 3) uint8 pixels, (M, 3) in code
+    order, and the bitmap of their codes that spread_rgb8 takes (emcore/_codes.pxd)."""
+    present = np.empty(CODE_WORDS, dtype=np.uint64)
+    colors = _densities.distinct_rgb8(_rgb8(pixels), present,
+                                      np.empty(CODE_WORDS, dtype=np.uint32),
+                                      _threads(n_threads))
+    return colors, present
+
+
+def spread_rgb8(pixels, present, values, out, n_threads):
+    """out[i] = values[index of pixel i's colour among those present marks];
+    ValueError if values does not have one entry per marked colour or a pixel's
+    colour is not marked."""
+    _rgb8(pixels)
+    _array(present, "present", np.uint64, 1, (CODE_WORDS,))
+    if not isinstance(values, np.ndarray) or values.dtype not in (np.float32, np.float64):
+        raise KernelArgumentError("values must be a float32 or float64 array")
+    _array(values, "values", values.dtype, 1)
+    _writable(_array(out, "out", values.dtype, 1, (pixels.shape[0],)), "out")
+    unmarked = _densities.spread_rgb8(pixels, present, np.empty(CODE_WORDS, dtype=np.uint32),
+                                      values, out, _threads(n_threads))
+    if unmarked:
+        raise KernelArgumentError(f"{unmarked} pixels have colours that present does not mark")
 
 
 def vecmath_probe(x):

@@ -28,6 +28,32 @@
 
 #define EMC_LN2 0.6931471805599453
 
+/* Set bits of a 64-bit word: one instruction where the build has it (SSE4.2 and
+ * up: the AVX2 and AVX-512 builds); else counted inline, branch-free (faster than
+ * the call gcc makes to its library for __builtin_popcountll). */
+static inline int emc_popcount64(uint64_t x) {
+#if defined(__POPCNT__)
+    return __builtin_popcountll(x);
+#else
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (int) ((x * 0x0101010101010101ULL) >> 56);
+#endif
+}
+
+/* The index of the lowest set bit of x != 0. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+static __forceinline int emc_lowest_bit64(uint64_t x) {
+    unsigned long i;
+    _BitScanForward64(&i, x);
+    return (int) i;
+}
+#else
+static inline int emc_lowest_bit64(uint64_t x) { return __builtin_ctzll(x); }
+#endif
+
 static inline float emc_exp2f_neg(float x) {
     x = x < -125.0f ? -125.0f : x;   /* 2^-125.5 and up: no denormal results */
     /* x + 1.5 * 2^23 rounds x to an integer n held in the low mantissa bits;

@@ -1,5 +1,7 @@
 # Cython declarations of the C helpers in _vecmath.h (vectorisable exp2 and log,
-# branch-free min/max/select, and float64 lane sums in a fixed order).
+# branch-free min/max/select, bit counts, and float64 lane sums in a fixed order).
+
+from libc.stdint cimport uint64_t
 
 cdef extern from "_vecmath.h":
     const double EMC_LN2
@@ -16,6 +18,8 @@ cdef extern from "_vecmath.h":
     float emc_minf(float a, float b) noexcept nogil
     double emc_mind(double a, double b) noexcept nogil
     int emc_pick(int take_first, int first, int second) noexcept nogil
+    int emc_popcount64(uint64_t x) noexcept nogil
+    int emc_lowest_bit64(uint64_t x) noexcept nogil  # x != 0
     void emc_rgb_nearestf(const float *x0, const float *x1, const float *x2,
                           const float *centers, int k, int n, float *best,
                           int *label) noexcept nogil

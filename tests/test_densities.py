@@ -4,7 +4,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from emcore import Kernel, compute_densities
+from emcore import Kernel, _kernels, compute_densities, densities
 from emcore.densities import SLAB_PIXELS
 
 
@@ -235,3 +235,89 @@ def test_float32_output(chelsea):
     np.testing.assert_array_equal(small, full.astype(np.float32))
     with pytest.raises(ValueError, match="out_dtype"):
         compute_densities(chelsea, kernels, out_dtype=np.int32)
+
+
+@pytest.fixture
+def spread_calls(monkeypatch):
+    """How many times compute_densities spread per-colour values back to pixels."""
+    calls = []
+    real = _kernels.spread_rgb8
+
+    def counted(*args):
+        calls.append(args[0].shape[0])
+        return real(*args)
+    monkeypatch.setattr(_kernels, "spread_rgb8", counted)
+    return calls
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["diag", "full"])
+@pytest.mark.parametrize("log", [False, True])
+def test_repeated_colours_are_scored_once_with_every_pixels_values(
+        coffee, full, log, spread_calls):
+    """8-bit RGB: each distinct colour scored once and spread back; the very values of
+    scoring every pixel (float input, which is always scored pixel by pixel)."""
+    kernels = photo_kernels(coffee, 32, full)
+    got = compute_densities(coffee, kernels, log=log)
+    assert spread_calls == [coffee.shape[0] * coffee.shape[1]]
+    every_pixel = compute_densities(coffee.astype(np.float64), kernels, log=log)
+    assert len(spread_calls) == 1
+    np.testing.assert_array_equal(got, every_pixel)
+    X = coffee.reshape(-1, 3)[::97]
+    ref = (logsumexp(textbook_log_terms(X, kernels), axis=1) if log
+           else textbook_density(X, kernels))
+    np.testing.assert_allclose(got.reshape(-1)[::97], ref, rtol=1e-10)
+
+
+def test_repeated_colours_for_any_thread_count_and_output_type(chelsea, spread_calls):
+    kernels = photo_kernels(chelsea, 24, True, seed=3)
+    outs = [compute_densities(chelsea, kernels, n_threads=t) for t in (1, 2, 3)]
+    assert len(spread_calls) == 3
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+    small = compute_densities(chelsea, kernels, out_dtype=np.float32, dtype=np.float32)
+    direct = compute_densities(chelsea.astype(np.float32), kernels, out_dtype=np.float32,
+                               dtype=np.float32)
+    assert small.dtype == np.float32
+    np.testing.assert_array_equal(small, direct)
+
+
+def test_grey_levels_are_scored_once(spread_calls):
+    rng = np.random.RandomState(4)
+    img = rng.randint(0, 256, (300, 200)).astype(np.uint8)
+    kernels = [Kernel([m], [v], w) for m, v, w in zip(rng.uniform(0, 255, 16),
+                                                       rng.uniform(20, 900, 16), rng.rand(16))]
+    levels, _ = densities._repeated_colors(img.reshape(-1, 1), len(kernels), 2)
+    np.testing.assert_array_equal(levels.ravel(), np.arange(256))
+    got = compute_densities(img, kernels, n_threads=2)
+    np.testing.assert_array_equal(got, compute_densities(img.astype(np.float64), kernels))
+    np.testing.assert_allclose(got.ravel(), textbook_density(img.reshape(-1, 1), kernels),
+                               rtol=1e-12)
+    assert spread_calls == []  # 256 levels are a table lookup, not the RGB bitmap
+
+
+def test_noise_with_a_colour_per_pixel_is_scored_pixel_by_pixel(spread_calls):
+    """Spreading back costs more than it saves when nearly every colour is distinct."""
+    rng = np.random.RandomState(5)
+    noise = rng.randint(0, 256, (1000, 1000, 3)).astype(np.uint8)
+    kernels = photo_kernels(noise, 32, False)
+    got = compute_densities(noise, kernels, n_threads=1)
+    assert spread_calls == []
+    idx = rng.choice(noise.shape[0] * noise.shape[1], 2000)
+    np.testing.assert_allclose(got.reshape(-1)[idx],
+                               textbook_density(noise.reshape(-1, 3)[idx], kernels), rtol=1e-10)
+
+
+def test_the_cost_model_weighs_kernels_threads_and_repeats():
+    """_repeated_colors' choice (the values are the same either way, see above)."""
+    photo = np.repeat(np.arange(64, dtype=np.uint8), 3 * 4096).reshape(-1, 3)  # 64 colours
+    assert densities._repeated_colors(photo, 32, 2) is not None
+    assert densities._repeated_colors(photo, 2, 1) is None  # two kernels: scoring is cheap
+    assert densities._repeated_colors(photo.astype(np.float32), 32, 1) is None
+    assert densities._repeated_colors(photo[:, :2], 32, 1) is None  # not grey, not RGB
+    colors, _ = densities._repeated_colors(photo, 32, 1)
+    np.testing.assert_array_equal(colors, np.unique(photo, axis=0))
+
+
+def test_the_docstring_example_holds():
+    import doctest
+    assert doctest.testmod(densities).failed == 0

@@ -4,8 +4,10 @@ Results are bitwise independent of the thread count within one build; across
 builds they differ only by rounding (FMA contractions; the EM sums' lane count,
 8 in the AVX-512 build and 4 in the others): float64 fits and densities to 1e-12
 relative, float32 ones to 1e-5 after 20 EM iterations. k-means does the same
-arithmetic in the same order in both x86 builds: bitwise the same centres. Each
-build runs in its own process (EMCORE_SIMD picks it at import).
+arithmetic in the same order in both x86 builds: bitwise the same centres; the
+8-bit colour codes (a bit count by instruction or by arithmetic) bitwise the same
+colours and indices in every build. Each build runs in its own process
+(EMCORE_SIMD picks it at import).
 """
 import json
 import os
@@ -35,6 +37,12 @@ for dt in ("float32", "float64"):
     km = emcore.KMeans(8, random_state=0).fit(X)
     out[f"{dt} kmeans centres"] = km.cluster_centers_.tolist()
     out[f"{dt} kmeans labels"] = km.labels_.tolist()
+pixels = np.ascontiguousarray(img.reshape(-1, 3))
+colors, present = _kernels.distinct_rgb8(pixels, 2)
+spread = np.empty(len(pixels))
+_kernels.spread_rgb8(pixels, present, np.arange(len(colors), dtype=np.float64), spread, 2)
+out["rgb8 colour labels"] = colors.tolist()
+out["rgb8 spread labels"] = spread.tolist()
 print(json.dumps(out))
 """
 

@@ -326,6 +326,38 @@ def test_kernel_door_refuses_inconsistent_arrays():
     assert "big refused: mixture" in proc.stdout
 
 
+def test_colour_spread_door_refuses_what_would_reach_past_its_arrays(chelsea):
+    """spread_rgb8 indexes per-colour values by each pixel's colour code: values of
+    the wrong length, a colour the bitmap does not mark, or arrays of the wrong type
+    or size are refused before (or instead of) any out-of-range read."""
+    from emcore import _kernels
+    pixels = np.ascontiguousarray(chelsea.reshape(-1, 3))
+    colors, present = _kernels.distinct_rgb8(pixels, 2)
+    values, out = np.arange(len(colors), dtype=np.float64), np.empty(len(pixels))
+    _kernels.spread_rgb8(pixels, present, values, out, 2)
+    np.testing.assert_array_equal(colors[out.astype(np.int64)], pixels)
+    fewer = present.copy()
+    fewer[np.flatnonzero(fewer)[-1]] = 0  # the last marked word: its colours unmarked
+    cases = [
+        ((pixels, present, values[:-1], out), "values has"),
+        ((pixels, present, np.arange(len(colors) + 1.0), out), "values has"),
+        ((pixels, fewer, values[:np.unpackbits(fewer.view(np.uint8)).sum()], out),
+         "pixels have colours that present does not mark"),
+        ((pixels, present[:-1], values, out), "present must have shape"),
+        ((pixels, present.astype(np.int64), values, out), "present must be uint64"),
+        ((pixels[:, :2].copy(), present, values, out), r"pixels must be \(N, 3\)"),
+        ((pixels.astype(np.int16), present, values, out), "pixels must be uint8"),
+        ((pixels, present, values, out[:-1]), "out must have shape"),
+        ((pixels, present, values, out.astype(np.float32)), "out must be float64"),
+        ((pixels, present, values.astype(np.int64), out), "values must be a float"),
+    ]
+    for args, message in cases:
+        with pytest.raises(ValueError, match=message):
+            _kernels.spread_rgb8(*args, 1)
+    with pytest.raises(ValueError, match="n_threads"):
+        _kernels.distinct_rgb8(pixels, 0)
+
+
 def test_a_forked_child_fits_after_a_threaded_parent(chelsea):
     proc = _in_subprocess("""
         import multiprocessing as mp

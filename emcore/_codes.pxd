@@ -1,0 +1,76 @@
+# 8-bit RGB colours through a bitmap of their 24-bit codes, shared by
+# _colors.pyx (unique_colors) and _densities.pyx (compute_densities on 8-bit
+# photos). A bit per code (2 MiB, cache-sized, rather than a 64 MiB table of
+# counts): one pass over the pixels sets the bits (mark_codes), the running count
+# of set bits before each 64-bit word ("rank") gives every code its colour index,
+# code order being the lexicographic order of (r, g, b), and code_index maps a
+# code to that index from its word's rank and a bit count.
+
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+from emcore._vecmath cimport emc_lowest_bit64, emc_popcount64
+
+cdef enum:
+    N_WORDS = 1 << 18   # 2**24 colour codes, one bit each, in 64-bit words
+
+
+cdef inline uint32_t rgb_code(const uint8_t[:, ::1] pixels, Py_ssize_t i) noexcept nogil:
+    return (<uint32_t> pixels[i, 0] << 16) | (<uint32_t> pixels[i, 1] << 8) | pixels[i, 2]
+
+
+cdef inline void mark_range(const uint8_t[:, ::1] pixels,  # IN (N, 3)
+                            Py_ssize_t start, Py_ssize_t stop,
+                            uint64_t *bits) noexcept nogil:  # IN/OUT (N_WORDS,) bitmap
+    """Set the bits of the colour codes of pixels start..stop-1."""
+    cdef Py_ssize_t i
+    cdef uint32_t code
+    for i in range(start, stop):
+        code = rgb_code(pixels, i)
+        bits[code >> 6] |= (<uint64_t> 1) << (code & 63)
+
+
+cdef inline Py_ssize_t rank_codes(const uint64_t[::1] present,      # IN (N_WORDS,)
+                                  uint32_t[::1] rank) noexcept nogil:  # OUT (N_WORDS,)
+    """Colours marked before each word; returns the number of marked colours."""
+    cdef Py_ssize_t w, m = 0
+    for w in range(N_WORDS):
+        rank[w] = <uint32_t> m
+        m += emc_popcount64(present[w])
+    return m
+
+
+cdef inline Py_ssize_t mark_codes(
+        const uint8_t[:, ::1] pixels,       # IN (N, 3)
+        uint64_t[::1] present,              # IN all zero, OUT a bit per colour code
+        uint32_t[::1] rank) noexcept nogil:  # OUT (N_WORDS,) colours before each word
+    """Mark every pixel's colour code; returns the number of distinct colours."""
+    mark_range(pixels, 0, pixels.shape[0], &present[0])
+    return rank_codes(present, rank)
+
+
+cdef inline void list_codes(const uint64_t[::1] present,     # IN from mark_codes
+                            uint8_t[:, ::1] colors) noexcept nogil:  # OUT (M, 3)
+    """The marked colours in code order."""
+    cdef Py_ssize_t w, index = 0
+    cdef uint64_t word
+    cdef uint32_t code
+    for w in range(N_WORDS):
+        word = present[w]
+        while word:
+            code = <uint32_t> (w << 6) + <uint32_t> emc_lowest_bit64(word)
+            colors[index, 0] = code >> 16
+            colors[index, 1] = (code >> 8) & 255
+            colors[index, 2] = code & 255
+            index += 1
+            word &= word - 1
+
+
+cdef inline bint is_marked(uint32_t code, const uint64_t[::1] present) noexcept nogil:
+    return (present[code >> 6] >> (code & 63)) & 1
+
+
+cdef inline Py_ssize_t code_index(uint32_t code, const uint64_t[::1] present,
+                                  const uint32_t[::1] rank) noexcept nogil:
+    """The index of a marked colour code among the marked colours."""
+    cdef uint64_t below = present[code >> 6] & (((<uint64_t> 1) << (code & 63)) - 1)
+    return rank[code >> 6] + emc_popcount64(below)
