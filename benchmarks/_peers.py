@@ -105,7 +105,7 @@ def em_start(X, k, seed=0):
     return means, np.full(k, 1.0 / k), 400.0
 
 
-def em_emcore(X, start, n_iter, n_threads, cov_type):
+def em_emcore(X, start, n_iter, n_threads, cov_type, sample_weight=None):
     means, weights, var = start
     k, d = means.shape
     prec = (np.full((k, d), 1 / var) if cov_type == "diag"
@@ -116,7 +116,7 @@ def em_emcore(X, start, n_iter, n_threads, cov_type):
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tol=0 never converges: by design here
-        gm.fit(X)
+        gm.fit(X, sample_weight=sample_weight)
     return gm.means_
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/per_iteration.py            # needs pip install '.[bench]'
     python benchmarks/per_iteration.py densities  # only the compute_densities rows
+    python benchmarks/per_iteration.py colours    # only EM on distinct colours (below)
 
 For each photo and thread count (one each, then all cores each), every
 library fits from the same start; the time of 11 iterations minus the time of
@@ -29,7 +30,7 @@ from _peers import (em_emcore, em_onedal, em_sklearn, em_start, lloyd_emcore,  #
                     reference_lloyd)
 from bench_densities import diag_kernels, numpy_densities  # noqa: E402
 
-from emcore import _kernels, compute_densities  # noqa: E402
+from emcore import _kernels, compute_densities, unique_colors  # noqa: E402
 from emcore._validation import usable_cores  # noqa: E402
 
 K = 32
@@ -65,7 +66,7 @@ def row(work, photo, library, threads, seconds, n_units, error):
     return seconds
 
 
-def main(parts=("lloyd-em", "densities")):
+def main(parts=("lloyd-em", "densities", "colours")):
     all_cores = usable_cores()
     print(f"{K} components, float32, per iteration = (t(11) - t(1)) / 10, best of 3 runs; "
           f"{all_cores} usable cores; emcore's {_kernels.SIMD} kernel build\n")
@@ -104,6 +105,8 @@ def main(parts=("lloyd-em", "densities")):
                 ratios.append((f"EM {cov_type}", photo, threads, times))
     if "densities" in parts:
         densities_rows(all_cores, ratios)
+    if "colours" in parts:
+        colour_rows(all_cores, ratios)
     print("\n| work | photo | threads each | emcore faster than |")
     print("|---|---|---|---|")
     for work, photo, threads, times in ratios:
@@ -141,5 +144,30 @@ def densities_rows(all_cores, ratios):
             ratios.append((f"densities, {given}", "hubble 0.87 MP", threads, times))
 
 
+def colour_rows(all_cores, ratios):
+    """EM as emcore's image pipeline runs it: on the photo's distinct colours weighted
+    by their counts, beside oneDAL on every pixel (which takes no weights). Not
+    equal work, the same answer: both are checked against the float64 recomputation
+    on every pixel. The pixels are not jittered here (jitter would make every colour
+    distinct; EM's soft assignments have no ties to break)."""
+    img = photos()["coffee 2.2 MP"]
+    X = img.reshape(-1, 3).astype(np.float32)
+    colors, counts, _ = unique_colors(img.reshape(-1, 3))
+    colors, counts = colors.astype(np.float32), counts.astype(np.float64)
+    start = em_start(X, K)
+    ref = reference_em(X, start, 11, "diag")
+    work = f"EM diag, {len(colors):,} distinct colours weighted"
+    for threads in (1, all_cores):
+        times = {}
+        for library, run in (
+                ("emcore", lambda n: em_emcore(colors, start, n, threads, "diag", counts)),
+                ("oneDAL", lambda n: em_onedal(X, start, n, threads, "diag"))):
+            seconds, means = per_iteration(run)
+            error = check(f"{work} {library}", means, ref)
+            times[library] = row(work if library == "emcore" else "EM diag, every pixel",
+                                 "coffee 2.2 MP", library, threads, seconds, len(X) * K, error)
+        ratios.append((work, "coffee 2.2 MP", threads, times))
+
+
 if __name__ == "__main__":
-    main(tuple(sys.argv[1:]) or ("lloyd-em", "densities"))
+    main(tuple(sys.argv[1:]) or ("lloyd-em", "densities", "colours"))
