@@ -190,7 +190,8 @@ def distinct_rgb8(
     cdef int t, s
     cdef uint64_t word
     cdef uint64_t *team
-    if n_threads < 1:
+    if n_threads < 1:  # the door (_kernels._threads) checks this first; here it also
+        # tells the compiler that calloc's size is positive (else -Walloc-size-larger-than)
         raise ValueError(f"n_threads must be at least 1, got {n_threads}")
     team = <uint64_t *> calloc(<size_t> n_threads * N_WORDS, sizeof(uint64_t))
     if team == NULL:
