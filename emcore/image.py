@@ -262,6 +262,14 @@ def unique_colors(pixels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray
         index[present] = np.arange(len(present), dtype=np.int32)
         return (present.astype(np.uint8)[:, None], counts[present].astype(np.int64),
                 index[pixels[:, 0]])
+    if pixels.dtype in (np.uint8, np.uint16) and pixels.shape[1] * pixels.itemsize in (2, 4, 8):
+        # each row as one big-endian integer: a 1-D sort in the rows' lexicographic order
+        code = np.dtype(f">u{pixels.shape[1] * pixels.itemsize}")
+        rows = pixels.astype(pixels.dtype.newbyteorder(">")).view(code).ravel()
+        codes, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
+        colors = codes.view(pixels.dtype.newbyteorder(">")).reshape(-1, pixels.shape[1])
+        return (colors.astype(pixels.dtype), counts.astype(np.int64),
+                inverse.ravel().astype(np.int32))
     colors, inverse, counts = np.unique(pixels, axis=0, return_inverse=True, return_counts=True)
     return colors, counts.astype(np.int64), inverse.ravel().astype(np.int32)
 
@@ -294,22 +302,50 @@ def _as_pil(arr: np.ndarray, fmt: str) -> PILImage.Image:
                      f"save it as .npy instead")
 
 
-def _as_indexed(labels: np.ndarray, palette: np.ndarray) -> PILImage.Image:
-    """A mode 'P' image holding exactly ``palette`` (K <= 256 rows of 1 or 3 uint8)."""
+def _as_indexed(labels: np.ndarray, palette: np.ndarray,
+                alpha: np.ndarray | None = None) -> PILImage.Image:
+    """A mode 'P' image holding exactly ``palette`` (K <= 256 rows of 1 or 3 uint8), with
+    ``alpha`` (K,) uint8 as its transparency where given."""
     palette = np.asarray(palette)
     if palette.shape[1] == 1:
         palette = np.repeat(palette, 3, axis=1)
     im = PILImage.fromarray(np.asarray(labels, dtype=np.uint8))  # mode L ...
     im.putpalette(np.ascontiguousarray(palette, dtype=np.uint8).tobytes(), rawmode="RGB")
+    if alpha is not None:
+        im.info["transparency"] = np.asarray(alpha, dtype=np.uint8).tobytes()
     return im  # ... and now P
+
+
+def _palette_alpha(image: np.ndarray, palette: np.ndarray) -> np.ndarray | None:
+    """The alpha column of a palette whose rows carry the image's alpha, else None."""
+    if image.ndim == 3 and image.shape[2] in (2, 4) and palette.shape[1] == image.shape[2]:
+        return palette[:, -1]
+    return None
+
+
+def _trns(alpha: np.ndarray) -> bytes:
+    """PNG tRNS bytes: the entries up to the last that is not opaque (the rest are)."""
+    shown = np.flatnonzero(alpha != 255)
+    return alpha[:shown[-1] + 1].astype(np.uint8).tobytes() if len(shown) else b""
+
+
+#: Formats whose palettes carry alpha: PNG per entry (tRNS), GIF one transparent index.
+ALPHA_PALETTE_FORMATS = {"PNG", "GIF"}
 
 
 def indexable(image: np.ndarray, palette: np.ndarray | None, fmt: str) -> bool:
     """True when ``image`` can be written as an index into ``palette`` in format ``fmt``:
-    8-bit pixels, no alpha channel, at most 256 colours, a format with palettes."""
-    return (palette is not None and fmt in PALETTE_FORMATS and image.dtype == np.uint8
-            and (image.ndim == 2 or image.shape[2] in (1, 3)) and 1 <= len(palette) <= 256
-            and np.asarray(palette).dtype == np.uint8)
+    8-bit pixels, at most 256 colours, a format with palettes; with an alpha channel,
+    a palette that carries the alpha and a format whose palettes do."""
+    if palette is None or fmt not in PALETTE_FORMATS or image.dtype != np.uint8:
+        return False
+    palette = np.asarray(palette)
+    if palette.dtype != np.uint8 or palette.ndim != 2 or not 1 <= len(palette) <= 256:
+        return False
+    if image.ndim == 2 or image.shape[2] in (1, 3):
+        return palette.shape[1] in (1, 3) and palette.shape[1] == (
+            1 if image.ndim == 2 else image.shape[2])
+    return fmt in ALPHA_PALETTE_FORMATS and _palette_alpha(image, palette) is not None
 
 
 def write_image(file: str, fmt: str, image: np.ndarray, *, labels: np.ndarray | None = None,
@@ -323,19 +359,38 @@ def write_image(file: str, fmt: str, image: np.ndarray, *, labels: np.ndarray | 
         with open(file, "wb") as f:  # a file object keeps numpy from appending ".npy"
             np.save(f, image)
         return
+    options: dict[str, object] = {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
     if labels is not None and palette is not None and indexable(image, palette, fmt):
-        im = _as_indexed(labels, palette)
+        palette = np.asarray(palette)
+        alpha = _palette_alpha(image, palette)
+        colors = palette if alpha is None else palette[:, :-1]
+        im = _as_indexed(labels, colors)
+        if alpha is not None and fmt == "PNG" and (alpha != 255).any():
+            options["transparency"] = _trns(alpha)
+        elif alpha is not None:  # GIF: one transparent index, every other entry opaque
+            options.update(_gif_transparency(alpha))
     else:
         im = _as_pil(image, fmt)
     if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
         im = im.convert(im.mode[:-1])  # JPEG has no alpha channel
-    options: dict[str, object] = {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
     if icc_profile and fmt in ("PNG", "TIFF", "JPEG", "WEBP"):
         options["icc_profile"] = icc_profile
     try:
         im.save(file, format=fmt, **options)
     except (OSError, ValueError, KeyError) as err:
         raise OSError(f"cannot write {fmt}: {err}") from None
+
+
+def _gif_transparency(alpha: np.ndarray) -> dict[str, object]:
+    """GIF's one transparent index: the first fully transparent entry (a warning when
+    some entries are translucent: GIF shows them opaque)."""
+    translucent = int(((alpha > 0) & (alpha < 255)).sum())
+    if translucent:
+        warnings.warn(f"GIF has no partial transparency: {translucent} translucent palette "
+                      "entries are written opaque; use .png to keep them", UserWarning,
+                      stacklevel=4)
+    clear = np.flatnonzero(alpha == 0)
+    return {"transparency": int(clear[0])} if len(clear) else {}
 
 
 def warn_if_lossy(path: str | os.PathLike[str], fmt: str) -> None:

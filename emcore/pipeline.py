@@ -20,12 +20,14 @@ import numpy as np
 
 from emcore import _colors, _dask
 from emcore._dask import is_dask_array
-from emcore._validation import check_choice, check_float, check_int
+from emcore._validation import check_choice, check_float, check_int, resolve_n_threads
 from emcore.colorspace import COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab
 from emcore.image import read_picture, save_image, split_alpha
 from emcore.image import unique_colors as count_colors
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
+from emcore.transparency import (composite_coordinates, constrained_assign, constrained_lloyd,
+                                 integer_entries, opaque_entry_mask)
 
 METHODS = ("kmeans", "gmm")
 #: 'segment': each segment is painted with the mean colour of its pixels (the colour
@@ -92,6 +94,11 @@ class ImageSamples:
         self.grayscale = arr.ndim == 2
         self.color, self.alpha = split_alpha(arr)
         self.shape = self.color.shape[:2]
+        # integer images with alpha: colour and alpha fitted together (emcore/transparency.py)
+        self.transparent = self.alpha is not None and arr.dtype.kind in "ui"
+        if self.transparent:
+            self._with_alpha(unique_colors)
+            return
         flat = self.color.reshape(-1, self.color.shape[2])
         colors, counts, inverse = count_colors(flat)
         self.n_distinct = len(colors)
@@ -100,6 +107,37 @@ class ImageSamples:
         else:
             self.samples, self.weights, self.inverse = flat, None, None
         self._fit_space(n_threads)
+
+    def _with_alpha(self, unique_colors: bool) -> None:
+        """The visible pixels' distinct (colour, alpha) values, fitted in composite
+        coordinates; every fully transparent pixel goes to palette entry 0."""
+        assert self.color is not None and self.alpha is not None
+        n_channels = self.color.shape[2]
+        values = np.concatenate([self.color, self.alpha[:, :, None]], axis=2)
+        values = values.reshape(-1, n_channels + 1)
+        visible = values[:, -1] > 0
+        self.has_transparent = not bool(visible.all())
+        shown = values[visible] if self.has_transparent else values
+        colors, counts, inverse = count_colors(shown)
+        self.n_distinct = len(colors) + self.has_transparent
+        if unique_colors:
+            self.samples, self.weights = colors, counts.astype(np.float64)
+        else:
+            self.samples, self.weights = shown, None
+            inverse = np.arange(len(shown), dtype=np.int32)
+        # the pixels' index into [transparent entry] + samples
+        self.inverse = np.zeros(len(values), dtype=np.int32)
+        self.inverse[visible] = inverse + self.has_transparent
+        if self.color_space != "rgb":
+            raise ValueError("an image with alpha is fitted on colour and alpha together "
+                             "(composite coordinates); color_space must be 'rgb'")
+        self.fit_samples = composite_coordinates(
+            self.samples[:, :-1], self.samples[:, -1], full_scale(self.dtype)).astype(np.float32)
+
+    def model_k(self, k: int) -> int:
+        """How many clusters the model needs for a palette of k entries (one fewer when
+        a fully transparent entry is reserved)."""
+        return max(k - int(getattr(self, "has_transparent", False)), 1)
 
     def _from_dask(self, image, unique_colors: bool, n_threads: int | None) -> None:
         """A Dask image (larger than memory): its distinct colours and counts are merged
@@ -110,6 +148,7 @@ class ImageSamples:
                              "to KMeans.fit or GaussianMixture.fit, which take Dask arrays")
         rows = _dask.image_rows(image)
         self.icc_profile, self.dtype, self.alpha = None, image.dtype, None
+        self.transparent = False
         self.grayscale = image.ndim == 2
         self.color = None
         self.shape = image.shape[:2]
@@ -140,6 +179,8 @@ class ImageSamples:
         sample_labels = np.asarray(sample_labels, dtype=np.int32)
         if is_dask_array(self.inverse):
             return _dask.take(sample_labels, self.inverse).reshape(self.shape)
+        if self.transparent and self.has_transparent:  # entry 0: the transparent pixels
+            sample_labels = np.concatenate([np.zeros(1, dtype=np.int32), sample_labels])
         labels = sample_labels if self.inverse is None else _gather(sample_labels, self.inverse)
         return labels.reshape(self.shape)
 
@@ -168,23 +209,59 @@ class ImageSamples:
         return colors.astype(self.dtype)
 
     def dither(self, palette: np.ndarray, strength: float) -> np.ndarray:
-        """(H, W) int32 palette index of every pixel by Floyd-Steinberg error diffusion."""
+        """(H, W) int32 palette index of every pixel by Floyd-Steinberg error diffusion.
+
+        ``palette`` holds a row per entry with the image's colour channels (and, for
+        an image with alpha, the alpha after them).
+        """
         if self.color is None:
             raise ValueError("dithering needs the whole image in memory: not available for "
                              "a Dask image; use dither=0")
         colors = np.asarray(palette, dtype=np.float64)
+        n_channels = self.color.shape[2] + self.transparent
+        if colors.ndim != 2 or colors.shape[1] != n_channels or len(colors) == 0:
+            raise ValueError(f"the palette must have one row per colour and {n_channels} "
+                             f"channel(s) like the image, got shape {colors.shape}")
+        if not np.isfinite(colors).all():
+            raise ValueError("the palette holds NaN or infinite values")
+        if self.transparent:
+            return self._dither_with_alpha(colors, strength)
         pixels = self.color
         if pixels.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
             pixels = pixels.astype(np.float64)
         pixels = np.ascontiguousarray(pixels)
         if self.dtype.kind in "ui":
-            low, high = 0.0, full_scale(self.dtype)
+            low, high = float(np.iinfo(self.dtype).min), float(np.iinfo(self.dtype).max)
         else:
             low, high = float(pixels.min()), float(pixels.max())
-        gap, order = nearest_search_tables(colors)
-        labels = np.empty(self.shape, dtype=np.int32)
-        _colors.floyd_steinberg(pixels, colors, gap, order, float(strength), low, high, labels)
-        return labels
+        return _diffuse(pixels, colors, strength, low, high)
+
+    def _dither_with_alpha(self, palette: np.ndarray, strength: float) -> np.ndarray:
+        """Error diffusion in composite coordinates; then every transparent pixel takes
+        a transparent entry and every opaque pixel an opaque one (its nearest)."""
+        assert self.color is not None and self.alpha is not None
+        scale = full_scale(self.dtype)
+        n_channels = self.color.shape[2]
+        flat = self.color.reshape(-1, n_channels)
+        alpha = self.alpha.reshape(-1)
+        y = composite_coordinates(flat, alpha, scale)
+        entries = composite_coordinates(palette[:, :-1], palette[:, -1], scale)
+        # the coordinates' range: colour -s/2..s/2, alpha 0..s sqrt(C)/2
+        labels = _diffuse(y.reshape(self.shape + (n_channels + 1,)), entries, strength,
+                          -scale / 2, scale * np.sqrt(n_channels) / 2).reshape(-1)
+        entry_alpha = palette[:, -1]
+        transparent = alpha == 0
+        if transparent.any():
+            clear = np.flatnonzero(entry_alpha == 0)
+            labels[transparent] = clear[0] if len(clear) else np.argmin(entry_alpha)
+        opaque = alpha == scale
+        wrong = opaque & (entry_alpha[labels] != scale)
+        if wrong.any() and (entry_alpha == scale).any():
+            fixed, _ = constrained_assign(y[wrong], np.ones(int(wrong.sum())),
+                                          np.ones(int(wrong.sum()), dtype=bool), entries,
+                                          entry_alpha == scale)
+            labels[wrong] = fixed
+        return labels.reshape(self.shape)
 
     def paint(self, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
         """The image with each pixel replaced by its palette colour (alpha kept)."""
@@ -192,11 +269,23 @@ class ImageSamples:
             out = _dask.take(np.asarray(palette, dtype=self.dtype), labels)
             return out[:, :, 0] if self.grayscale else out
         out = _gather(np.asarray(palette, dtype=self.dtype), labels)
+        if self.transparent:
+            return out  # the palette holds the alpha
         if self.alpha is not None:
             out = np.concatenate([out, self.alpha[:, :, None]], axis=2)
         elif self.grayscale:
             out = out[:, :, 0]
         return out
+
+
+def _diffuse(pixels: np.ndarray, colors: np.ndarray, strength: float, low: float,
+             high: float) -> np.ndarray:
+    """The Floyd-Steinberg kernel's (H, W) labels for (H, W, C) pixels and (K, C) colours."""
+    gap, order = nearest_search_tables(colors)
+    labels = np.empty(pixels.shape[:2], dtype=np.int32)
+    _colors.floyd_steinberg(np.ascontiguousarray(pixels), np.ascontiguousarray(colors), gap,
+                            order, float(strength), low, high, labels)
+    return labels
 
 
 def nearest_search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -217,6 +306,7 @@ def fit_model(samples: ImageSamples, k: int, method: str = "kmeans",
     """A KMeans or GaussianMixture of k segments fitted to the samples (weighted by counts)."""
     check_choice(method, "method", METHODS)
     model: KMeans | GaussianMixture
+    k = samples.model_k(k)
     if method == "kmeans":
         model = KMeans(k, **options)
     else:
@@ -274,12 +364,63 @@ def finish(samples: ImageSamples, model: KMeans | GaussianMixture, *,
         sample_labels, centres = model.labels_, model.cluster_centers_
     else:
         sample_labels, centres = model.predict(samples.fit_samples), model.means_
+    if np.shape(centres)[1] != samples.fit_samples.shape[1]:
+        raise ValueError(f"the model was fitted on {np.shape(centres)[1]} feature(s) but the "
+                         f"image's samples have {samples.fit_samples.shape[1]}")
     if repaint == "segment":
         centres = samples.segment_means(sample_labels, len(centres), centres)
-    palette = samples.palette_colors(centres)
+    if samples.transparent:
+        palette, sample_labels = _alpha_palette(samples, sample_labels, centres,
+                                                refine=isinstance(model, KMeans),
+                                                n_threads=getattr(model, "n_threads", None))
+    else:
+        palette = samples.palette_colors(centres)
     labels = samples.dither(palette, dither) if dither > 0 else samples.to_pixels(sample_labels)
     return Segmentation(model, labels, palette, samples.paint(labels, palette),
                         samples.icc_profile)
+
+
+def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np.ndarray, *,
+                   refine: bool, n_threads: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The palette (K, C + 1) of an image with alpha, and each sample's entry.
+
+    Entry 0 is fully transparent when the image has transparent pixels. k-means
+    centres are refined by Lloyd iterations under the palette's rules
+    (emcore/transparency.py); a mixture's segments are kept, except that opaque
+    pixels move to their nearest opaque entry. Entries are rounded to integers,
+    every sample then takes its nearest rounded entry (for k-means), and the
+    entries are ordered transparent, translucent, opaque (a PNG's tRNS chunk then
+    stops at the last translucent one).
+    """
+    threads = resolve_n_threads(n_threads)
+    scale = full_scale(samples.dtype)
+    X = np.ascontiguousarray(samples.fit_samples)
+    w = samples.weights if samples.weights is not None else np.ones(len(X))
+    is_opaque = samples.samples[:, -1] == scale
+    reserved = int(samples.has_transparent)
+    start = np.concatenate([np.zeros((reserved, X.shape[1])), centres]).astype(np.float64)
+    labels = np.asarray(sample_labels, dtype=np.int32) + reserved
+    fixed = np.arange(len(start)) < reserved
+    if refine:
+        start, labels, opaque = constrained_lloyd(X, w, is_opaque, start, labels, fixed, scale,
+                                                  n_threads=threads)
+    else:
+        opaque = opaque_entry_mask(labels, w, is_opaque, len(start), fixed)
+        wrong = is_opaque & ~opaque[labels]
+        if wrong.any():
+            labels[wrong] = constrained_assign(X[wrong], w[wrong], is_opaque[wrong], start,
+                                               opaque, threads)[0]
+    palette = integer_entries(start, opaque, scale, samples.dtype)
+    if refine:  # the nearest rounded entry, under the same rules
+        entries = composite_coordinates(palette[:, :-1], palette[:, -1], scale)
+        labels, _ = constrained_assign(X, w, is_opaque, entries, palette[:, -1] == scale,
+                                       threads)
+    alpha = palette[:, -1].astype(np.float64)
+    rank = np.where(alpha == 0, 0, np.where(alpha < scale, 1, 2))
+    order = np.lexsort((np.arange(len(palette)), rank))
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    return palette[order], position[labels].astype(np.int32)
 
 
 def segment_image(image: Any, n_colors: int, *, method: str = "kmeans",

@@ -84,7 +84,7 @@ class EM:
         self.unique_colors = bool(unique_colors)
         self.dither = dither
         self.repaint = repaint
-        self.model_ = GaussianMixture(self.n_clusters, **options)
+        self.model_ = GaussianMixture(self._samples.model_k(self.n_clusters), **options)
         self._result: Segmentation | None = None
 
     def fit(self, epochs: int = 100) -> EM:

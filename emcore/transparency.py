@@ -1,0 +1,166 @@
+"""Colour and alpha fitted together, where an error counts as much as it shows.
+
+A pixel with straight colour ``c`` (C channels, 0..s) and alpha ``a`` (0..s) is
+seen composited over a background: ``c a / s + b (1 - a / s)``. Its premultiplied
+colour is ``p = c a / s``. Over black and over white (b = 0 and b = s) the mean
+squared error between two pixels' composites is, per colour channel,
+
+    ((dp)^2 + (dp - da)^2) / 2  =  (dp - da / 2)^2 + da^2 / 4,
+
+so in the coordinates ``y = (p - a / 2, a sqrt(C) / 2)`` that error is the squared
+Euclidean distance (:func:`composite_coordinates`). k-means there minimises the
+error people see over either background, and a cluster's mean there is the one
+entry that minimises its members' error.
+
+Rules the palette keeps (:func:`constrained_lloyd`, :func:`integer_entries`):
+
+- every fully transparent pixel takes one fully transparent entry (index 0 when
+  the image has any), which is never moved;
+- an opaque pixel never becomes translucent: entries whose pixels are mostly
+  opaque are opaque (alpha ``s`` exactly) and opaque pixels are assigned among
+  them only; for such an entry the best colour is still the mean of its
+  members' ``y`` colour coordinates, with the alpha coordinate held at ``s``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from emcore import summaries
+
+
+def composite_coordinates(color: np.ndarray, alpha: np.ndarray, scale: float) -> np.ndarray:
+    """(M, C + 1) float64 coordinates whose squared distance is the composite error.
+
+    Parameters
+    ----------
+    color : ndarray (M, C)
+        Straight (not premultiplied) colour, 0..scale.
+    alpha : ndarray (M,)
+        0 (transparent) .. scale (opaque).
+    scale : float
+        Full intensity (255 for 8-bit pixels).
+    """
+    color = np.asarray(color, dtype=np.float64)
+    a = np.asarray(alpha, dtype=np.float64)
+    out = np.empty((color.shape[0], color.shape[1] + 1))
+    out[:, :-1] = color * (a / scale)[:, None] - (a / 2)[:, None]
+    out[:, -1] = a * (np.sqrt(color.shape[1]) / 2)
+    return out
+
+
+def straight_entries(coordinates: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Straight colour (K, C) and alpha (K,) in float64 from composite coordinates,
+    clipped to 0..scale (a transparent entry's colour is 0)."""
+    y = np.asarray(coordinates, dtype=np.float64)
+    n_channels = y.shape[1] - 1
+    alpha = np.clip(y[:, -1] * 2 / np.sqrt(n_channels), 0, scale)
+    premultiplied = y[:, :-1] + (alpha / 2)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        color = np.where(alpha[:, None] > 0, premultiplied * scale / alpha[:, None], 0.0)
+    return np.clip(color, 0, scale), alpha
+
+
+def integer_entries(coordinates: np.ndarray, opaque: np.ndarray, scale: float,
+                    dtype: np.dtype) -> np.ndarray:
+    """The palette (K, C + 1) in ``dtype``: straight colour then alpha, each rounded.
+
+    The alpha is rounded first and the colour chosen for the rounded alpha, so the
+    stored entry's composite is as near the fitted one as integers allow; opaque
+    entries get alpha ``scale`` exactly, a zero alpha a zero colour.
+    """
+    color, alpha = straight_entries(coordinates, scale)
+    alpha = np.where(opaque, scale, np.rint(alpha))
+    y = np.asarray(coordinates, dtype=np.float64)
+    premultiplied = y[:, :-1] + (alpha / 2)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        color = np.where(alpha[:, None] > 0, premultiplied * scale / alpha[:, None], 0.0)
+    color = np.clip(np.rint(color), 0, scale)
+    return np.concatenate([color, alpha[:, None]], axis=1).astype(dtype)
+
+
+def _nearest(X: np.ndarray, w: np.ndarray, centers: np.ndarray,
+             n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of X's rows among ``centers`` and the (K, 1 + D) weight and sum of each."""
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    if X.shape[0] == 0:
+        return labels, np.zeros((len(centers), 1 + X.shape[1]))
+    sums = summaries.lloyd_sums(X, centers.astype(X.dtype), w, n_threads=n_threads,
+                                labels=labels)
+    return labels, sums.stats.sum(axis=0)
+
+
+def constrained_assign(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
+                       centers: np.ndarray, opaque_entries: np.ndarray,
+                       n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's nearest entry, opaque samples among the opaque entries only.
+
+    Returns (labels (M,) int32, stats (K, 1 + D): each entry's weight and weighted sum).
+    """
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    stats = np.zeros((len(centers), 1 + X.shape[1]))
+    free = ~is_opaque
+    lab, st = _nearest(X[free], w[free], centers, n_threads)
+    labels[free], stats = lab, st
+    if is_opaque.any():
+        which = np.flatnonzero(opaque_entries)
+        lab, st = _nearest(X[is_opaque], w[is_opaque], centers[which], n_threads)
+        labels[is_opaque] = which[lab]
+        stats[which] += st
+    return labels, stats
+
+
+def opaque_entry_mask(labels: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
+                      n_entries: int, fixed: np.ndarray) -> np.ndarray:
+    """Entries more than half of whose weight is opaque pixels (at least one entry when
+    any pixel is opaque: the one with the most opaque weight); ``fixed`` entries never."""
+    opaque_weight = np.bincount(labels, w * is_opaque, minlength=n_entries)
+    total = np.bincount(labels, w, minlength=n_entries)
+    mask = (opaque_weight > total / 2) & ~fixed
+    if is_opaque.any() and not mask.any():
+        mask[np.argmax(np.where(fixed, -1.0, opaque_weight))] = True
+    return mask
+
+
+def constrained_lloyd(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
+                      centers: np.ndarray, labels: np.ndarray, fixed: np.ndarray,
+                      scale: float, max_iter: int = 30,
+                      n_threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lloyd iterations in composite coordinates under the palette's rules.
+
+    Parameters
+    ----------
+    X : ndarray (M, C + 1) float32 or float64
+        The distinct visible values in composite coordinates.
+    w : ndarray (M,)
+        Their pixel counts.
+    is_opaque : ndarray (M,) bool
+        Values whose alpha is ``scale``.
+    centers : ndarray (K, C + 1)
+        The start (an unconstrained fit's centres).
+    labels : ndarray (M,)
+        The start's labels (they decide which entries are opaque).
+    fixed : ndarray (K,) bool
+        Entries that never move (the transparent one).
+    scale : float
+    max_iter : int, default 30
+
+    Returns
+    -------
+    centers : ndarray (K, C + 1) float64
+    labels : ndarray (M,) int32
+    opaque_entries : ndarray (K,) bool
+    """
+    centers = np.array(centers, dtype=np.float64, copy=True)
+    opaque_entries = opaque_entry_mask(labels, w, is_opaque, len(centers), fixed)
+    opaque_alpha = scale * np.sqrt(X.shape[1] - 1) / 2
+    centers[opaque_entries, -1] = opaque_alpha
+    previous = None
+    for _ in range(max_iter):
+        labels, stats = constrained_assign(X, w, is_opaque, centers, opaque_entries, n_threads)
+        if previous is not None and np.array_equal(labels, previous):
+            break
+        previous = labels
+        filled = (stats[:, 0] > 0) & ~fixed
+        centers[filled] = stats[filled, 1:] / stats[filled, :1]
+        centers[opaque_entries, -1] = opaque_alpha
+    return centers, labels, opaque_entries

@@ -1,0 +1,191 @@
+"""Colour and alpha fitted together: the composite coordinates, the palette's rules,
+and transparent images through the pipeline and back from their files."""
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from emcore import segment_image
+from emcore.transparency import (composite_coordinates, constrained_lloyd, integer_entries,
+                                 straight_entries)
+
+
+def _composites(rgba):
+    """The pixels over black and over white (float64 textbook formula)."""
+    rgba = np.asarray(rgba, dtype=np.float64)
+    a = rgba[..., 3:] / 255
+    return rgba[..., :3] * a, rgba[..., :3] * a + 255 * (1 - a)
+
+
+def _rgba(chelsea, seed=0):
+    """The photo in a feathered ellipse: opaque inside, a soft edge, clear corners."""
+    h, w = chelsea.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2))
+    alpha = np.rint(np.clip((1.0 - r) / 0.3, 0, 1) * 255).astype(np.uint8)
+    return np.dstack([chelsea, alpha])
+
+
+def test_distance_is_the_mean_composite_error_over_black_and_white():
+    rng = np.random.RandomState(0)
+    a, b = rng.randint(0, 256, (500, 4)), rng.randint(0, 256, (500, 4))
+    over_black_a, over_white_a = _composites(a)
+    over_black_b, over_white_b = _composites(b)
+    textbook = (((over_black_a - over_black_b) ** 2).sum(1)
+                + ((over_white_a - over_white_b) ** 2).sum(1)) / 2
+    ya, yb = composite_coordinates(a[:, :3], a[:, 3], 255), composite_coordinates(
+        b[:, :3], b[:, 3], 255)
+    np.testing.assert_allclose(((ya - yb) ** 2).sum(1), textbook, rtol=1e-12, atol=1e-9)
+    # grey + alpha: one colour channel
+    ga = composite_coordinates(a[:, :1], a[:, 3], 255)
+    gb = composite_coordinates(b[:, :1], b[:, 3], 255)
+    grey = (((over_black_a - over_black_b)[:, 0] ** 2)
+            + ((over_white_a - over_white_b)[:, 0] ** 2)) / 2
+    np.testing.assert_allclose(((ga - gb) ** 2).sum(1), grey, rtol=1e-12, atol=1e-9)
+
+
+def test_straight_entries_invert_the_coordinates():
+    rng = np.random.RandomState(1)
+    rgba = rng.randint(1, 256, (300, 4)).astype(np.float64)
+    color, alpha = straight_entries(composite_coordinates(rgba[:, :3], rgba[:, 3], 255), 255)
+    np.testing.assert_allclose(color, rgba[:, :3], atol=1e-9)
+    np.testing.assert_allclose(alpha, rgba[:, 3], atol=1e-9)
+    entries = integer_entries(composite_coordinates(rgba[:, :3], rgba[:, 3], 255),
+                              np.zeros(300, bool), 255, np.uint8)
+    np.testing.assert_array_equal(entries, rgba.astype(np.uint8))
+
+
+def _reference_constrained_lloyd(X, w, is_opaque, centers, opaque, fixed, top, n_iter):
+    """The same rules in plain float64 numpy (every distance computed)."""
+    centers = centers.copy()
+    centers[opaque, -1] = top
+    labels = None
+    for _ in range(n_iter):
+        d = ((X[:, None, :] - centers[None]) ** 2).sum(2)
+        d[np.ix_(is_opaque, ~opaque)] = np.inf
+        new = np.argmin(d, axis=1)
+        if labels is not None and np.array_equal(new, labels):
+            break
+        labels = new
+        for j in range(len(centers)):
+            if fixed[j] or not (labels == j).any():
+                continue
+            centers[j] = np.average(X[labels == j], axis=0, weights=w[labels == j])
+        centers[opaque, -1] = top
+    return centers, labels
+
+
+def test_constrained_lloyd_against_numpy(chelsea):
+    rgba = _rgba(chelsea)[::3, ::3].reshape(-1, 4)
+    rgba = rgba[rgba[:, 3] > 0]
+    values, counts = np.unique(rgba, axis=0, return_counts=True)
+    X = composite_coordinates(values[:, :3], values[:, 3], 255)
+    w = counts.astype(np.float64)
+    is_opaque = values[:, 3] == 255
+    rng = np.random.RandomState(0)
+    start = np.concatenate([np.zeros((1, 4)), X[rng.choice(len(X), 7, replace=False)]])
+    d = ((X[:, None, :] - start[None]) ** 2).sum(2)
+    start_labels = np.argmin(d, 1).astype(np.int32)
+    fixed = np.arange(8) == 0
+    centers, labels, opaque = constrained_lloyd(X, w, is_opaque, start, start_labels, fixed,
+                                                255, max_iter=50)
+    assert opaque.any() and not opaque[0]
+    top = 255 * np.sqrt(3) / 2
+    ref_centers, ref_labels = _reference_constrained_lloyd(X, w, is_opaque, start, opaque,
+                                                           fixed, top, 50)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(centers, ref_centers, rtol=1e-9, atol=1e-9)
+    assert (centers[opaque, -1] == top).all() and (centers[0] == 0).all()
+    assert opaque[labels[is_opaque]].all()  # opaque samples only on opaque entries
+
+
+@pytest.mark.parametrize("dither", [0.0, 0.8])
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_palette_rules_and_indexed_round_trip(chelsea, tmp_path, method, dither):
+    rgba = _rgba(chelsea)
+    result = segment_image(rgba, 16, method=method, dither=dither)
+    assert result.palette.shape == (16, 4) and result.palette.dtype == np.uint8
+    np.testing.assert_array_equal(result.image, result.palette[result.labels])
+    alpha = rgba[:, :, 3]
+    # every fully transparent pixel on one fully transparent entry (index 0)
+    assert (result.labels[alpha == 0] == 0).all() and (result.palette[0] == 0).all()
+    assert (result.image[:, :, 3][alpha == 255] == 255).all()  # opaque stays opaque
+    path = tmp_path / "out.png"
+    result.save(path)
+    with PILImage.open(path) as im:
+        assert im.mode == "P" and "transparency" in im.info
+        n_trns = len(im.info["transparency"])
+        decoded = np.asarray(im.convert("RGBA"))
+    np.testing.assert_array_equal(decoded, result.image)  # exactly the painted pixels
+    # translucent entries come first, so tRNS stops before the opaque ones
+    assert n_trns == int((result.palette[:, 3] < 255).sum())
+
+
+def test_the_fit_beats_k_means_on_straight_rgba(chelsea):
+    """The same palette size fitted by scikit-learn in straight (R, G, B, A), where
+    a colour error counts as much at alpha 1 as at 255: worse composites."""
+    from sklearn.cluster import KMeans as SkKMeans
+    rgba = _rgba(chelsea)
+    result = segment_image(rgba, 16)
+    values, inverse, counts = np.unique(rgba.reshape(-1, 4), axis=0, return_inverse=True,
+                                        return_counts=True)
+    naive = SkKMeans(16, n_init=3, random_state=0).fit(values.astype(np.float64),
+                                                       sample_weight=counts)
+    straight = np.rint(naive.cluster_centers_).astype(np.uint8)[naive.labels_][
+        inverse.ravel()].reshape(rgba.shape)
+    for ours, theirs, original in zip(_composites(result.image), _composites(straight),
+                                      _composites(rgba)):
+        assert ((ours - original) ** 2).mean() < 0.9 * ((theirs - original) ** 2).mean()
+
+
+def test_grey_alpha_and_palette_with_trns(chelsea, tmp_path):
+    grey = np.asarray(PILImage.fromarray(chelsea).convert("L"))
+    la = np.dstack([grey, _rgba(chelsea)[:, :, 3]])
+    result = segment_image(la, 8)
+    assert result.image.shape == la.shape and result.palette.shape == (8, 2)
+    assert (result.image[:, :, 1][la[:, :, 1] == 255] == 255).all()
+    path = tmp_path / "grey.png"
+    result.save(path)
+    with PILImage.open(path) as im:
+        assert im.mode == "P"
+        decoded = np.asarray(im.convert("LA"))
+    np.testing.assert_array_equal(decoded, result.image)
+    # a palette PNG with a tRNS chunk is read as RGBA and fitted with its alpha
+    src = tmp_path / "p.png"
+    rng = np.random.RandomState(0)
+    indexed = PILImage.fromarray(rng.randint(0, 40, (60, 80)).astype(np.uint8), "L")
+    indexed.putpalette(rng.randint(0, 256, 40 * 3).astype(np.uint8).tobytes())
+    trns = np.where(np.arange(40) < 5, 0, np.where(np.arange(40) < 15, 128, 255))
+    indexed.save(src, transparency=trns.astype(np.uint8).tobytes())
+    with PILImage.open(src) as im:
+        original = np.asarray(im.convert("RGBA"))
+    result = segment_image(str(src), 8)
+    assert result.image.shape == original.shape
+    assert (result.image[:, :, 3][original[:, :, 3] == 0] == 0).all()
+    assert (result.image[:, :, 3][original[:, :, 3] == 255] == 255).all()
+
+
+def test_gif_keeps_one_transparent_index(chelsea, tmp_path):
+    rgba = _rgba(chelsea)
+    rgba[:, :, 3] = np.where(rgba[:, :, 3] > 127, 255, 0)  # binary alpha: GIF holds it
+    result = segment_image(rgba, 12)
+    path = tmp_path / "out.gif"
+    result.save(path)
+    with PILImage.open(path) as im:
+        assert im.info["transparency"] == 0
+        decoded = np.asarray(im.convert("RGBA"))
+    np.testing.assert_array_equal(decoded[:, :, 3], result.image[:, :, 3])
+    shown = result.image[:, :, 3] == 255
+    np.testing.assert_array_equal(decoded[shown], result.image[shown])
+    with pytest.warns(UserWarning, match="no partial transparency"):
+        segment_image(_rgba(chelsea), 12).save(tmp_path / "soft.gif")
+
+
+def test_lossless_when_k_covers_every_value():
+    rng = np.random.RandomState(3)
+    values = rng.randint(0, 256, (6, 4)).astype(np.uint8)
+    values[0] = (9, 9, 9, 0)
+    values[1:, 3] = [255, 255, 128, 30, 1]
+    img = values[rng.randint(0, 6, (20, 30))]
+    result = segment_image(img, 6)
+    np.testing.assert_array_equal(result.image[img[:, :, 3] > 0], img[img[:, :, 3] > 0])
+    assert (result.image[img[:, :, 3] == 0] == 0).all()  # transparent: one (0, 0, 0, 0)
