@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import stat
 import tempfile
@@ -60,11 +61,31 @@ def _temporary_beside(path: str) -> str:
     return tmp
 
 
-def _put_in_place(tmp: str, path: str) -> None:
+def _put_in_place(tmp: str, path: str, exclusive: bool) -> None:
     # mkstemp makes the file private (0600); give it the mode a plain open() would,
     # or keep the mode of the file it replaces
     os.chmod(tmp, os.stat(path).st_mode & 0o7777 if os.path.exists(path) else _new_file_mode())
-    os.replace(tmp, path)
+    if not exclusive:
+        os.replace(tmp, path)
+        return
+    try:  # a hard link is created only where no file is: nothing made meanwhile is lost
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; add --force to replace it") from None
+    except OSError:  # a file system without hard links: the check, then the rename
+        if os.path.lexists(path):
+            raise FileExistsError(f"{path} exists; add --force to replace it") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _keep_copy(path: str, backup: str) -> None:
+    """``backup`` made a copy of ``path``: a hard link, or a real copy where links fail."""
+    try:
+        os.link(path, backup)
+    except OSError:
+        shutil.copy2(path, backup)
 
 
 @contextlib.contextmanager
@@ -94,7 +115,7 @@ def _check_destination(path: str) -> None:
         raise IsADirectoryError(f"cannot write {path}: it is a folder")
 
 
-def _put_all_in_place(temporaries: list[str], paths: list[str]) -> None:
+def _put_all_in_place(temporaries: list[str], paths: list[str], exclusive: bool) -> None:
     """Rename every temporary file to its path, or (on a failure) none.
 
     Each file about to be replaced is first hard-linked to a backup name, so a
@@ -108,10 +129,10 @@ def _put_all_in_place(temporaries: list[str], paths: list[str]) -> None:
             if os.path.exists(path):
                 backup = _temporary_beside(path)
                 os.unlink(backup)
-                os.link(path, backup)
+                _keep_copy(path, backup)
             backups.append(backup)
         for tmp, path in zip(temporaries, paths):
-            _put_in_place(tmp, path)
+            _put_in_place(tmp, path, exclusive)
             done.append(path)
     except BaseException:
         for path, backup in zip(done, backups):
@@ -129,11 +150,14 @@ def _put_all_in_place(temporaries: list[str], paths: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[str]]:
+def atomic_outputs(paths: Sequence[str | os.PathLike[str]], *,
+                   exclusive: bool = False) -> Iterator[list[str]]:
     """Yield one temporary path per output; rename them all into place on success.
 
     On any exception (KeyboardInterrupt and SIGTERM included) every temporary
-    file is removed and every destination is left as it was.
+    file is removed and every destination is left as it was. ``exclusive``:
+    a destination that exists when the files are put in place (even one made
+    while they were being written) is a FileExistsError, not replaced.
     """
     destinations = [os.fspath(p) for p in paths]
     temporaries: list[str] = []
@@ -143,7 +167,7 @@ def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[str
                 _check_destination(path)
                 temporaries.append(_temporary_beside(path))
             yield list(temporaries)
-            _put_all_in_place(temporaries, destinations)
+            _put_all_in_place(temporaries, destinations, exclusive)
         except BaseException:
             for tmp in temporaries:
                 with contextlib.suppress(OSError):
@@ -152,7 +176,7 @@ def atomic_outputs(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[str
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[str]:
+def atomic_output(path: str | os.PathLike[str], *, exclusive: bool = False) -> Iterator[str]:
     """``atomic_outputs`` for a single file: yields its temporary path."""
-    with atomic_outputs([path]) as (tmp,):
+    with atomic_outputs([path], exclusive=exclusive) as (tmp,):
         yield tmp

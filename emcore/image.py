@@ -78,10 +78,39 @@ PNG_LEVEL = 6
 
 
 class Picture(NamedTuple):
-    """Pixels read from a file or an object, with what writing them back needs."""
+    """Pixels read from a file or an object, with what writing them back needs.
+
+    ``metadata`` holds what a file said beside its pixels and a result keeps
+    (unless stripped): 'dpi' (x, y), 'text' {key: value} (PNG text chunks),
+    'exif' bytes (with the orientation already applied to the pixels).
+    """
     pixels: np.ndarray
     icc_profile: bytes | None = None
+    metadata: dict | None = None
 
+
+def _metadata(im: PILImage.Image, oriented: PILImage.Image) -> dict:
+    meta: dict = {}
+    if "dpi" in im.info:
+        meta["dpi"] = tuple(float(v) for v in im.info["dpi"])
+    text = getattr(im, "text", None)  # PNG tEXt, zTXt and iTXt chunks
+    if text:
+        meta["text"] = {str(k): str(v) for k, v in text.items()}
+    exif = oriented.info.get("exif") if oriented is not im else im.info.get("exif")
+    if isinstance(exif, bytes) and exif:
+        meta["exif"] = exif
+    return meta
+
+
+def count_frames(source: str | os.PathLike | io.BytesIO) -> int:
+    """The frames (animation frames or pages) of an image file; 1 for a still image."""
+    if isinstance(source, (str, os.PathLike)):
+        source = check_readable_file(source, "image")
+    try:
+        with PILImage.open(source) as im:
+            return int(getattr(im, "n_frames", 1))
+    except (OSError, SyntaxError, EOFError, ValueError) as err:
+        raise OSError(f"could not be read as an image: {err}") from None
 
 def _to_srgb(im: PILImage.Image) -> PILImage.Image:
     """A Pillow image in a mode emcore reads: colour spaces converted, alpha kept."""
@@ -114,20 +143,55 @@ def _sixteen_bit_colour(im: PILImage.Image) -> bool:
     return False
 
 
-def _open(path: str | bytes | os.PathLike) -> Picture:
-    """Read an image file fully: EXIF orientation applied, ICC profile kept where the
-    pixels keep their encoding, colour spaces converted to sRGB (Pillow's size limit kept)."""
-    path = check_readable_file(path, "image")
+def _full_depth(source: str | io.BytesIO, im: PILImage.Image) -> np.ndarray | None:
+    """A 16-bit colour file's pixels at full depth (Pillow would keep 8 bits): PNG by
+    libspng (pyspng), TIFF by tifffile when installed; None when neither applies."""
+    data = source.getvalue() if isinstance(source, io.BytesIO) else None
+    if im.format == "PNG":
+        import pyspng
+        if data is None:
+            with open(source, "rb") as f:
+                data = f.read()
+        arr = np.asarray(pyspng.load(data))  # RGBA for every colour PNG at 16 bits
+        has_alpha = "A" in im.mode or "transparency" in im.info
+        return arr if has_alpha or arr.ndim != 3 else np.ascontiguousarray(arr[:, :, :3])
+    if im.format == "TIFF":
+        try:
+            import tifffile
+        except ImportError:
+            return None
+        arr = tifffile.imread(io.BytesIO(data) if data is not None else source, key=0)
+        return np.asarray(arr) if arr.dtype == np.uint16 and arr.ndim == 3 else None
+    return None
+
+
+def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
+    """Read an image file (or an in-memory file) fully: EXIF orientation applied, ICC
+    profile kept where the pixels keep their encoding, colour spaces converted to sRGB
+    (Pillow's size limit kept)."""
+    if isinstance(path, io.BytesIO):
+        source: str | io.BytesIO = path
+        path = "standard input"
+    else:
+        source = path = check_readable_file(path, "image")
+    meta: dict = {}
     try:
-        with PILImage.open(path) as im:
+        with PILImage.open(source) as im:
             if _sixteen_bit_colour(im):
-                arr = None
+                arr = _full_depth(source, im)
+                icc = im.info.get("icc_profile")
+                meta = _metadata(im, im)
             else:
                 im.load()
                 oriented = ImageOps.exif_transpose(im)
                 converted = _to_srgb(oriented)
                 icc = oriented.info.get("icc_profile") if converted is oriented else None
                 arr = np.asarray(converted)
+                meta = _metadata(im, oriented)
+                if getattr(im, "n_frames", 1) > 1:
+                    warnings.warn(f"{path} has {im.n_frames} frames: only the first is read "
+                                  "here; emcore.frames.read_frames (and 'emcore segment') "
+                                  "read every frame", UserWarning, stacklevel=4)
     except PILImage.DecompressionBombError as err:
         raise ValueError(f"{path}: image is too large to read safely ({err})") from None
     except PILImage.UnidentifiedImageError:
@@ -137,11 +201,11 @@ def _open(path: str | bytes | os.PathLike) -> Picture:
     if arr is None:
         raise ValueError(
             f"{path} has 16 bits per colour channel, which Pillow would cut to 8 bits: "
-            "emcore reads 8-bit colour and 8 or 16-bit grayscale files. Load it yourself "
-            "(for example with tifffile) and pass the uint16 array")
+            "emcore reads 16-bit colour PNGs (with pyspng) and TIFFs (with tifffile, "
+            "pip install tifffile). Load it yourself and pass the uint16 array")
     if arr.dtype == np.int32 and arr.size and arr.min() >= 0 and arr.max() <= 65535:
         arr = arr.astype(np.uint16)  # 16-bit grayscale PNGs come as mode 'I'
-    return Picture(arr, icc or None)
+    return Picture(arr, icc or None, meta or None)
 
 
 def load_image(path: str | os.PathLike[str], title: str | None = None) -> Image:
@@ -168,9 +232,11 @@ def read_picture(source) -> Picture:
     The pixels are an (H, W) or (H, W, C) real array with 1 to 4 channels,
     finite and non-empty; anything else raises ValueError or TypeError.
     """
-    icc = None
-    if isinstance(source, (str, bytes, os.PathLike)):
-        arr, icc = _open(source)
+    icc, meta = None, None
+    if isinstance(source, Picture):
+        arr, icc, meta = source
+    elif isinstance(source, (str, bytes, os.PathLike, io.BytesIO)):
+        arr, icc, meta = _open(source)
     elif isinstance(source, PILImage.Image):
         try:
             source.load()
@@ -189,7 +255,7 @@ def read_picture(source) -> Picture:
                          f"got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"image is empty (shape {arr.shape})")
-    return Picture(check_finite(arr, "image"), icc or None)
+    return Picture(check_finite(arr, "image"), icc or None, meta)
 
 
 def as_pixel_array(source) -> np.ndarray:
@@ -348,14 +414,42 @@ def indexable(image: np.ndarray, palette: np.ndarray | None, fmt: str) -> bool:
     return fmt in ALPHA_PALETTE_FORMATS and _palette_alpha(image, palette) is not None
 
 
-def write_image(file: str, fmt: str, image: np.ndarray, *, labels: np.ndarray | None = None,
-                palette: np.ndarray | None = None, icc_profile: bytes | None = None) -> None:
-    """Encode ``image`` into ``file`` (no atomicity: see :func:`save_image`).
+def _metadata_options(fmt: str, metadata: dict | None) -> dict[str, object]:
+    """Pillow save options that write ``metadata`` (Picture.metadata) in format ``fmt``."""
+    from PIL import PngImagePlugin
+    if not metadata:
+        return {}
+    options: dict[str, object] = {}
+    if "dpi" in metadata and fmt in ("PNG", "TIFF", "JPEG"):
+        options["dpi"] = metadata["dpi"]
+    if "exif" in metadata and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        options["exif"] = metadata["exif"]
+    if metadata.get("text") and fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        for key, value in metadata["text"].items():
+            try:
+                (key + value).encode("latin-1")
+                info.add_text(key, value)
+            except UnicodeEncodeError:  # iTXt holds UTF-8
+                info.add_itxt(key, value)
+        options["pnginfo"] = info
+    return options
+
+
+def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
+                labels: np.ndarray | None = None, palette: np.ndarray | None = None,
+                icc_profile: bytes | None = None, metadata: dict | None = None) -> None:
+    """Encode ``image`` into ``file``, a path or a binary file object (no atomicity: see
+    :func:`save_image`).
 
     With ``labels`` and ``palette`` (the palette index of every pixel, and the
-    palette colours), an indexed image is written where :func:`indexable` allows.
+    palette colours), an indexed image is written where :func:`indexable` allows;
+    ``metadata`` (:class:`Picture`'s) is written where the format holds it.
     """
     if fmt == "NPY":
+        if isinstance(file, io.BytesIO):
+            np.save(file, image)
+            return
         with open(file, "wb") as f:  # a file object keeps numpy from appending ".npy"
             np.save(f, image)
         return
@@ -375,6 +469,7 @@ def write_image(file: str, fmt: str, image: np.ndarray, *, labels: np.ndarray | 
         im = im.convert(im.mode[:-1])  # JPEG has no alpha channel
     if icc_profile and fmt in ("PNG", "TIFF", "JPEG", "WEBP"):
         options["icc_profile"] = icc_profile
+    options.update(_metadata_options(fmt, metadata))
     try:
         im.save(file, format=fmt, **options)
     except (OSError, ValueError, KeyError) as err:
@@ -403,7 +498,7 @@ def warn_if_lossy(path: str | os.PathLike[str], fmt: str) -> None:
 
 def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
                labels: np.ndarray | None = None, palette: np.ndarray | None = None,
-               icc_profile: bytes | None = None) -> None:
+               icc_profile: bytes | None = None, metadata: dict | None = None) -> None:
     """Write an image array (or :class:`Image`) atomically; the format follows the extension.
 
     Parameters
@@ -418,6 +513,9 @@ def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
         of RGB. A lossy format (JPEG, WebP) warns that it adds colours back.
     icc_profile : bytes, optional
         Embedded where the format allows (PNG, TIFF, JPEG, WebP).
+    metadata : dict, optional
+        :class:`Picture`'s metadata (resolution, PNG text, EXIF), written where
+        the format holds it.
     """
     arr = image.rgb_matrix if isinstance(image, Image) else np.asarray(image)
     fmt = image_format(path)
@@ -425,6 +523,7 @@ def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
         warn_if_lossy(path, fmt)
     with atomic_output(path) as tmp:
         try:
-            write_image(tmp, fmt, arr, labels=labels, palette=palette, icc_profile=icc_profile)
+            write_image(tmp, fmt, arr, labels=labels, palette=palette, icc_profile=icc_profile,
+                        metadata=metadata)
         except OSError as err:
             raise OSError(f"cannot write {os.fspath(path)}: {err}") from None

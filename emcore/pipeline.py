@@ -89,7 +89,7 @@ class ImageSamples:
             return
         picture = read_picture(image)
         arr = picture.pixels
-        self.icc_profile = picture.icc_profile
+        self.icc_profile, self.metadata = picture.icc_profile, picture.metadata
         self.dtype = arr.dtype
         self.grayscale = arr.ndim == 2
         self.color, self.alpha = split_alpha(arr)
@@ -148,6 +148,7 @@ class ImageSamples:
                              "to KMeans.fit or GaussianMixture.fit, which take Dask arrays")
         rows = _dask.image_rows(image)
         self.icc_profile, self.dtype, self.alpha = None, image.dtype, None
+        self.metadata = None
         self.transparent = False
         self.grayscale = image.ndim == 2
         self.color = None
@@ -265,10 +266,13 @@ class ImageSamples:
 
     def paint(self, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
         """The image with each pixel replaced by its palette colour (alpha kept)."""
+        palette = np.asarray(palette)
+        if palette.dtype.kind not in "ui":
+            palette = palette.astype(self.dtype)
         if is_dask_array(labels):
-            out = _dask.take(np.asarray(palette, dtype=self.dtype), labels)
+            out = _dask.take(palette, labels)
             return out[:, :, 0] if self.grayscale else out
-        out = _gather(np.asarray(palette, dtype=self.dtype), labels)
+        out = _gather(palette, labels)
         if self.transparent:
             return out  # the palette holds the alpha
         if self.alpha is not None:
@@ -309,10 +313,22 @@ def fit_model(samples: ImageSamples, k: int, method: str = "kmeans",
     k = samples.model_k(k)
     if method == "kmeans":
         model = KMeans(k, **options)
+        if samples.weights is not None and k == len(samples.fit_samples):
+            return _every_value_kept(model, samples.fit_samples)
     else:
         options.setdefault("covariance_type", IMAGE_COVARIANCE)
         model = GaussianMixture(k, **options)
     return model.fit(samples.fit_samples, sample_weight=samples.weights)
+
+
+def _every_value_kept(model: KMeans, values: np.ndarray) -> KMeans:
+    """``model`` fitted with one cluster per distinct value (the lossless result, without
+    running Lloyd's O(K^2) passes)."""
+    model._check_params(len(values), values.shape[1])
+    model.cluster_centers_ = np.array(values, copy=True)
+    model.labels_ = np.arange(len(values), dtype=np.int32)
+    model.inertia_, model.n_iter_, model.n_features_in_ = 0.0, 0, values.shape[1]
+    return model
 
 
 @dataclass
@@ -331,6 +347,9 @@ class Segmentation:
         The repainted image, the input's shape and dtype (alpha kept).
     icc_profile : bytes or None
         The input's colour profile, written with the result.
+    metadata : dict or None
+        The input's resolution, PNG text and EXIF (``Picture.metadata``), written
+        with the result.
     """
 
     model: KMeans | GaussianMixture
@@ -338,6 +357,7 @@ class Segmentation:
     palette: np.ndarray
     image: np.ndarray
     icc_profile: bytes | None = None
+    metadata: dict | None = None
 
     def save(self, path: str | os.PathLike[str], *, rgb: bool = False) -> None:
         """Write the image atomically (the format from the extension).
@@ -350,12 +370,19 @@ class Segmentation:
             where the format allows: PNG, GIF, TIFF, BMP).
         """
         save_image(self.image, path, labels=None if rgb else self.labels,
-                   palette=None if rgb else self.palette, icc_profile=self.icc_profile)
+                   palette=None if rgb else self.palette, icc_profile=self.icc_profile,
+                   metadata=self.metadata)
 
 
 def finish(samples: ImageSamples, model: KMeans | GaussianMixture, *,
-           repaint: str = "segment", dither: float = 0.0) -> Segmentation:
-    """Labels, palette and repainted image from a model fitted on ``samples``."""
+           repaint: str = "segment", dither: float = 0.0,
+           eight_bit: bool = False) -> Segmentation:
+    """Labels, palette and repainted image from a model fitted on ``samples``.
+
+    ``eight_bit``: a 16-bit image gets an 8-bit palette (each entry rounded from
+    the 16-bit fit, as pngquant does for 16-bit PNGs) and an 8-bit result, for an
+    indexed file; otherwise the palette keeps the image's dtype.
+    """
     check_choice(repaint, "repaint", REPAINTS)
     dither = check_float(dither, "dither", minimum=0)
     if dither > 1:
@@ -375,9 +402,15 @@ def finish(samples: ImageSamples, model: KMeans | GaussianMixture, *,
                                                 n_threads=getattr(model, "n_threads", None))
     else:
         palette = samples.palette_colors(centres)
-    labels = samples.dither(palette, dither) if dither > 0 else samples.to_pixels(sample_labels)
+    in_image_units = palette
+    if eight_bit and samples.dtype == np.uint16:  # 65535 / 257 = 255
+        in_image_units = palette.astype(np.float64)
+        palette = np.rint(in_image_units / 257).astype(np.uint8)
+        in_image_units = palette.astype(np.float64) * 257
+    labels = (samples.dither(in_image_units, dither) if dither > 0
+              else samples.to_pixels(sample_labels))
     return Segmentation(model, labels, palette, samples.paint(labels, palette),
-                        samples.icc_profile)
+                        samples.icc_profile, samples.metadata)
 
 
 def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np.ndarray, *,

@@ -17,10 +17,10 @@ CHELSEA = str(DATA / "chelsea.png")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run(*args, **kwargs):
+def run(*args, timeout=300, **kwargs):
     # not from the repo root, where python -m would import the uncompiled source folder
     return subprocess.run([sys.executable, "-m", "emcore", *args], capture_output=True,
-                          text=True, timeout=300, cwd=HERE, **kwargs)
+                          text=True, timeout=timeout, cwd=HERE, **kwargs)
 
 
 def test_segment_writes_image_labels_and_model(tmp_path):
@@ -97,7 +97,10 @@ def test_info(capsys):
      "cannot read"),
     (["densities", CHELSEA, "--model", "{tmp}/m.npz", "-o", "{tmp}/d.txt"], 2, ".npy"),
     (["sweep", CHELSEA, "--k", "5:2:x", "-o", "{tmp}/m.png"], 2, "invalid k range"),
-    (["sweep", CHELSEA, "--k", "0:4", "-o", "{tmp}/m.png"], 2, "positive"),
+    (["sweep", CHELSEA, "--k", "0:4", "-o", "{tmp}/m.png"], 2, "at least 1"),
+    (["sweep", CHELSEA, "--k", "8:2:2", "-o", "{tmp}/m.png"], 2, "stop is below its start"),
+    (["segment", CHELSEA, "-k", "300", "-o", "{tmp}/o.png"], 2, "at most 256 colours"),
+    (["segment", CHELSEA, "-k", "257", "-o", "{tmp}/o.gif"], 2, "add --rgb"),
     (["sweep", CHELSEA, "-k", "1:999999999999", "--csv", "{tmp}/m.csv"], 2, "at most 1000"),
     (["info", "missing.png"], 1, "no such file"),
     ([], 2, "required"),
@@ -166,9 +169,10 @@ def test_version_debug_anywhere_and_help_defaults():
 
 def test_too_many_colours_is_lossless_with_a_notice(tmp_path):
     out = tmp_path / "o.png"
-    proc = run("segment", CHELSEA, "-k", "40000", "-o", str(out))
+    # a copy of every colour, not k-means with one cluster per colour (which took minutes)
+    proc = run("segment", CHELSEA, "-k", "1000000", "-o", str(out), "--rgb", timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert "note: k=40000 is more than the 32584 distinct colours" in proc.stderr
+    assert "note: k=1000000 is more than the 32584 distinct colours" in proc.stderr
     original = np.asarray(PILImage.open(CHELSEA).convert("RGB"))
     np.testing.assert_array_equal(np.asarray(PILImage.open(out).convert("RGB")), original)
 

@@ -12,11 +12,11 @@ def test_a_failed_rename_puts_the_earlier_files_back(tmp_path, monkeypatch):
     real = _files._put_in_place
     calls = []
 
-    def fail_second(tmp, path):
+    def fail_second(tmp, path, exclusive):
         calls.append(path)
         if len(calls) == 2:
             raise OSError("disk full")
-        real(tmp, path)
+        real(tmp, path, exclusive)
     monkeypatch.setattr(_files, "_put_in_place", fail_second)
     with pytest.raises(OSError, match="disk full"):
         with _files.atomic_outputs([a, b]) as (ta, tb):
@@ -56,3 +56,19 @@ def test_bytes_paths_are_read_and_named_as_text(tmp_path):
         _files.check_readable_file(os.fsencode(tmp_path / "none"))
     assert str(err.value) == f"no such file: {tmp_path / 'none'}"  # not b'...'
 
+
+
+def test_exclusive_outputs_never_replace_a_file_made_meanwhile(tmp_path):
+    atomic_outputs = _files.atomic_outputs
+    target = tmp_path / "out.png"
+    with pytest.raises(FileExistsError, match="add --force"):
+        with atomic_outputs([target], exclusive=True) as (tmp,):
+            with open(tmp, "w") as f:
+                f.write("new")
+            target.write_text("made during the fit")  # another process, meanwhile
+    assert target.read_text() == "made during the fit"
+    assert os.listdir(tmp_path) == ["out.png"]  # no temporary file left
+    with atomic_outputs([tmp_path / "fresh.png"], exclusive=True) as (tmp,):
+        with open(tmp, "w") as f:
+            f.write("x")
+    assert (tmp_path / "fresh.png").read_text() == "x"

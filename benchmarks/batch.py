@@ -1,0 +1,110 @@
+"""Many small files: ``emcore segment`` in one process beside ``pngquant`` on the same files.
+
+100 PNGs (crops of the bundled photographs, 160 x 120 to 320 x 240) are
+quantized to 256 colours, undithered, into an empty folder, by
+
+    emcore segment FILES... -o DIR --ext .png          (one process, files in parallel)
+    pngquant --nofs --ext .png --force 256 FILES...    (one process, one file at a time)
+
+Both sides are timed as whole commands (start-up included, paid once), best of
+--repeat runs; files per second, and each result checked to decode to at most
+256 colours. Threads: pngquant is single-threaded; emcore is timed with
+--threads 1 and with all cores.
+
+    python benchmarks/batch.py [--files 100] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import load_photo  # noqa: E402
+
+
+def make_files(folder: str, n: int) -> list[str]:
+    rng = np.random.RandomState(0)
+    photos = [load_photo(name) for name in ("coffee", "astronaut", "chelsea")]
+    paths = []
+    for i in range(n):
+        photo = photos[i % 3]
+        h, w = rng.randint(120, 241), rng.randint(160, 321)
+        y, x = rng.randint(0, photo.shape[0] - h + 1), rng.randint(0, photo.shape[1] - w + 1)
+        path = os.path.join(folder, f"img{i:03d}.png")
+        Image.fromarray(photo[y:y + h, x:x + w]).save(path)
+        paths.append(path)
+    return paths
+
+
+def timed(command: list[str], out: str, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def check(out: str, n: int) -> None:
+    names = sorted(os.listdir(out))
+    assert len(names) == n, (out, len(names))
+    for name in names:
+        with Image.open(os.path.join(out, name)) as im:
+            assert im.mode == "P" and len(im.getpalette()) <= 256 * 3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "in")
+        os.makedirs(src)
+        files = make_files(src, args.files)
+        rows = []
+        for threads in ("1", str(os.cpu_count())):
+            out = os.path.join(tmp, f"emcore{threads}")
+            cmd = [sys.executable, "-m", "emcore", "segment", *files, "-o", out + os.sep,
+                   "--ext", ".png", "--quiet", "--threads", threads]
+            seconds = timed(cmd, out, args.repeat)
+            check(out, args.files)
+            rows.append((f"emcore segment (--threads {threads})", seconds))
+        if shutil.which("pngquant"):
+            out = os.path.join(tmp, "pngquant")
+            # pngquant writes beside each input: copy the inputs into its folder first
+            def pngquant_cmd():
+                return ["pngquant", "--nofs", "--ext", "-q.png", "--force", "256",
+                        *[os.path.join(out, os.path.basename(f)) for f in files]]
+            best = float("inf")
+            for _ in range(args.repeat):
+                shutil.rmtree(out, ignore_errors=True)
+                shutil.copytree(src, out)
+                start = time.perf_counter()
+                subprocess.run(pngquant_cmd(), check=True)
+                best = min(best, time.perf_counter() - start)
+            for name in os.listdir(out):
+                if not name.endswith("-q.png"):
+                    os.unlink(os.path.join(out, name))
+            check(out, args.files)
+            rows.append(("pngquant --nofs 256 (1 thread)", best))
+    print(f"{args.files} PNGs, 256 colours, best of {args.repeat}")
+    print("| command | seconds | files per second |")
+    print("|---|---|---|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.2f} | {args.files / seconds:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The ``emcore`` command: segment, densities, sweep and info (a module each).
+
+Errors end in one line on stderr and exit status 2 (a bad argument or value) or
+1 (a file could not be read or written); ``--debug`` shows the traceback.
+``segment`` also exits 98 (--skip-if-larger skipped a file) and 99 (--quality's
+minimum not reached), as pngquant does. Ctrl-C stops within one iteration and
+writes nothing more (exit status 130). Every output file is written to a
+temporary file and put in place whole; without --force a file that appeared
+meanwhile is not replaced.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+
+from emcore.cli import densities, info, segment, sweep
+from emcore.cli._args import (FAILURE, INTERRUPTED, USAGE_ERROR, Help, Parser, UsageError,
+                              notice)
+
+__all__ = ["main", "build_parser", "UsageError"]
+
+COMMANDS = {"segment": segment, "densities": densities, "sweep": sweep, "info": info}
+
+
+def build_parser() -> Parser:
+    """The ``emcore`` argument parser, one subparser per module of COMMANDS."""
+    from emcore import __version__
+    parser = Parser(prog="emcore",
+                    description="Gaussian-mixture (EM) and k-means colour segmentation.",
+                    formatter_class=Help)
+    parser.add_argument("--version", action="version", version=f"emcore {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=Parser)
+    for module in COMMANDS.values():
+        module.add_parser(sub, Help)
+    return parser
+
+
+def _message(err: BaseException) -> str:
+    text = str(err)
+    if isinstance(err, MemoryError):
+        return f"not enough memory{': ' + text if text else ''}"
+    return text or type(err).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with status 2 and a usage line on bad arguments
+    debug = getattr(args, "debug", False)
+    try:
+        with warnings.catch_warnings():
+            # a library warning (k above the distinct colours, a lossy format) is a one-line note
+            warnings.showwarning = lambda message, *rest: notice(args, str(message))
+            warnings.simplefilter("always", UserWarning)
+            return COMMANDS[args.command].run(args)
+    except KeyboardInterrupt:
+        print("emcore: interrupted; nothing more was written", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.write("emcore: standard output was closed before the result was written\n")
+        return FAILURE
+    except Exception as err:  # one line for the person at the terminal
+        if debug:
+            raise
+        usage = isinstance(err, (ValueError, TypeError, FileExistsError))
+        hint = (f" (see 'emcore {args.command} --help')" if usage and not isinstance(
+            err, FileExistsError) else " (add --debug for details)" if not isinstance(
+                err, OSError) else "")
+        print(f"emcore {args.command}: error: {_message(err)}{hint}", file=sys.stderr)
+        return USAGE_ERROR if usage else FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""``emcore info``: size, mode, frames and distinct colours of an image file."""
+from __future__ import annotations
+
+from emcore.cli._args import add_common
+
+
+def add_parser(sub, formatter_class):
+    info = sub.add_parser("info", help="size, mode, frames and unique colours of an image",
+                          formatter_class=formatter_class)
+    info.add_argument("input", metavar="IN", help="image file")
+    add_common(info, threads=False, force=False)
+
+
+def run(args):
+    from emcore.image import count_frames, read_picture, split_alpha, unique_colors
+    picture = read_picture(args.input)
+    arr = picture.pixels
+    color, alpha = split_alpha(arr)
+    n_pixels = color.shape[0] * color.shape[1]
+    n_unique = len(unique_colors(color.reshape(-1, color.shape[2]))[0])
+    frames = count_frames(args.input)
+    print(f"{args.input}: {color.shape[1]}x{color.shape[0]} pixels, {color.shape[2]} colour "
+          f"channel(s){' + alpha' if alpha is not None else ''}, {arr.dtype}, "
+          f"{n_unique} unique colours ({n_pixels / n_unique:.1f} pixels per colour)"
+          + (f", {frames} frames" if frames > 1 else ""))
+    return 0

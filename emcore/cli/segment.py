@@ -1,0 +1,445 @@
+"""``emcore segment``: reduce images to k colours, one file or a batch (pngquant's workflow).
+
+Every input runs the one image pipeline (emcore/pipeline.py). Where each result
+goes: ``-o FILE`` (one input), ``-o DIR`` (a folder: each input's name with
+``--ext``), ``-o -`` (standard output, PNG), or beside each input with ``--ext``;
+``-`` as an input reads standard input (and, without ``-o``, writes standard
+output). Several inputs run in parallel, each with a share of the cores; one that
+fails is reported and the others are still written.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emcore.cli._args import (FAILURE, QUALITY_TOO_LOW, SKIPPED, USAGE_ERROR, UsageError,
+                              add_common, check_outputs, image_format, non_negative_float,
+                              non_negative_int, notice, number, positive_int, progress)
+
+#: palette size without -k (pngquant's)
+DEFAULT_COLORS = 256
+#: the largest palette an indexed PNG, GIF, TIFF or BMP holds
+MAX_PALETTE = 256
+#: suffix of an output written beside its input (or into -o DIR) without --ext
+DEFAULT_EXT = "-emcore.png"
+STDIO = "-"
+
+
+def quality_to_psnr(quality: float) -> float:
+    """The PSNR (dB, against the original) that --quality's 0-100 scale asks for.
+
+    Linear from 20 dB at 0 to 50 dB at 100 (a 30 dB span: 8-bit photographs reach
+    about 30 dB at 8 colours, 38-40 dB at 256, and 50 dB is all but lossless).
+    For an image with alpha the PSNR is that of the composite over black and white.
+    """
+    return 20.0 + 0.3 * float(quality)
+
+
+def _quality(text):
+    """'MIN-MAX' or 'MAX' on the 0-100 scale of quality_to_psnr."""
+    parse = number(float, 0, "a quality from 0 to 100", maximum=100)
+    low, sep, high = text.partition("-")
+    try:
+        values = (parse(low), parse(high)) if sep else (0.0, parse(low))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"invalid quality {text!r}: use MIN-MAX or MAX, each from 0 to 100") from None
+    if values[0] > values[1]:
+        raise argparse.ArgumentTypeError(f"quality {text!r}: MIN is above MAX")
+    return values
+
+
+def _dither_strength(text):
+    return number(float, 0, "a dither strength from 0 to 1", maximum=1)(text)
+
+
+def add_parser(sub, formatter_class):
+    seg = sub.add_parser(
+        "segment", help="reduce images to k colours", formatter_class=formatter_class,
+        description="Fit k-means (or a Gaussian mixture) to each image's colours and write "
+                    "it painted with k colours: an indexed PNG/GIF/TIFF/BMP with exactly that "
+                    "palette (with alpha: an indexed PNG with a tRNS chunk).")
+    seg.add_argument("inputs", nargs="+", metavar="IN",
+                     help="image files; '-' reads standard input")
+    seg.add_argument("-k", "--colors", "--clusters", dest="colors", type=positive_int,
+                     default=None, metavar="K",
+                     help=f"colours (segments), {MAX_PALETTE} at most for an indexed file "
+                          f"(default: {DEFAULT_COLORS}); more than the image has keeps every "
+                          "colour")
+    seg.add_argument("-o", "--output", metavar="OUT",
+                     help="output file (its extension gives the format: .png, .gif, .tif, "
+                          ".jpg, .npy...), a folder, or '-' for standard output (default: "
+                          "beside each input, named with --ext)")
+    seg.add_argument("--ext", default=DEFAULT_EXT, metavar="SUFFIX",
+                     help="replaces the input's extension in the output's name (without -o, "
+                          "or with -o DIR)")
+    seg.add_argument("--quality", type=_quality, metavar="MIN-MAX",
+                     help="the fewest colours (up to -k) whose result reaches MAX; below MIN "
+                          "nothing is written (exit status 99). 0-100: 20 dB PSNR at 0, "
+                          "50 dB at 100, linear")
+    seg.add_argument("--max-bytes", type=positive_int, metavar="N",
+                     help="the most colours (up to -k) whose file fits in N bytes")
+    seg.add_argument("--skip-if-larger", action="store_true",
+                     help="write nothing when the result is larger than the input file "
+                          "(exit status 98)")
+    seg.add_argument("--strip", action="store_true",
+                     help="drop the input's metadata (ICC profile, EXIF, resolution, text)")
+    seg.add_argument("--method", choices=("kmeans", "gmm"), default="kmeans",
+                     help="k-means (the best picture measured) or a Gaussian mixture by EM")
+    seg.add_argument("--covariance", choices=("spherical", "diag", "full"), default="spherical",
+                     help="mixture covariance type (gmm)")
+    seg.add_argument("--color-space", choices=("rgb", "oklab"), default="rgb",
+                     help="fit in sRGB or in the perceptual OKLab space")
+    seg.add_argument("--dither", type=_dither_strength, nargs="?", const=1.0, default=0.0,
+                     metavar="STRENGTH",
+                     help="Floyd-Steinberg error diffusion, 0 to 1 (1 when given alone)")
+    seg.add_argument("--nofs", dest="dither", action="store_const", const=0.0,
+                     help="no dithering (pngquant's spelling; emcore's default)")
+    seg.add_argument("--repaint", choices=("segment", "component"), default="segment",
+                     help="paint each segment with its pixels' mean or the model's mean")
+    seg.add_argument("--rgb", action="store_true",
+                     help="write RGB pixels instead of an indexed image")
+    seg.add_argument("--max-iter", type=non_negative_int, default=100,
+                     help="iterations at most")
+    seg.add_argument("--tol", type=non_negative_float, default=None,
+                     help="convergence tolerance (default: 1e-3 for gmm, 1e-4 for kmeans)")
+    seg.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
+    seg.add_argument("--no-unique-colors", action="store_true",
+                     help="fit every pixel rather than each distinct colour weighted by count")
+    seg.add_argument("--labels", metavar="FILE.npy",
+                     help="also write the (H, W) label map (one input only)")
+    seg.add_argument("--model", metavar="FILE.npz",
+                     help="also write the fitted model (one input only)")
+    seg.add_argument("--json", action="store_true", help="print each summary as a JSON line")
+    add_common(seg, quiet=True)
+
+
+@dataclass
+class Job:
+    """One input and where its result goes."""
+    source: str
+    destination: str
+    error: BaseException | None = None
+    summary: dict = field(default_factory=dict)
+
+
+class Refused(Exception):
+    """A file left unwritten on purpose (--skip-if-larger, --quality), with its status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def _destination(source: str, output: str | None, ext: str, n_inputs: int) -> str:
+    if output == STDIO or (output is None and source == STDIO):
+        if n_inputs > 1:
+            raise UsageError("standard output takes one input: give -o DIR for several")
+        return STDIO
+    stem = "stdin" if source == STDIO else os.path.splitext(os.path.basename(source))[0]
+    if output is None:
+        return os.path.join(os.path.dirname(source), stem + ext)
+    if os.path.isdir(output) or output.endswith(os.sep):
+        return os.path.join(output, stem + ext)
+    if n_inputs > 1:
+        raise UsageError(f"-o {output} names one file but {n_inputs} inputs were given: "
+                         "give a folder (-o DIR) or no -o")
+    return output
+
+
+def _plan(args) -> list[Job]:
+    """Each input's job; the arguments that hold for all of them checked first."""
+    if args.inputs.count(STDIO) > 1:
+        raise UsageError("standard input ('-') can be read once")
+    if len(args.inputs) > 1 and (args.labels or args.model):
+        raise UsageError("--labels and --model take one input")
+    if args.method == "kmeans" and args.max_iter < 1:
+        raise UsageError("--max-iter must be at least 1 for kmeans")
+    if args.output and args.output.endswith(os.sep) and not os.path.isdir(args.output):
+        raise FileNotFoundError(f"cannot write into {args.output}: no such folder")
+    jobs = [Job(src, _destination(src, args.output, args.ext, len(args.inputs)))
+            for src in args.inputs]
+    from emcore.image import PALETTE_FORMATS
+    k = args.colors if args.colors is not None else DEFAULT_COLORS
+    for job in jobs:
+        fmt = "PNG" if job.destination == STDIO else image_format(job.destination)
+        if k > MAX_PALETTE and not args.rgb and fmt in PALETTE_FORMATS:
+            raise UsageError(f"-k {k}: an indexed {fmt} holds at most {MAX_PALETTE} colours; "
+                             f"add --rgb to write {k} colours as a truecolour image")
+    return jobs
+
+
+def _check_job_outputs(job: Job, args) -> None:
+    files = [] if job.destination == STDIO else [(job.destination, None)]
+    check_outputs(files + [(args.labels, [".npy"]), (args.model, [".npz"])],
+                  inputs=(job.source, args.model), force=args.force)
+
+
+def _psnr(original: np.ndarray, result: np.ndarray) -> float:
+    """PSNR in dB, each image on its own full scale (a 16-bit original beside an 8-bit
+    result); for an image with alpha, of the composites over black and white."""
+    from emcore.colorspace import full_scale
+    from emcore.transparency import composite_coordinates
+
+    def unit(arr):
+        arr = np.asarray(arr)
+        scale = full_scale(arr.dtype)
+        if arr.ndim == 3 and arr.shape[2] in (2, 4) and arr.dtype.kind in "ui":
+            c = arr.shape[2] - 1
+            return composite_coordinates(arr[..., :c].reshape(-1, c), arr[..., c].ravel(),
+                                         scale) / scale, c
+        return arr.astype(np.float64).reshape(arr.shape[0], -1) / scale, 1
+    (a, c), (b, _) = unit(original), unit(result)
+    mse = float(((a - b) ** 2).sum(axis=1).mean()) / (c if c > 1 else a.shape[1])
+    return float("inf") if mse == 0 else float(-10 * np.log10(mse))
+
+
+class _Quantizer:
+    """One input's samples, fitted at whatever k a search asks for (each k once)."""
+
+    def __init__(self, picture, args, n_threads, tick, frames=None):
+        from emcore.pipeline import ImageSamples
+        self.args, self.n_threads, self.tick = args, n_threads, tick
+        self.samples = ImageSamples(picture, unique_colors=not args.no_unique_colors,
+                                    color_space=args.color_space, n_threads=n_threads)
+        self.original = picture.pixels
+        self.frames = frames
+        self.fmt = "PNG" if args.destination == STDIO else image_format(args.destination)
+        self._done: dict[int, tuple] = {}
+
+    def attempt(self, k: int):
+        """(result, model, PSNR) at k colours."""
+        if k not in self._done:
+            from emcore.pipeline import finish, fit_model
+            args = self.args
+            options = dict(max_iter=args.max_iter, random_state=args.seed,
+                           n_threads=self.n_threads, callback=self.tick)
+            if args.tol is not None:
+                options["tol"] = args.tol
+            if args.method == "gmm":
+                options["covariance_type"] = args.covariance
+            model = fit_model(self.samples, k, args.method, **options)
+            from emcore.image import PALETTE_FORMATS
+            indexed = not args.rgb and self.fmt in PALETTE_FORMATS
+            result = finish(self.samples, model, repaint=args.repaint, dither=args.dither,
+                            eight_bit=indexed)
+            if args.strip:
+                result.icc_profile, result.metadata = None, None
+            self._done[k] = (result, model, _psnr(self.original, result.image))
+        return self._done[k]
+
+    def write(self, result, file) -> None:
+        """Encode a result into a path or a binary file object."""
+        from emcore import image  # looked up at each call
+        if self.frames is not None:  # the stacked frames back apart, one palette for all
+            from emcore.frames import write_frames
+            n = len(self.frames.pixels)
+            write_frames(file, self.fmt, list(np.split(result.labels, n)),
+                         [result.palette] * n, self.frames)
+            return
+        image.write_image(file, self.fmt, result.image,
+                          labels=None if self.args.rgb else result.labels,
+                          palette=None if self.args.rgb else result.palette,
+                          icc_profile=result.icc_profile, metadata=result.metadata)
+
+    def n_bytes(self, k: int) -> int:
+        """The encoded size of the result at k colours."""
+        buf = io.BytesIO()
+        self.write(self.attempt(k)[0], buf)
+        return len(buf.getvalue())
+
+
+def _fewest(lo: int, hi: int, good) -> int | None:
+    """The smallest k in [lo, hi] with good(k), taking good as monotone; None if none."""
+    if not good(hi):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if good(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def _choose_k(q: _Quantizer, k_max: int, args) -> int:
+    """-k, or what --quality and --max-bytes choose below it."""
+    k = k_max
+    if args.quality is not None:
+        low, high = (quality_to_psnr(v) for v in args.quality)
+        best = q.attempt(k_max)[2]
+        if best < low:
+            raise Refused(f"PSNR {best:.2f} dB at {k_max} colours is below --quality's minimum "
+                          f"{args.quality[0]:g} ({low:.1f} dB): nothing written",
+                          QUALITY_TOO_LOW)
+        k = _fewest(1, k_max, lambda n: q.attempt(n)[2] >= high) or k_max
+    if args.max_bytes is not None:
+        if q.n_bytes(k) > args.max_bytes:
+            too_big = _fewest(1, k, lambda n: q.n_bytes(n) > args.max_bytes)
+            k = (too_big - 1) if too_big is not None else k
+            if k < 1:
+                raise Refused(f"even 1 colour takes {q.n_bytes(1):,} bytes, more than "
+                              f"--max-bytes {args.max_bytes:,}: nothing written", FAILURE)
+        if args.quality is not None and q.attempt(k)[2] < quality_to_psnr(args.quality[0]):
+            raise Refused(f"{args.max_bytes} bytes hold {k} colours, below --quality's "
+                          "minimum: nothing written", QUALITY_TOO_LOW)
+    return k
+
+
+def _read(source: str, stdin_bytes: bytes | None):
+    """(picture, frames): a still image's picture and None, or an animation's or
+    multi-page file's frames stacked into one picture and the frames."""
+    from emcore.frames import read_frames, stacked
+    from emcore.image import count_frames, read_picture
+    handle = io.BytesIO(stdin_bytes or b"") if source == STDIO else source
+    picture = read_picture(handle)  # its errors name the problem
+    if isinstance(handle, io.BytesIO):
+        handle.seek(0)
+    if count_frames(handle) == 1:
+        return picture, None
+    if isinstance(handle, io.BytesIO):
+        handle.seek(0)
+    frames = read_frames(handle)
+    return stacked(frames), frames
+
+
+def run_job(job: Job, args, n_threads: int, stdin_bytes: bytes | None, tick=None) -> dict:
+    """Quantize one input and write its result; the summary of what was done."""
+    from emcore._files import atomic_outputs
+
+    _check_job_outputs(job, args)
+    start = time.perf_counter()
+    picture, frames = _read(job.source, stdin_bytes)
+    job_args = argparse.Namespace(**vars(args), destination=job.destination)
+    q = _Quantizer(picture, job_args, n_threads, tick, frames)
+    if frames is not None and (args.labels or args.rgb):
+        raise UsageError(f"{job.source} has {len(frames.pixels)} frames: --labels and --rgb "
+                         "take still images")
+    if args.colors is None:  # pngquant's default, quietly capped by the image's colours
+        k_max = min(DEFAULT_COLORS, q.samples.n_distinct)
+    else:
+        k_max = q.samples.effective_k(args.colors, "k")
+    k = _choose_k(q, k_max, args)
+    result, model, psnr = q.attempt(k)
+    elapsed = time.perf_counter() - start
+    limit = None
+    if args.skip_if_larger:
+        limit = len(stdin_bytes or b"") if job.source == STDIO else os.path.getsize(job.source)
+
+    def check_size(n_bytes):
+        if limit is not None and n_bytes > limit:
+            raise Refused(f"the result ({n_bytes:,} bytes) is larger than the input "
+                          f"({limit:,} bytes): skipped", SKIPPED)
+        return n_bytes
+
+    outputs = [p for p in (job.destination, args.labels, args.model) if p and p != STDIO]
+    with atomic_outputs(outputs, exclusive=not args.force) as files:
+        from emcore import image
+        if job.destination == STDIO:
+            buf = io.BytesIO()
+            q.write(result, buf)
+            n_bytes = check_size(len(buf.getvalue()))
+        for path, tmp in zip(outputs, files):
+            if path == job.destination:
+                q.write(result, tmp)
+                n_bytes = check_size(os.path.getsize(tmp))
+            elif path == args.labels:
+                image.write_image(tmp, "NPY", result.labels)
+            else:
+                model.write(tmp)
+        if job.destination == STDIO:  # last, once every file is ready to be put in place
+            sys.stdout.buffer.write(buf.getvalue())
+            sys.stdout.buffer.flush()
+    if args.method == "gmm":
+        score = {"log_likelihood": float(model.lower_bound_),
+                 "converged": bool(model.converged_)}
+    else:
+        score = {"inertia": float(model.inertia_),
+                 "converged": bool(model.n_iter_ < args.max_iter)}
+    return {"input": job.source, "frames": 1 if frames is None else len(frames.pixels), "k": k, "method": args.method,
+            "iterations": int(model.n_iter_), **score, "psnr": round(psnr, 3),
+            "bytes": n_bytes, "seconds": round(elapsed, 4), "output": job.destination}
+
+
+def _report(summary: dict, args) -> None:
+    if args.json:
+        print(json.dumps(summary), flush=True)
+        return
+    if summary["output"] == STDIO:
+        return  # standard output holds the image
+    score = (f"log-likelihood {summary['log_likelihood']:.4f}" if args.method == "gmm"
+             else f"inertia {summary['inertia']:.6g}")
+    print(f"{args.method} k={summary['k']}: {summary['iterations']} iterations, "
+          f"{'converged' if summary['converged'] else 'not converged'}, {score}, "
+          f"{summary['psnr']:.2f} dB, {summary['bytes']:,} bytes, {summary['seconds']:.2f} s "
+          f"-> {summary['output']}", flush=True)
+
+
+def _status(err: BaseException) -> int:
+    if isinstance(err, Refused):
+        return err.status
+    if isinstance(err, FileExistsError):
+        return USAGE_ERROR
+    return USAGE_ERROR if isinstance(err, (ValueError, TypeError)) else FAILURE
+
+
+def run(args):
+    from emcore._validation import resolve_n_threads
+    jobs = _plan(args)
+    stdin_bytes = sys.stdin.buffer.read() if STDIO in args.inputs else None
+    if len(jobs) == 1:  # one file: every core on it, errors as the command's own
+        bar = progress(args.max_iter, f"{args.method} k={args.colors or DEFAULT_COLORS}",
+                       args.quiet)
+        try:
+            summary = run_job(jobs[0], args, resolve_n_threads(args.threads), stdin_bytes,
+                              tick=(lambda n, v: bar.update(1)) if bar is not None else None)
+        except Refused as err:
+            notice(args, f"{jobs[0].source}: {err}")
+            return err.status
+        finally:
+            if bar is not None:
+                bar.close()
+        _report(summary, args)
+        return 0
+    cores = resolve_n_threads(args.threads)
+    workers = min(len(jobs), cores)
+    per_job = max(1, cores // workers)
+    bar = progress(len(jobs), "files", args.quiet)
+    status = 0
+
+    def one(job):
+        try:
+            job.summary = run_job(job, args, per_job, stdin_bytes)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # reported below; the other files go on
+            job.error = err
+        return job
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for job in pool.map(one, jobs):
+                if bar is not None:
+                    bar.update(1)
+                if job.error is None:
+                    _report(job.summary, args)
+                    continue
+                if getattr(args, "debug", False) and not isinstance(job.error, Refused):
+                    raise job.error
+                if isinstance(job.error, Refused):
+                    notice(args, f"{job.source}: {job.error}")
+                else:
+                    print(f"emcore segment: error: {job.source}: {job.error}", file=sys.stderr)
+                status = status or _status(job.error)
+    finally:
+        if bar is not None:
+            bar.close()
+    return status

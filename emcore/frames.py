@@ -1,0 +1,99 @@
+"""Animated and multi-page images: every frame read, quantized and written back.
+
+Frames are read fully composited (Pillow applies each GIF/APNG frame's disposal
+and blending), so each is a whole picture of the same size. Stacked one above
+the other they are one tall image for the image pipeline: one palette fitted to
+every frame's merged colour counts. Written back, each frame keeps its duration
+and the file its loop count; frames that hold transparency are disposed to the
+background before the next, so a composited frame shows exactly as painted.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageSequence
+
+from emcore._files import check_readable_file
+from emcore.image import Picture, read_picture
+
+#: formats that hold several frames (animation or pages)
+MULTI_FRAME_FORMATS = {"GIF", "PNG", "TIFF", "WEBP"}
+
+
+class Frames(NamedTuple):
+    """Every frame's pixels (the same shape), with what writing them back needs."""
+    pixels: list[np.ndarray]
+    durations: list[int]  # milliseconds per frame (0 for pages)
+    loop: int | None  # 0: for ever; None: the file said nothing
+    icc_profile: bytes | None = None
+
+
+def read_frames(source: str | os.PathLike | io.BytesIO) -> Frames:
+    """Every frame of an image file, each converted as a still image would be."""
+    if not isinstance(source, io.BytesIO):
+        source = check_readable_file(source, "image")
+    pixels, durations = [], []
+    try:
+        with PILImage.open(source) as im:
+            loop = im.info.get("loop")
+            icc = im.info.get("icc_profile")
+            for frame in ImageSequence.Iterator(im):
+                durations.append(int(frame.info.get("duration", 0) or 0))
+                pixels.append(read_picture(frame.copy()).pixels)
+    except (OSError, SyntaxError, EOFError) as err:
+        raise OSError(f"{source}: a frame could not be read: {err}") from None
+    shapes = {p.shape for p in pixels}
+    if len(shapes) > 1:  # pages of a TIFF may differ in size or mode
+        raise ValueError(f"{source}: its frames differ in size or channels ({sorted(shapes)}); "
+                         "emcore quantizes frames of one shape")
+    return Frames(pixels, durations, None if loop is None else int(loop), icc)
+
+
+def stacked(frames: Frames) -> Picture:
+    """The frames one above the other: one picture for the image pipeline."""
+    return Picture(np.concatenate(frames.pixels, axis=0), frames.icc_profile, None)
+
+
+def write_frames(file: str | io.BytesIO, fmt: str, labels: list[np.ndarray],
+                 palettes: list[np.ndarray], frames: Frames) -> None:
+    """Each frame as an image indexed into its palette (a palette per frame, or the
+    same one for all), with the frames' durations and loop count."""
+    from emcore.image import _as_indexed, _trns
+    if fmt not in MULTI_FRAME_FORMATS:
+        raise ValueError(f"{fmt} holds one frame; write the {len(labels)} frames as .gif, "
+                         ".png (APNG), .tif or .webp")
+    images = []
+    transparent = False
+    for lab, palette in zip(labels, palettes):
+        palette = np.asarray(palette)
+        has_alpha = palette.shape[1] in (2, 4)
+        im = _as_indexed(lab, palette[:, :-1] if has_alpha else palette)
+        if has_alpha:
+            alpha = palette[:, -1]
+            transparent = transparent or bool((alpha < 255).any())
+            if fmt == "GIF":
+                clear = np.flatnonzero(alpha == 0)
+                if len(clear):
+                    im.info["transparency"] = int(clear[0])
+            else:
+                im.info["transparency"] = _trns(alpha)
+            if fmt in ("TIFF", "WEBP"):
+                im = im.convert("RGBA")
+        images.append(im)
+    options: dict[str, object] = {"save_all": True, "append_images": images[1:]}
+    if any(frames.durations):
+        options["duration"] = list(frames.durations)
+    if frames.loop is not None:
+        options["loop"] = frames.loop
+    if transparent and fmt in ("GIF", "PNG"):
+        options["disposal"] = 2  # to the background: a frame is shown as painted
+    if fmt == "GIF" and "transparency" in images[0].info:
+        options["transparency"] = images[0].info["transparency"]
+    try:
+        images[0].save(file, format=fmt, **options)
+    except (OSError, ValueError, KeyError) as err:
+        raise OSError(f"cannot write {fmt}: {err}") from None

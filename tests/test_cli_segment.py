@@ -1,0 +1,196 @@
+"""``emcore segment`` as pngquant's users run it: batches, standard input and output,
+quality and size targets, metadata (emcore/cli/segment.py)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from PIL import PngImagePlugin
+
+from emcore.cli import main
+from emcore.cli.segment import quality_to_psnr
+
+from _photos import DATA
+
+CHELSEA = str(DATA / "chelsea.png")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "emcore", *args], capture_output=True,
+                          timeout=300, cwd=HERE, **kwargs)
+
+
+def _psnr(a, b):
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return 10 * np.log10(255 ** 2 / mse)
+
+
+def _small_photo(tmp_path, name, size=(120, 80)):
+    path = tmp_path / name
+    PILImage.open(CHELSEA).convert("RGB").resize(size).save(path)
+    return path
+
+
+def test_batch_beside_inputs_with_256_colours_by_default(tmp_path):
+    inputs = [_small_photo(tmp_path, f"p{i}.png", (100 + 10 * i, 70)) for i in range(3)]
+    assert main(["segment", *map(str, inputs), "--quiet"]) == 0
+    for src in inputs:
+        out = tmp_path / (src.stem + "-emcore.png")
+        with PILImage.open(out) as im:
+            assert im.mode == "P" and len(im.getpalette()) == 256 * 3
+            assert im.size == PILImage.open(src).size
+
+
+def test_batch_into_a_folder_with_one_corrupt_file(tmp_path, capsys):
+    good = [_small_photo(tmp_path, "a.png"), _small_photo(tmp_path, "b.png")]
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    status = main(["segment", str(good[0]), str(bad), str(good[1]), "-k", "8", "-o",
+                   str(folder), "--ext", ".png", "--json"])
+    assert status == 1
+    err = capsys.readouterr()
+    assert "broken.png" in err.err and len(err.err.strip().splitlines()) == 1
+    assert sorted(os.listdir(folder)) == ["a.png", "b.png"]  # the others written, nothing else
+    summaries = [json.loads(line) for line in err.out.splitlines()]
+    assert [s["k"] for s in summaries] == [8, 8]
+
+
+def test_standard_input_to_standard_output_through_a_pipe(tmp_path):
+    src = _small_photo(tmp_path, "in.png")
+    proc = run("segment", "-", "-k", "12", "--seed", "1", input=src.read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    from_pipe = tmp_path / "pipe.png"
+    from_pipe.write_bytes(proc.stdout)
+    assert main(["segment", str(src), "-k", "12", "--seed", "1", "-o",
+                 str(tmp_path / "file.png"), "--quiet"]) == 0
+    np.testing.assert_array_equal(np.asarray(PILImage.open(from_pipe).convert("RGB")),
+                                  np.asarray(PILImage.open(tmp_path / "file.png").convert("RGB")))
+    assert len(PILImage.open(from_pipe).getpalette()) == 12 * 3
+
+
+def test_quality_picks_the_fewest_colours_that_reach_max(tmp_path, capsys):
+    src = _small_photo(tmp_path, "q.png")
+    out = tmp_path / "q-out.png"
+    assert main(["segment", str(src), "--quality", "20-55", "-o", str(out), "--json"]) == 0
+    k = json.loads(capsys.readouterr().out)["k"]
+    original = np.asarray(PILImage.open(src).convert("RGB"))
+    target = quality_to_psnr(55)
+    assert _psnr(original, PILImage.open(out).convert("RGB")) >= target
+    fewer = tmp_path / "fewer.png"
+    assert main(["segment", str(src), "-k", str(k - 1), "-o", str(fewer), "--quiet"]) == 0
+    assert _psnr(original, PILImage.open(fewer).convert("RGB")) < target
+
+
+def test_quality_below_min_writes_nothing(tmp_path):
+    src = _small_photo(tmp_path, "q.png")
+    proc = run("segment", str(src), "-k", "4", "--quality", "90-100", "-o",
+               str(tmp_path / "o.png"))
+    assert proc.returncode == 99 and b"below --quality's minimum" in proc.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_max_bytes_writes_the_most_colours_that_fit(tmp_path, capsys):
+    src = _small_photo(tmp_path, "m.png")
+    out = tmp_path / "m-out.png"
+    limit = 6000
+    assert main(["segment", str(src), "--max-bytes", str(limit), "-o", str(out), "--json"]) == 0
+    k = json.loads(capsys.readouterr().out)["k"]
+    assert os.path.getsize(out) <= limit and 1 < k < 256
+    more = tmp_path / "more.png"
+    assert main(["segment", str(src), "-k", str(k + 1), "-o", str(more), "--quiet"]) == 0
+    assert os.path.getsize(more) > limit
+
+
+def test_skip_if_larger_writes_nothing(tmp_path):
+    src = tmp_path / "ramp.png"  # grey: no palette; the result carries one of 256 entries
+    PILImage.fromarray(np.arange(1024, dtype=np.uint16).reshape(32, 32).__floordiv__(4)
+                       .astype(np.uint8)).save(src, optimize=True)
+    proc = run("segment", str(src), "--skip-if-larger", "-o", str(tmp_path / "o.png"))
+    assert proc.returncode == 98 and b"larger than the input" in proc.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_metadata_kept_unless_stripped(tmp_path):
+    src = tmp_path / "meta.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "a cat")
+    info.add_itxt("Comment", "ein Kätzchen")
+    exif = PILImage.Exif()
+    exif[0x010E] = "described"  # ImageDescription
+    PILImage.open(CHELSEA).convert("RGB").resize((90, 60)).save(
+        src, pnginfo=info, dpi=(300, 300), exif=exif.tobytes())
+    kept, stripped = tmp_path / "kept.png", tmp_path / "stripped.png"
+    assert main(["segment", str(src), "-k", "6", "-o", str(kept), "--quiet"]) == 0
+    assert main(["segment", str(src), "-k", "6", "-o", str(stripped), "--strip", "--quiet"]) == 0
+    with PILImage.open(kept) as im:
+        assert im.text["Title"] == "a cat" and im.text["Comment"] == "ein Kätzchen"
+        assert tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+        assert im.getexif()[0x010E] == "described"
+    with PILImage.open(stripped) as im:
+        assert not im.text and "dpi" not in im.info and not im.getexif()
+
+
+@pytest.mark.parametrize("ext", [".gif", ".png"])
+def test_every_frame_quantized_with_durations_and_loop(tmp_path, ext):
+    photo = PILImage.open(CHELSEA).convert("RGB").resize((90, 60))
+    frames = [photo.rotate(angle) for angle in (0, 15, 30)]
+    src = tmp_path / f"anim{ext}"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100, 200, 300],
+                   loop=0)
+    out = tmp_path / f"out{ext}"
+    assert main(["segment", str(src), "-k", "8", "-o", str(out), "--quiet"]) == 0
+    with PILImage.open(out) as im:
+        assert im.n_frames == 3 and im.info["loop"] == 0
+        decoded, durations = [], []
+        for i in range(3):
+            im.seek(i)
+            durations.append(im.info["duration"])
+            decoded.append(np.asarray(im.convert("RGB")))
+    assert durations == [100, 200, 300]
+    # one palette fitted to every frame: 8 colours over all of them
+    assert len(np.unique(np.concatenate(decoded).reshape(-1, 3), axis=0)) <= 8
+    with PILImage.open(src) as im:
+        for i, frame in enumerate(decoded):  # each frame is its own picture, not the first's
+            im.seek(i)
+            assert _psnr(np.asarray(im.convert("RGB")), frame) > 22
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-", "-"], "read once"),
+    (["{a}", "{a}", "-o", "{tmp}/one.png"], "names one file"),
+    (["{a}", "{a}", "--model", "{tmp}/m.npz", "-o", "{tmp}"], "one input"),
+])
+def test_batch_usage_errors(tmp_path, args, message):
+    a = _small_photo(tmp_path, "a.png")
+    args = [x.replace("{a}", str(a)).replace("{tmp}", str(tmp_path)) for x in args]
+    proc = run("segment", *args)
+    assert proc.returncode == 2 and message.encode() in proc.stderr
+
+
+def test_sixteen_bit_colour_png_is_read_at_full_depth_into_an_8_bit_palette(tmp_path):
+    png = pytest.importorskip("png")  # pypng writes the 16-bit test file (test only)
+    rng = np.random.RandomState(0)
+    photo = np.asarray(PILImage.open(CHELSEA).convert("RGB").resize((90, 60)), np.uint16)
+    deep = photo * 257 + rng.randint(0, 257, photo.shape).astype(np.uint16)  # low bits too
+    src = tmp_path / "deep.png"
+    with open(src, "wb") as f:
+        png.Writer(90, 60, greyscale=False, bitdepth=16).write(f, deep.reshape(60, -1).tolist())
+    from emcore.image import read_picture
+    np.testing.assert_array_equal(read_picture(str(src)).pixels, deep)  # not cut to 8 bits
+    out, labels = tmp_path / "out.png", tmp_path / "labels.npy"
+    assert main(["segment", str(src), "-k", "10", "-o", str(out), "--labels", str(labels),
+                 "--quiet"]) == 0
+    lab = np.load(labels)
+    with PILImage.open(out) as im:
+        assert im.mode == "P" and len(im.getpalette()) == 10 * 3
+        written = np.asarray(im.convert("RGB"))
+    # float64 reference: each segment's mean of the 16-bit pixels, rounded to 8 bits
+    flat, seg = deep.reshape(-1, 3).astype(np.float64), lab.ravel()
+    means = np.stack([flat[seg == j].mean(axis=0) for j in range(10)])
+    np.testing.assert_array_equal(written, np.rint(means / 257).astype(np.uint8)[lab])
