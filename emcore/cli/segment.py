@@ -364,7 +364,8 @@ def run_job(job: Job, args, n_threads: int, stdin_bytes: bytes | None, tick=None
     else:
         score = {"inertia": float(model.inertia_),
                  "converged": bool(model.n_iter_ < args.max_iter)}
-    return {"input": job.source, "frames": 1 if frames is None else len(frames.pixels), "k": k, "method": args.method,
+    n_frames = 1 if frames is None else len(frames.pixels)
+    return {"input": job.source, "frames": n_frames, "k": k, "method": args.method,
             "iterations": int(model.n_iter_), **score, "psnr": round(psnr, 3),
             "bytes": n_bytes, "seconds": round(elapsed, 4), "output": job.destination}
 
