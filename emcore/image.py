@@ -150,7 +150,7 @@ def _full_depth(source: str | io.BytesIO, im: PILImage.Image) -> np.ndarray | No
     if im.format == "PNG":
         import pyspng
         if data is None:
-            with open(source, "rb") as f:
+            with open(cast(str, source), "rb") as f:
                 data = f.read()
         arr = np.asarray(pyspng.load(data))  # RGBA for every colour PNG at 16 bits
         has_alpha = "A" in im.mode or "transparency" in im.info
@@ -188,8 +188,9 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
                 icc = oriented.info.get("icc_profile") if converted is oriented else None
                 arr = np.asarray(converted)
                 meta = _metadata(im, oriented)
-                if getattr(im, "n_frames", 1) > 1:
-                    warnings.warn(f"{path} has {im.n_frames} frames: only the first is read "
+                n_frames = int(getattr(im, "n_frames", 1))
+                if n_frames > 1:
+                    warnings.warn(f"{path} has {n_frames} frames: only the first is read "
                                   "here; emcore.frames.read_frames (and 'emcore segment') "
                                   "read every frame", UserWarning, stacklevel=4)
     except PILImage.DecompressionBombError as err:
