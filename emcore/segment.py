@@ -38,8 +38,12 @@ class EM:
     Parameters
     ----------
     image : str, path, PIL image, array, or Dask array (H, W, 3) / (H, W)
-        (H, W) grayscale, (H, W, 3) colour, or with an alpha channel (ignored for
-        fitting, kept in ``segmented()``); 8 or 16-bit integers or floats.
+        (H, W) grayscale, (H, W, 3) colour, or with an alpha channel; 8 or
+        16-bit integers or floats. An integer image with alpha is fitted on
+        colour and alpha together, in the composite coordinates of
+        :mod:`emcore.transparency` (``means_`` are in those coordinates), with one
+        fully transparent segment for its transparent pixels; a float image's
+        alpha is kept aside and returned as it was.
     n_clusters : int
         Mixture components. More than the image's distinct colours keeps every
         colour (lossless, with a warning).
