@@ -180,14 +180,12 @@ def _png16(path, arr):
                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def test_sixteen_bit_colour_files_are_refused_not_truncated(tmp_path):
+def test_sixteen_bit_colour_files_are_read_at_full_depth_not_truncated(tmp_path):
     arr = (np.random.RandomState(0).rand(6, 5, 3) * 65535).astype(np.uint16)
-    _png16(tmp_path / "c16.png", arr)
-    with pytest.raises(ValueError, match="16 bits per colour channel"):
-        load_image(tmp_path / "c16.png")
+    _png16(tmp_path / "c16.png", arr)  # Pillow alone would give 8 bits
+    np.testing.assert_array_equal(load_image(tmp_path / "c16.png").rgb_matrix, arr)
     pytest.importorskip("tifffile").imwrite(tmp_path / "c16.tif", arr)
-    with pytest.raises(ValueError, match="16 bits per colour channel"):
-        load_image(tmp_path / "c16.tif")
+    np.testing.assert_array_equal(load_image(tmp_path / "c16.tif").rgb_matrix, arr)
 
 
 def test_cmyk_and_lab_are_converted_to_rgb(tmp_path, chelsea):
