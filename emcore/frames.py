@@ -17,8 +17,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageSequence
 
-from emcore._files import check_readable_file
-from emcore.image import Picture, read_picture
+from emcore.image import Picture, pillow_errors, read_picture, readable_source
 
 #: formats that hold several frames (animation or pages)
 MULTI_FRAME_FORMATS = {"GIF", "PNG", "TIFF", "WEBP"}
@@ -34,21 +33,17 @@ class Frames(NamedTuple):
 
 def read_frames(source: str | os.PathLike | io.BytesIO) -> Frames:
     """Every frame of an image file, each converted as a still image would be."""
-    if not isinstance(source, io.BytesIO):
-        source = check_readable_file(source, "image")
+    source, name = readable_source(source)
     pixels, durations = [], []
-    try:
-        with PILImage.open(source) as im:
-            loop = im.info.get("loop")
-            icc = im.info.get("icc_profile")
-            for frame in ImageSequence.Iterator(im):
-                durations.append(int(frame.info.get("duration", 0) or 0))
-                pixels.append(read_picture(frame.copy()).pixels)
-    except (OSError, SyntaxError, EOFError) as err:
-        raise OSError(f"{source}: a frame could not be read: {err}") from None
+    with pillow_errors(name), PILImage.open(source) as im:
+        loop = im.info.get("loop")
+        icc = im.info.get("icc_profile")
+        for frame in ImageSequence.Iterator(im):
+            durations.append(int(frame.info.get("duration", 0) or 0))
+            pixels.append(read_picture(frame.copy()).pixels)
     shapes = {p.shape for p in pixels}
     if len(shapes) > 1:  # pages of a TIFF may differ in size or mode
-        raise ValueError(f"{source}: its frames differ in size or channels ({sorted(shapes)}); "
+        raise ValueError(f"{name}: its frames differ in size or channels ({sorted(shapes)}); "
                          "emcore quantizes frames of one shape")
     return Frames(pixels, durations, None if loop is None else int(loop), icc)
 
@@ -62,7 +57,7 @@ def write_frames(file: str | io.BytesIO, fmt: str, labels: list[np.ndarray],
                  palettes: list[np.ndarray], frames: Frames) -> None:
     """Each frame as an image indexed into its palette (a palette per frame, or the
     same one for all), with the frames' durations and loop count."""
-    from emcore.image import _as_indexed, _trns
+    from emcore.image import _as_indexed, palette_transparency
     if fmt not in MULTI_FRAME_FORMATS:
         raise ValueError(f"{fmt} holds one frame; write the {len(labels)} frames as .gif, "
                          ".png (APNG), .tif or .webp")
@@ -75,12 +70,9 @@ def write_frames(file: str | io.BytesIO, fmt: str, labels: list[np.ndarray],
         if has_alpha:
             alpha = palette[:, -1]
             transparent = transparent or bool((alpha < 255).any())
-            if fmt == "GIF":
-                clear = np.flatnonzero(alpha == 0)
-                if len(clear):
-                    im.info["transparency"] = int(clear[0])
-            else:
-                im.info["transparency"] = _trns(alpha)
+            transparency = palette_transparency(alpha, fmt)
+            if transparency is not None:  # each frame's own, read by Pillow's writer
+                im.info["transparency"] = transparency
             if fmt in ("TIFF", "WEBP"):
                 im = im.convert("RGBA")
         images.append(im)

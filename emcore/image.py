@@ -7,6 +7,7 @@ result as an indexed image wherever the format has one.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
@@ -96,21 +97,40 @@ def _metadata(im: PILImage.Image, oriented: PILImage.Image) -> dict:
     text = getattr(im, "text", None)  # PNG tEXt, zTXt and iTXt chunks
     if text:
         meta["text"] = {str(k): str(v) for k, v in text.items()}
-    exif = oriented.info.get("exif") if oriented is not im else im.info.get("exif")
+    exif = oriented.info.get("exif")  # exif_transpose's copy has the orientation removed
     if isinstance(exif, bytes) and exif:
         meta["exif"] = exif
     return meta
 
 
+def readable_source(source: str | bytes | os.PathLike | io.BytesIO
+                    ) -> tuple[str | io.BytesIO, str]:
+    """(what Pillow opens, the name messages use): a path checked to be a regular file,
+    or an in-memory file (standard input)."""
+    if isinstance(source, io.BytesIO):
+        return source, "standard input"
+    path = check_readable_file(source, "image")
+    return path, path
+
+
+@contextlib.contextmanager
+def pillow_errors(name: str):
+    """Pillow's errors while reading ``name`` as one ValueError or OSError naming it."""
+    try:
+        yield
+    except PILImage.DecompressionBombError as err:
+        raise ValueError(f"{name}: image is too large to read safely ({err})") from None
+    except PILImage.UnidentifiedImageError:
+        raise OSError(f"{name} is not an image file Pillow can read") from None
+    except (OSError, SyntaxError, EOFError, ValueError) as err:
+        raise OSError(f"{name} could not be read as an image: {err}") from None
+
+
 def count_frames(source: str | os.PathLike | io.BytesIO) -> int:
     """The frames (animation frames or pages) of an image file; 1 for a still image."""
-    if isinstance(source, (str, os.PathLike)):
-        source = check_readable_file(source, "image")
-    try:
-        with PILImage.open(source) as im:
-            return int(getattr(im, "n_frames", 1))
-    except (OSError, SyntaxError, EOFError, ValueError) as err:
-        raise OSError(f"could not be read as an image: {err}") from None
+    source, name = readable_source(source)
+    with pillow_errors(name), PILImage.open(source) as im:
+        return int(getattr(im, "n_frames", 1))
 
 def _to_srgb(im: PILImage.Image) -> PILImage.Image:
     """A Pillow image in a mode emcore reads: colour spaces converted, alpha kept."""
@@ -169,13 +189,9 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     """Read an image file (or an in-memory file) fully: EXIF orientation applied, ICC
     profile kept where the pixels keep their encoding, colour spaces converted to sRGB
     (Pillow's size limit kept)."""
-    if isinstance(path, io.BytesIO):
-        source: str | io.BytesIO = path
-        path = "standard input"
-    else:
-        source = path = check_readable_file(path, "image")
+    source, path = readable_source(path)
     meta: dict = {}
-    try:
+    with pillow_errors(path):
         with PILImage.open(source) as im:
             if _sixteen_bit_colour(im):
                 arr = _full_depth(source, im)
@@ -193,12 +209,6 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
                     warnings.warn(f"{path} has {n_frames} frames: only the first is read "
                                   "here; emcore.frames.read_frames (and 'emcore segment') "
                                   "read every frame", UserWarning, stacklevel=4)
-    except PILImage.DecompressionBombError as err:
-        raise ValueError(f"{path}: image is too large to read safely ({err})") from None
-    except PILImage.UnidentifiedImageError:
-        raise OSError(f"{path} is not an image file Pillow can read") from None
-    except (OSError, SyntaxError, EOFError, ValueError) as err:
-        raise OSError(f"{path} could not be read as an image: {err}") from None
     if arr is None:
         raise ValueError(
             f"{path} has 16 bits per colour channel, which Pillow would cut to 8 bits: "
@@ -369,17 +379,13 @@ def _as_pil(arr: np.ndarray, fmt: str) -> PILImage.Image:
                      f"save it as .npy instead")
 
 
-def _as_indexed(labels: np.ndarray, palette: np.ndarray,
-                alpha: np.ndarray | None = None) -> PILImage.Image:
-    """A mode 'P' image holding exactly ``palette`` (K <= 256 rows of 1 or 3 uint8), with
-    ``alpha`` (K,) uint8 as its transparency where given."""
+def _as_indexed(labels: np.ndarray, palette: np.ndarray) -> PILImage.Image:
+    """A mode 'P' image holding exactly ``palette`` (K <= 256 rows of 1 or 3 uint8)."""
     palette = np.asarray(palette)
     if palette.shape[1] == 1:
         palette = np.repeat(palette, 3, axis=1)
     im = PILImage.fromarray(np.asarray(labels, dtype=np.uint8))  # mode L ...
     im.putpalette(np.ascontiguousarray(palette, dtype=np.uint8).tobytes(), rawmode="RGB")
-    if alpha is not None:
-        im.info["transparency"] = np.asarray(alpha, dtype=np.uint8).tobytes()
     return im  # ... and now P
 
 
@@ -390,10 +396,15 @@ def _palette_alpha(image: np.ndarray, palette: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _trns(alpha: np.ndarray) -> bytes:
-    """PNG tRNS bytes: the entries up to the last that is not opaque (the rest are)."""
+def palette_transparency(alpha: np.ndarray, fmt: str) -> bytes | int | None:
+    """Pillow's ``transparency`` for a palette's alpha (K,) uint8, or None for none:
+    PNG's tRNS bytes up to the last entry that is not opaque (the rest are); GIF's one
+    transparent index, the first fully transparent entry (translucent ones show opaque)."""
+    if fmt == "GIF":
+        clear = np.flatnonzero(alpha == 0)
+        return int(clear[0]) if len(clear) else None
     shown = np.flatnonzero(alpha != 255)
-    return alpha[:shown[-1] + 1].astype(np.uint8).tobytes() if len(shown) else b""
+    return alpha[:shown[-1] + 1].astype(np.uint8).tobytes() if len(shown) else None
 
 
 #: Formats whose palettes carry alpha: PNG per entry (tRNS), GIF one transparent index.
@@ -460,10 +471,12 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         alpha = _palette_alpha(image, palette)
         colors = palette if alpha is None else palette[:, :-1]
         im = _as_indexed(labels, colors)
-        if alpha is not None and fmt == "PNG" and (alpha != 255).any():
-            options["transparency"] = _trns(alpha)
-        elif alpha is not None:  # GIF: one transparent index, every other entry opaque
-            options.update(_gif_transparency(alpha))
+        if alpha is not None:
+            if fmt == "GIF":
+                _warn_if_translucent_in_gif(alpha)
+            transparency = palette_transparency(alpha, fmt)
+            if transparency is not None:
+                options["transparency"] = transparency
     else:
         im = _as_pil(image, fmt)
     if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
@@ -477,16 +490,13 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         raise OSError(f"cannot write {fmt}: {err}") from None
 
 
-def _gif_transparency(alpha: np.ndarray) -> dict[str, object]:
-    """GIF's one transparent index: the first fully transparent entry (a warning when
-    some entries are translucent: GIF shows them opaque)."""
+def _warn_if_translucent_in_gif(alpha: np.ndarray) -> None:
+    """GIF has one transparent index: say when translucent entries will show opaque."""
     translucent = int(((alpha > 0) & (alpha < 255)).sum())
     if translucent:
         warnings.warn(f"GIF has no partial transparency: {translucent} translucent palette "
                       "entries are written opaque; use .png to keep them", UserWarning,
                       stacklevel=4)
-    clear = np.flatnonzero(alpha == 0)
-    return {"transparency": int(clear[0])} if len(clear) else {}
 
 
 def warn_if_lossy(path: str | os.PathLike[str], fmt: str) -> None:

@@ -96,6 +96,7 @@ class ImageSamples:
         self.shape = self.color.shape[:2]
         # integer images with alpha: colour and alpha fitted together (emcore/transparency.py)
         self.transparent = self.alpha is not None and arr.dtype.kind in "ui"
+        self.has_transparent = False  # a fully transparent pixel, given palette entry 0
         if self.transparent:
             self._with_alpha(unique_colors)
             return
@@ -137,7 +138,7 @@ class ImageSamples:
     def model_k(self, k: int) -> int:
         """How many clusters the model needs for a palette of k entries (one fewer when
         a fully transparent entry is reserved)."""
-        return max(k - int(getattr(self, "has_transparent", False)), 1)
+        return max(k - int(self.has_transparent), 1)
 
     def _from_dask(self, image, unique_colors: bool, n_threads: int | None) -> None:
         """A Dask image (larger than memory): its distinct colours and counts are merged
@@ -149,7 +150,7 @@ class ImageSamples:
         rows = _dask.image_rows(image)
         self.icc_profile, self.dtype, self.alpha = None, image.dtype, None
         self.metadata = None
-        self.transparent = False
+        self.transparent = self.has_transparent = False
         self.grayscale = image.ndim == 2
         self.color = None
         self.shape = image.shape[:2]
@@ -180,7 +181,7 @@ class ImageSamples:
         sample_labels = np.asarray(sample_labels, dtype=np.int32)
         if is_dask_array(self.inverse):
             return _dask.take(sample_labels, self.inverse).reshape(self.shape)
-        if self.transparent and self.has_transparent:  # entry 0: the transparent pixels
+        if self.has_transparent:  # entry 0: the transparent pixels
             sample_labels = np.concatenate([np.zeros(1, dtype=np.int32), sample_labels])
         labels = sample_labels if self.inverse is None else _gather(sample_labels, self.inverse)
         return labels.reshape(self.shape)
@@ -402,10 +403,9 @@ def finish(samples: ImageSamples, model: KMeans | GaussianMixture, *,
                                                 n_threads=getattr(model, "n_threads", None))
     else:
         palette = samples.palette_colors(centres)
-    in_image_units = palette
+    in_image_units = palette  # what the ditherer compares the pixels with
     if eight_bit and samples.dtype == np.uint16:  # 65535 / 257 = 255
-        in_image_units = palette.astype(np.float64)
-        palette = np.rint(in_image_units / 257).astype(np.uint8)
+        palette = np.rint(palette / 257).astype(np.uint8)
         in_image_units = palette.astype(np.float64) * 257
     labels = (samples.dither(in_image_units, dither) if dither > 0
               else samples.to_pixels(sample_labels))

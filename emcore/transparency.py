@@ -48,16 +48,21 @@ def composite_coordinates(color: np.ndarray, alpha: np.ndarray, scale: float) ->
     return out
 
 
+def _straight_color(coordinates: np.ndarray, alpha: np.ndarray, scale: float) -> np.ndarray:
+    """Straight colour (K, C) float64 of composite coordinates for a given alpha (K,),
+    not clipped; zero where the alpha is zero."""
+    premultiplied = coordinates[:, :-1] + (alpha / 2)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(alpha[:, None] > 0, premultiplied * scale / alpha[:, None], 0.0)
+
+
 def straight_entries(coordinates: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Straight colour (K, C) and alpha (K,) in float64 from composite coordinates,
     clipped to 0..scale (a transparent entry's colour is 0)."""
     y = np.asarray(coordinates, dtype=np.float64)
     n_channels = y.shape[1] - 1
     alpha = np.clip(y[:, -1] * 2 / np.sqrt(n_channels), 0, scale)
-    premultiplied = y[:, :-1] + (alpha / 2)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        color = np.where(alpha[:, None] > 0, premultiplied * scale / alpha[:, None], 0.0)
-    return np.clip(color, 0, scale), alpha
+    return np.clip(_straight_color(y, alpha, scale), 0, scale), alpha
 
 
 def integer_entries(coordinates: np.ndarray, opaque: np.ndarray, scale: float,
@@ -68,13 +73,10 @@ def integer_entries(coordinates: np.ndarray, opaque: np.ndarray, scale: float,
     stored entry's composite is as near the fitted one as integers allow; opaque
     entries get alpha ``scale`` exactly, a zero alpha a zero colour.
     """
-    color, alpha = straight_entries(coordinates, scale)
-    alpha = np.where(opaque, scale, np.rint(alpha))
     y = np.asarray(coordinates, dtype=np.float64)
-    premultiplied = y[:, :-1] + (alpha / 2)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        color = np.where(alpha[:, None] > 0, premultiplied * scale / alpha[:, None], 0.0)
-    color = np.clip(np.rint(color), 0, scale)
+    _, alpha = straight_entries(y, scale)
+    alpha = np.where(opaque, scale, np.rint(alpha))
+    color = np.clip(np.rint(_straight_color(y, alpha, scale)), 0, scale)
     return np.concatenate([color, alpha[:, None]], axis=1).astype(dtype)
 
 

@@ -137,14 +137,15 @@ def test_metadata_kept_unless_stripped(tmp_path):
 
 
 @pytest.mark.parametrize("ext", [".gif", ".png"])
-def test_every_frame_quantized_with_durations_and_loop(tmp_path, ext):
+def test_every_frame_quantized_with_durations_and_loop(tmp_path, ext, capsys):
     photo = PILImage.open(CHELSEA).convert("RGB").resize((90, 60))
     frames = [photo.rotate(angle) for angle in (0, 15, 30)]
     src = tmp_path / f"anim{ext}"
     frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100, 200, 300],
                    loop=0)
     out = tmp_path / f"out{ext}"
-    assert main(["segment", str(src), "-k", "8", "-o", str(out), "--quiet"]) == 0
+    assert main(["segment", str(src), "-k", "8", "-o", str(out)]) == 0
+    assert "only the first" not in capsys.readouterr().err  # every frame was read
     with PILImage.open(out) as im:
         assert im.n_frames == 3 and im.info["loop"] == 0
         decoded, durations = [], []

@@ -1,6 +1,8 @@
 """``emcore info``: size, mode, frames and distinct colours of an image file."""
 from __future__ import annotations
 
+import warnings
+
 from emcore.cli._args import add_common
 
 
@@ -13,7 +15,9 @@ def add_parser(sub, formatter_class):
 
 def run(args):
     from emcore.image import count_frames, read_picture, split_alpha, unique_colors
-    picture = read_picture(args.input)
+    with warnings.catch_warnings():  # the frames are reported below
+        warnings.filterwarnings("ignore", ".* frames: only the first is read", UserWarning)
+        picture = read_picture(args.input)
     arr = picture.pixels
     color, alpha = split_alpha(arr)
     n_pixels = color.shape[0] * color.shape[1]
@@ -22,5 +26,5 @@ def run(args):
     print(f"{args.input}: {color.shape[1]}x{color.shape[0]} pixels, {color.shape[2]} colour "
           f"channel(s){' + alpha' if alpha is not None else ''}, {arr.dtype}, "
           f"{n_unique} unique colours ({n_pixels / n_unique:.1f} pixels per colour)"
-          + (f", {frames} frames" if frames > 1 else ""))
+          + (f", {frames} frames (colours of the first)" if frames > 1 else ""))
     return 0

@@ -300,13 +300,11 @@ def _read(source: str, stdin_bytes: bytes | None):
     from emcore.frames import read_frames, stacked
     from emcore.image import count_frames, read_picture
     handle = io.BytesIO(stdin_bytes or b"") if source == STDIO else source
-    picture = read_picture(handle)  # its errors name the problem
+    n_frames = count_frames(handle)  # the header only
     if isinstance(handle, io.BytesIO):
         handle.seek(0)
-    if count_frames(handle) == 1:
-        return picture, None
-    if isinstance(handle, io.BytesIO):
-        handle.seek(0)
+    if n_frames == 1:
+        return read_picture(handle), None
     frames = read_frames(handle)
     return stacked(frames), frames
 
