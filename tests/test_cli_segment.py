@@ -72,6 +72,10 @@ def test_standard_input_to_standard_output_through_a_pipe(tmp_path):
     np.testing.assert_array_equal(np.asarray(PILImage.open(from_pipe).convert("RGB")),
                                   np.asarray(PILImage.open(tmp_path / "file.png").convert("RGB")))
     assert len(PILImage.open(from_pipe).getpalette()) == 12 * 3
+    # --json says its summary on stderr: standard output is the PNG and nothing after it
+    proc = run("segment", "-", "-k", "12", "--json", input=src.read_bytes())
+    assert proc.returncode == 0 and proc.stdout.endswith(b"IEND\xaeB`\x82")
+    assert json.loads(proc.stderr)["k"] == 12
 
 
 def test_quality_picks_the_fewest_colours_that_reach_max(tmp_path, capsys):

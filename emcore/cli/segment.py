@@ -316,11 +316,11 @@ def run_job(job: Job, args, n_threads: int, stdin_bytes: bytes | None, tick=None
     _check_job_outputs(job, args)
     start = time.perf_counter()
     picture, frames = _read(job.source, stdin_bytes)
-    job_args = argparse.Namespace(**vars(args), destination=job.destination)
-    q = _Quantizer(picture, job_args, n_threads, tick, frames)
-    if frames is not None and (args.labels or args.rgb):
+    if frames is not None and (args.labels or args.rgb):  # before any fitting
         raise UsageError(f"{job.source} has {len(frames.pixels)} frames: --labels and --rgb "
                          "take still images")
+    job_args = argparse.Namespace(**vars(args), destination=job.destination)
+    q = _Quantizer(picture, job_args, n_threads, tick, frames)
     if args.colors is None:  # pngquant's default, quietly capped by the image's colours
         k_max = min(DEFAULT_COLORS, q.samples.n_distinct)
     else:
@@ -369,11 +369,13 @@ def run_job(job: Job, args, n_threads: int, stdin_bytes: bytes | None, tick=None
 
 
 def _report(summary: dict, args) -> None:
+    if summary["output"] == STDIO:  # standard output holds the image: JSON on stderr
+        if args.json:
+            print(json.dumps(summary), file=sys.stderr, flush=True)
+        return
     if args.json:
         print(json.dumps(summary), flush=True)
         return
-    if summary["output"] == STDIO:
-        return  # standard output holds the image
     score = (f"log-likelihood {summary['log_likelihood']:.4f}" if args.method == "gmm"
              else f"inertia {summary['inertia']:.6g}")
     print(f"{args.method} k={summary['k']}: {summary['iterations']} iterations, "
