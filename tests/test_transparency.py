@@ -189,3 +189,17 @@ def test_lossless_when_k_covers_every_value():
     result = segment_image(img, 6)
     np.testing.assert_array_equal(result.image[img[:, :, 3] > 0], img[img[:, :, 3] > 0])
     assert (result.image[img[:, :, 3] == 0] == 0).all()  # transparent: one (0, 0, 0, 0)
+
+
+def test_same_result_for_any_thread_count_and_for_every_pixel(chelsea):
+    rgba = _rgba(chelsea)[::2, ::2]
+    results = [segment_image(rgba, 16, n_threads=n) for n in (1, 2, 3)]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other.palette, results[0].palette)
+        np.testing.assert_array_equal(other.labels, results[0].labels)
+    # from the same start (k-means++ draws other samples from other rows), fitting every
+    # pixel gives the picture of fitting the distinct values weighted by their counts
+    start = np.ascontiguousarray(results[0].model.cluster_centers_)
+    one = segment_image(rgba, 16, init=start, n_threads=2)
+    every_pixel = segment_image(rgba, 16, init=start, unique_colors=False, n_threads=2)
+    np.testing.assert_array_equal(every_pixel.image, one.image)
