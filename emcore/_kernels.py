@@ -244,29 +244,27 @@ def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_
                        block_inertia, _threads(n_threads))
 
 
-def candidate_potentials(X, sample_weight, candidates, closest_sq, block_size,
-                         block_potential, n_threads):
+def kmeans_plusplus(X, sample_weight, first, draws, n_threads):
+    """Greedy k-means++ seeding: the chosen samples' indices, ``first`` then one per
+    row of ``draws`` (K - 1, T), uniforms in [0, 1)."""
     _samples(X)
-    t = _centers(X, candidates, "candidates")
-    _weights(sample_weight, X.shape[0])
-    _array(closest_sq, "closest_sq", np.float64, 1, (X.shape[0],))
-    n_blocks = _n_blocks(block_potential)
-    _writable(_array(block_potential, "block_potential", np.float64, 2, (n_blocks, t)),
-              "block_potential")
-    _blocks(X.shape[0], block_size, n_blocks)
-    _kmeans.candidate_potentials(X, sample_weight, candidates, closest_sq, int(block_size),
-                                 block_potential, _threads(n_threads))
-
-
-def update_closest(X, sample_weight, center, closest_sq, block_size, block_potential,
-                   n_threads):
-    _samples(X)
-    _array(center, "center", X.dtype, 1, (X.shape[1],))
-    _weights(sample_weight, X.shape[0])
-    _writable(_array(closest_sq, "closest_sq", np.float64, 1, (X.shape[0],)), "closest_sq")
-    n_blocks = _n_blocks(block_potential)
-    _writable(_array(block_potential, "block_potential", np.float64, 1, (n_blocks,)),
-              "block_potential")
-    _blocks(X.shape[0], block_size, n_blocks)
-    _kmeans.update_closest(X, sample_weight, center, closest_sq, int(block_size),
-                           block_potential, _threads(n_threads))
+    n = X.shape[0]
+    if n < 1:
+        raise KernelArgumentError("k-means++ needs at least one sample")
+    _weights(sample_weight, n)
+    _array(draws, "draws", np.float64, 2)
+    if draws.shape[1] < 1 or not ((draws >= 0) & (draws < 1)).all():
+        raise KernelArgumentError("draws must be uniforms in [0, 1), at least one per centre")
+    first = int(first)
+    if not 0 <= first < n:
+        raise KernelArgumentError(f"first must be a sample index below {n}, got {first}")
+    n_tiles = -(-n // TILE)
+    n_trials = draws.shape[1]
+    _fits_int("k-means++", n_trials, X.shape[1] * TILE)
+    chosen = np.empty(draws.shape[0] + 1, dtype=np.intp)
+    chosen[0] = first
+    _kmeans.kmeans_plusplus(X, sample_weight, draws, chosen, np.empty(n),
+                            np.empty(n_tiles), np.empty(n_tiles), np.empty((n_tiles, n_trials)),
+                            np.empty((n_tiles, 2 * X.shape[1]), dtype=X.dtype),
+                            np.empty(n_trials, dtype=np.intp), _threads(n_threads))
+    return chosen

@@ -11,9 +11,9 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdlib cimport free
 
-from emcore._tile cimport (TILE, load_tile, padded, squared_distance, take, team_scratch,
-                           thread_scratch, vmin, weight_step)
-from emcore._vecmath cimport emc_pick, emc_rgb_nearestf, emc_sum
+from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
+                           vmax, vmin, weight_step)
+from emcore._vecmath cimport emc_maxd, emc_pick, emc_rgb_nearestf, emc_sum
 
 
 cdef inline void tile_sq_distances(
@@ -186,77 +186,201 @@ def lloyd_pass(
     free(team)
 
 
-def candidate_potentials(
-        const floating[:, ::1] X,           # IN (N, D)
-        const double[::1] sample_weight,    # IN (N,) or (1,) shared by all
-        const floating[:, ::1] candidates,  # IN (T, D)
-        const double[::1] closest_sq,       # IN (N,) squared distance to the nearest chosen centre
-        Py_ssize_t block_size,
-        double[:, ::1] block_potential,     # OUT (B, T)
-        int n_threads):
-    """k-means++: sum_i w_i min(closest_i, ||x_i - c_t||^2) for each candidate t, per block."""
-    cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_potential.shape[0]
-    cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
-    cdef Py_ssize_t b, tile, i0, n, start, end
-    cdef int t, c, n_features = X.shape[1], n_candidates = candidates.shape[0]
-    cdef char *team
+# k-means++ seeding. A tile of samples is skipped for a centre (chosen or tried)
+# when the gap between the centre and the tile's bounding box is at least the
+# tile's largest distance to a chosen centre: then no sample of the tile gets
+# closer, and its potential is exactly the one it already had (the same terms,
+# summed in the same order). PRUNE_MARGIN covers the rounding of a float32
+# distance (relative 1e-6 at most), so skipping never changes a result.
+cdef double PRUNE_MARGIN = 1.00001
+
+
+cdef inline double box_gap_sq(
+        const floating *box,       # IN (2, D): the tile's lowest, then highest values
+        const floating *center,    # IN (D,)
+        int n_features) noexcept nogil:
+    """Squared distance from center to the nearest point of the box."""
+    cdef int i
+    cdef double gap, acc = 0
+    for i in range(n_features):
+        gap = emc_maxd(<double> box[i] - center[i], <double> center[i] - box[n_features + i])
+        if gap > 0:
+            acc = acc + gap * gap
+    return acc
+
+
+cdef inline void tile_box(
+        const floating *X, Py_ssize_t i0, Py_ssize_t n, int n_features,
+        floating *box) noexcept nogil:  # OUT (2, D)
+    cdef Py_ssize_t t
+    cdef int i
+    cdef floating v
+    for i in range(n_features):
+        box[i] = X[i0 * n_features + i]
+        box[n_features + i] = box[i]
+    for t in range(1, n):
+        for i in range(n_features):
+            v = X[(i0 + t) * n_features + i]
+            box[i] = vmin(v, box[i])
+            box[n_features + i] = vmax(v, box[n_features + i])
+
+
+cdef inline void potential_terms(
+        const floating *xs,             # IN (D, TILE) the tile
+        const floating *center,         # IN (D,)
+        int n_features,
+        const double *sample_weight, Py_ssize_t w_step, Py_ssize_t i0, Py_ssize_t n,
+        const double *closest_sq,       # IN (N,)
+        floating *dist,                 # OUT (TILE,) squared distances to center
+        double *term) noexcept nogil:   # OUT (TILE,) w_i min(closest_i, dist_i), 0 past n
+    cdef Py_ssize_t t
+    tile_sq_distances(xs, center, n_features, dist)
+    for t in range(n):
+        term[t] = sample_weight[(i0 + t) * w_step] * vmin(<double> dist[t], closest_sq[i0 + t])
+    for t in range(n, TILE):
+        term[t] = 0
+
+
+cdef Py_ssize_t draw_sample(
+        double u,                       # IN uniform in [0, 1)
+        const double *tile_potential,   # IN (n_tiles,)
+        Py_ssize_t n_tiles,
+        Py_ssize_t n_samples,
+        const double *sample_weight,
+        Py_ssize_t w_step,
+        const double *closest_sq) noexcept nogil:  # IN (N,)
+    """A sample drawn with probability w_i closest_i / potential: the first whose
+    cumulative mass (in sample order, tile by tile) passes u x potential."""
+    cdef Py_ssize_t tile, i, first, end, last = -1
+    cdef double total = 0, before = 0, mass = 0
+    for tile in range(n_tiles):
+        total = total + tile_potential[tile]
+    if not total > 0:  # every sample sits on a chosen centre
+        return 0
+    u = u * total
+    for tile in range(n_tiles):
+        if tile_potential[tile] > 0:
+            last = tile
+            if before + tile_potential[tile] > u:
+                break
+            before = before + tile_potential[tile]
+    first = last * TILE
+    end = min(first + TILE, n_samples)
+    u = u - before
+    for i in range(first, end):
+        mass = mass + sample_weight[i * w_step] * closest_sq[i]
+        if mass > u:
+            return i
+    i = end - 1  # u rounded past the tile's mass: its last sample with some
+    while i > first and not sample_weight[i * w_step] * closest_sq[i] > 0:
+        i = i - 1
+    return i
+
+
+cdef void seeding_pass(
+        const floating *X, int n_features, Py_ssize_t n_samples,
+        const double *sample_weight, Py_ssize_t w_step,
+        const Py_ssize_t *candidates, int n_candidates,
+        const floating *boxes,          # IN (n_tiles, 2 D)
+        double *closest_sq,             # IN (N,); OUT when adding
+        double *tile_potential,         # IN (n_tiles,); OUT when adding
+        double *tile_farthest,          # IN (n_tiles,) the largest closest_sq; OUT when adding
+        double *tile_trial,             # OUT (n_tiles, T) each candidate's tile potential
+        bint adding,                    # IN: add candidates[0] (T = 1) to the centres
+        char *team, Py_ssize_t per_thread, int n_threads) noexcept nogil:
+    """Each candidate's potential, tile by tile; when adding, also each sample's new
+    closest_sq and each tile's potential and farthest distance."""
+    cdef Py_ssize_t n_tiles = (n_samples + TILE - 1) // TILE
+    cdef Py_ssize_t tile, i0, n, t
+    cdef int c, loaded
+    cdef const floating *center
     cdef char *cursor = NULL
-    cdef floating *xs = NULL          # (D, TILE)
-    cdef floating *dist = NULL        # (TILE,)
-    cdef double *term = NULL          # (TILE,)
-    cdef Py_ssize_t xs_bytes = n_features * TILE * sizeof(floating)
-    cdef Py_ssize_t dist_bytes = TILE * sizeof(floating)
-    cdef Py_ssize_t term_bytes = TILE * sizeof(double)
-    cdef Py_ssize_t per_thread = padded(xs_bytes) + padded(dist_bytes) + padded(term_bytes)
-    block_potential[...] = 0
-    if n_samples == 0:
-        return
-    team = team_scratch(n_threads, per_thread)
-    with nogil, parallel(num_threads=n_threads):
+    cdef floating *xs = NULL
+    cdef floating *dist = NULL
+    cdef double *term = NULL
+    cdef double far
+    with parallel(num_threads=n_threads):
         cursor = thread_scratch(team, per_thread)
-        xs = <floating *> take(&cursor, xs_bytes)
-        dist = <floating *> take(&cursor, dist_bytes)
-        term = <double *> take(&cursor, term_bytes)
-        for b in prange(n_blocks, schedule='dynamic'):
-            start = b * block_size
-            end = min(start + block_size, n_samples)
-            for tile in range((end - start + TILE - 1) // TILE):
-                i0 = start + tile * TILE
-                n = min(<Py_ssize_t> TILE, end - i0)
-                load_tile(&X[0, 0], i0, n, n_features, xs)
-                for c in range(n_candidates):
-                    tile_sq_distances(xs, &candidates[c, 0], n_features, dist)
+        xs = <floating *> take(&cursor, n_features * TILE * sizeof(floating))
+        dist = <floating *> take(&cursor, TILE * sizeof(floating))
+        term = <double *> take(&cursor, TILE * sizeof(double))
+        for tile in prange(n_tiles, schedule='dynamic', chunksize=4):
+            i0 = tile * TILE
+            n = min(<Py_ssize_t> TILE, n_samples - i0)
+            loaded = 0
+            for c in range(n_candidates):
+                center = X + candidates[c] * n_features
+                if box_gap_sq(boxes + tile * 2 * n_features, center, n_features) >= (
+                        PRUNE_MARGIN * tile_farthest[tile]):
+                    tile_trial[tile * n_candidates + c] = tile_potential[tile]
+                    continue
+                if not loaded:
+                    load_tile(X, i0, n, n_features, xs)
+                    loaded = 1
+                potential_terms(xs, center, n_features, sample_weight, w_step, i0, n,
+                                closest_sq, dist, term)
+                tile_trial[tile * n_candidates + c] = emc_sum(term, TILE)
+                if adding:
+                    far = 0
                     for t in range(n):
-                        term[t] = sample_weight[(i0 + t) * w_step] * vmin(
-                            <double> dist[t], closest_sq[i0 + t])
-                    for t in range(n, TILE):
-                        term[t] = 0
-                    block_potential[b, c] += emc_sum(term, TILE)
-    free(team)
+                        closest_sq[i0 + t] = vmin(<double> dist[t], closest_sq[i0 + t])
+                        far = emc_maxd(far, closest_sq[i0 + t])
+                    tile_farthest[tile] = far
+                    tile_potential[tile] = tile_trial[tile]
 
 
-def update_closest(
-        const floating[:, ::1] X,           # IN (N, D)
+def kmeans_plusplus(
+        const floating[:, ::1] X,           # IN (N, D), N >= 1
         const double[::1] sample_weight,    # IN (N,) or (1,) shared by all
-        const floating[::1] center,         # IN (D,) the newly chosen centre
-        double[::1] closest_sq,             # IN/OUT (N,)
-        Py_ssize_t block_size,
-        double[::1] block_potential,        # OUT (B,) sum_i w_i closest_i per block
+        const double[:, ::1] draws,         # IN (K - 1, T) uniforms in [0, 1)
+        Py_ssize_t[::1] chosen,             # IN/OUT (K,): chosen[0] given, the rest out
+        double[::1] closest_sq,             # SCRATCH (N,)
+        double[::1] tile_potential,         # SCRATCH (n_tiles,)
+        double[::1] tile_farthest,          # SCRATCH (n_tiles,)
+        double[:, ::1] tile_trial,          # SCRATCH (n_tiles, T)
+        floating[:, ::1] boxes,             # SCRATCH (n_tiles, 2 D)
+        Py_ssize_t[::1] candidates,         # SCRATCH (T,)
         int n_threads):
-    """closest_i = min(closest_i, ||x_i - center||^2), and each block's new potential."""
-    cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_potential.shape[0]
+    """Greedy k-means++: centre k is the candidate, of the T drawn with draws[k - 1],
+    that most lowers sum_i w_i min_j ||x_i - c_j||^2 (the first one on ties).
+    Tiles' potentials are added in tile order, so the result is the same for any
+    number of threads."""
+    cdef Py_ssize_t n_samples = X.shape[0], n_tiles = tile_potential.shape[0]
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
-    cdef Py_ssize_t b, i, start, end
-    cdef int n_features = X.shape[1]
-    cdef double d, potential
-    with nogil, parallel(num_threads=n_threads):
-        for b in prange(n_blocks, schedule='dynamic'):
-            start = b * block_size
-            end = min(start + block_size, n_samples)
-            potential = 0
-            for i in range(start, end):
-                d = squared_distance(&X[i, 0], &center[0], n_features)
-                if d < closest_sq[i]:
-                    closest_sq[i] = d
-                potential = potential + sample_weight[i * w_step] * closest_sq[i]
-            block_potential[b] = potential
+    cdef Py_ssize_t k, tile
+    cdef int c, best, n_features = X.shape[1], n_candidates = draws.shape[1]
+    cdef double potential, lowest
+    cdef Py_ssize_t per_thread = (padded(n_features * TILE * sizeof(floating))
+                                  + padded(TILE * sizeof(floating)) + padded(TILE * sizeof(double)))
+    cdef char *team = team_scratch(n_threads, per_thread)
+    with nogil:
+        for tile in range(n_tiles):
+            tile_box(&X[0, 0], tile * TILE, min(<Py_ssize_t> TILE, n_samples - tile * TILE),
+                     n_features, &boxes[tile, 0])
+            tile_farthest[tile] = INFINITY
+        for k in range(n_samples):
+            closest_sq[k] = INFINITY
+        for k in range(chosen.shape[0]):
+            if k > 0:
+                for c in range(n_candidates):
+                    candidates[c] = draw_sample(draws[k - 1, c], &tile_potential[0], n_tiles,
+                                                n_samples, &sample_weight[0], w_step,
+                                                &closest_sq[0])
+                seeding_pass(&X[0, 0], n_features, n_samples, &sample_weight[0], w_step,
+                             &candidates[0], n_candidates, &boxes[0, 0], &closest_sq[0],
+                             &tile_potential[0], &tile_farthest[0], &tile_trial[0, 0], False,
+                             team, per_thread, n_threads)
+                best = 0
+                lowest = INFINITY
+                for c in range(n_candidates):
+                    potential = 0
+                    for tile in range(n_tiles):
+                        potential = potential + tile_trial[tile, c]
+                    if potential < lowest:
+                        lowest = potential
+                        best = c
+                chosen[k] = candidates[best]
+            seeding_pass(&X[0, 0], n_features, n_samples, &sample_weight[0], w_step,
+                         &chosen[k], 1, &boxes[0, 0], &closest_sq[0], &tile_potential[0],
+                         &tile_farthest[0], &tile_trial[0, 0], True, team, per_thread, n_threads)
+    free(team)

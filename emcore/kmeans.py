@@ -11,7 +11,7 @@ from emcore import _kernels
 from emcore._base import EstimatorMixin
 from emcore._dask import is_dask_array, map_rows
 from emcore._sources import InMemorySamples, nearest_labels, samples_for_fit
-from emcore._validation import (block_layout, check_bool, check_choice, check_declared_params,
+from emcore._validation import (check_bool, check_choice, check_declared_params,
                                 check_float, check_int, check_optional_callable,
                                 check_random_state, check_sample_weight, check_samples,
                                 compute_dtype, kernel_weights, resolve_n_threads)
@@ -38,38 +38,14 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     """Greedy weighted k-means++ seeding (Arthur and Vassilvitskii, with local trials).
 
     Each new centre is the best of 2 + log(k) candidates drawn with probability
-    proportional to weight x squared distance to the nearest chosen centre. A
-    draw first picks a block by its potential, then a sample within the block,
-    so no N-long cumulative sum is formed per centre.
+    proportional to weight x squared distance to the nearest chosen centre. The
+    whole loop runs in one kernel call; its random numbers are drawn here first.
     """
-    n_samples = X.shape[0]
     n_trials = 2 + int(np.log(n_clusters))
-    block_size, n_blocks = block_layout(n_samples)
-    centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
-    centers[0] = X[random_state.choice(n_samples, p=w / w.sum())]
-    closest = np.full(n_samples, np.inf)
-    block_pot = np.empty(n_blocks)
-    kw = kernel_weights(w)
-    _kernels.update_closest(X, kw, centers[0], closest, block_size, block_pot, n_threads)
-    trial_pot = np.empty((n_blocks, n_trials))
-    for c in range(1, n_clusters):
-        cumulative = np.cumsum(block_pot)
-        draws = random_state.uniform(size=n_trials) * cumulative[-1]
-        candidates = np.empty(n_trials, dtype=np.intp)
-        for t, draw in enumerate(draws):
-            b = min(int(np.searchsorted(cumulative, draw)), n_blocks - 1)
-            start = b * block_size
-            stop = min(start + block_size, n_samples)
-            within = np.cumsum(w[start:stop] * closest[start:stop])
-            residual = draw - (cumulative[b - 1] if b else 0.0)
-            candidates[t] = start + min(int(np.searchsorted(within, residual)),
-                                        stop - start - 1)
-        _kernels.candidate_potentials(X, kw, np.ascontiguousarray(X[candidates]), closest,
-                                     block_size, trial_pot, n_threads)
-        best = int(np.argmin(trial_pot.sum(axis=0)))
-        centers[c] = X[candidates[best]]
-        _kernels.update_closest(X, kw, centers[c], closest, block_size, block_pot, n_threads)
-    return centers
+    first = random_state.choice(X.shape[0], p=w / w.sum())
+    draws = random_state.uniform(size=(n_clusters - 1, n_trials))
+    chosen = _kernels.kmeans_plusplus(X, kernel_weights(w), first, draws, n_threads)
+    return X[chosen]
 
 
 def relocate_empty_clusters(source, centers, stats):

@@ -51,6 +51,54 @@ def test_kmeans_plusplus_is_as_good_as_scikit_learns(jittered):
     assert ours <= 1.05 * sk, (ours, sk)
 
 
+def reference_plusplus(X, w, first, draws):
+    """Greedy k-means++ as the textbook states it, every distance computed (float64)."""
+    X = X.astype(np.float64)
+    chosen = [first]
+    closest = ((X - X[first]) ** 2).sum(axis=1)
+    for row in draws:
+        cumulative = np.cumsum(w * closest)
+        candidates = np.minimum(np.searchsorted(cumulative, row * cumulative[-1], side="right"),
+                                len(X) - 1)
+        potentials = [np.sum(w * np.minimum(closest, ((X - X[c]) ** 2).sum(axis=1)))
+                      for c in candidates]
+        chosen.append(candidates[int(np.argmin(potentials))])
+        closest = np.minimum(closest, ((X - X[chosen[-1]]) ** 2).sum(axis=1))
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("data", ["jittered", "distinct colours"])
+@pytest.mark.parametrize("k", [1, 7, 256])
+def test_kmeans_plusplus_chooses_the_textbook_centres(jittered, chelsea, data, k, dtype):
+    """The kernel skips tiles whose bounding box is too far to matter; distinct colours
+    come sorted, so most tiles are skipped there: the centres must still be the
+    ones computing every distance gives."""
+    from emcore.kmeans import kmeans_plusplus
+    if data == "jittered":
+        X = np.ascontiguousarray(jittered[::7])
+        w = np.ones(len(X))
+    else:
+        X, w = np.unique(chelsea.reshape(-1, 3), axis=0, return_counts=True)
+        w = w.astype(np.float64)
+    X = X.astype(dtype)
+    n_trials = 2 + int(np.log(k))
+    rng = np.random.RandomState(5)
+    expected_first = rng.choice(len(X), p=w / w.sum())
+    expected = reference_plusplus(X, w, expected_first, rng.uniform(size=(k - 1, n_trials)))
+    for n_threads in (1, 2, 3):
+        got = kmeans_plusplus(X, w, k, np.random.RandomState(5), n_threads)
+        np.testing.assert_array_equal(got, X[expected])
+
+
+def test_kmeans_plusplus_on_points_fewer_than_centres():
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    from emcore.kmeans import kmeans_plusplus
+    centers = kmeans_plusplus(X, np.ones(3), 5, np.random.RandomState(0), 1)
+    assert centers.shape == (5, 2)
+    assert {tuple(c) for c in centers} == {(0.0, 0.0), (1.0, 1.0)}
+
+
 def test_random_state_repeats_exactly(coffee):
     X = coffee.reshape(-1, 3)
     a = KMeans(8, random_state=44).fit(X)
