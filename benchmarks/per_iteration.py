@@ -31,7 +31,7 @@ from _peers import (em_emcore, em_onedal, em_sklearn, em_start, lloyd_emcore,  #
 from bench_densities import diag_kernels, numpy_densities  # noqa: E402
 
 from emcore import _kernels, compute_densities, unique_colors  # noqa: E402
-from emcore._validation import usable_cores  # noqa: E402
+from emcore._threads import usable_cores  # noqa: E402
 
 K = 32
 #: grey levels a result may be from the float64 recomputation after 11 iterations:

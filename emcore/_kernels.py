@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from emcore._openmp import cpu_has_avx2_fma, cpu_has_avx512
-from emcore._validation import max_threads
+from emcore._threads import max_threads
 
 TILE = 128  # samples per tile, emcore/_tile.pxd
 CODE_WORDS = 1 << 18  # 64-bit words of the 24-bit colour code bitmap, emcore/_codes.pxd

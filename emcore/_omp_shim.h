@@ -9,6 +9,7 @@
 #define EMCORE_OPENMP 0
 static inline int omp_get_max_threads(void) { return 1; }
 static inline int omp_get_thread_num(void) { return 0; }
+static inline int omp_get_num_threads(void) { return 1; }
 #endif
 
 static inline int emc_cpu_has_avx2_fma(void) {

@@ -1,7 +1,6 @@
 """Argument checks shared by the public API. Every failure is a ValueError or
 TypeError whose message names the argument and what is wrong with it."""
 import numbers
-import os
 
 import numpy as np
 
@@ -21,59 +20,6 @@ def block_layout(n_samples):
     block_size = max(MIN_BLOCK, -(-per_block // BLOCK_ALIGN) * BLOCK_ALIGN)
     n_blocks = max(1, -(-n_samples // block_size))
     return block_size, n_blocks
-
-
-#: n_threads above this many per usable core is refused: the OpenMP runtime cannot
-#: create tens of thousands of threads (it ends the process), and more threads than
-#: cores only adds waiting.
-MAX_THREADS_PER_CORE = 4
-
-#: True in a child made by fork() after this process ran OpenMP code: GNU OpenMP's
-#: thread pool does not survive fork (a parallel region in the child deadlocks), so
-#: such a child runs the kernels on one thread.
-_forked_child = False
-
-
-def _after_fork_in_child():
-    global _forked_child
-    _forked_child = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def usable_cores():
-    """The CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def max_threads():
-    """The most threads a fit may ask for here: MAX_THREADS_PER_CORE x the usable cores."""
-    return MAX_THREADS_PER_CORE * usable_cores()
-
-
-def resolve_n_threads(n_threads):
-    """None: OMP_NUM_THREADS if set, else the CPUs this process may run on.
-
-    At most MAX_THREADS_PER_CORE x the usable cores (ValueError above); always 1
-    in a process forked from one that ran the kernels.
-    """
-    limit = max_threads()
-    if n_threads is None:
-        env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-        n_threads = min(int(env), limit) if env.isdigit() and int(env) > 0 else usable_cores()
-    elif isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
-        raise TypeError(f"n_threads must be a positive integer or None, got {n_threads!r}")
-    elif n_threads < 1:
-        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads}")
-    elif n_threads > limit:
-        raise ValueError(f"n_threads={n_threads} is more than {MAX_THREADS_PER_CORE} per usable "
-                         f"core (at most {limit} here); use None for all cores")
-    return 1 if _forked_child else int(n_threads)
 
 
 def check_int(value, name, minimum=None, maximum=None):

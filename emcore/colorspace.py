@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from emcore import _colors
-from emcore._validation import resolve_n_threads
+from emcore._threads import resolve_n_threads, work_of
 
 #: linear sRGB -> LMS cone responses, and cube-root LMS -> (L, a, b)
 LMS_FROM_RGB = np.array([[0.4122214708, 0.5363325363, 0.0514459929],
@@ -72,5 +72,5 @@ def samples_to_oklab(rgb: np.ndarray, scale: float, n_threads: int | None = None
     rgb = np.ascontiguousarray(rgb)
     out: np.ndarray = np.empty(rgb.shape, dtype=dtype)
     _colors.srgb_to_oklab(rgb, float(scale), LMS_FROM_RGB, LAB_FROM_LMS, out,
-                          resolve_n_threads(n_threads))
+                          resolve_n_threads(n_threads, work_of(rgb.reshape(-1, 3), 16)))
     return out

@@ -10,7 +10,8 @@ import numpy as np
 from emcore import _kernels
 from emcore._dask import is_dask_array
 from emcore._params import COVARIANCE_TYPES, kernel_arrays, precision_cholesky
-from emcore._validation import as_real_array, check_finite, resolve_n_threads
+from emcore._threads import resolve_n_threads, work_of
+from emcore._validation import as_real_array, check_finite
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
@@ -189,7 +190,7 @@ def compute_densities(image: ArrayLike, kernels: Iterable[tuple[Any, Any, Any]] 
             raise ValueError(f"{name} must be float32 or float64, got {value}")
     flat = pixels.reshape(-1, n_features)
     kernel = kernel_arrays(means, prec_chol, weights, cov_type, dtype, normalize=normalize)
-    n_threads = resolve_n_threads(n_threads)
+    n_threads = resolve_n_threads(n_threads, work_of(flat, len(kernel[0])))
     out = np.empty(flat.shape[0], dtype=out_dtype)
     colors = _repeated_colors(flat, len(means), n_threads)
     if colors is None:

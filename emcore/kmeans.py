@@ -14,7 +14,8 @@ from emcore._sources import InMemorySamples, nearest_labels, samples_for_fit
 from emcore._validation import (check_bool, check_choice, check_declared_params,
                                 check_float, check_int, check_optional_callable,
                                 check_random_state, check_sample_weight, check_samples,
-                                compute_dtype, kernel_weights, resolve_n_threads)
+                                compute_dtype, kernel_weights)
+from emcore._threads import resolve_n_threads, work_of
 from emcore.exceptions import convergence_warning
 from emcore.summaries import cluster_centers
 
@@ -252,7 +253,7 @@ class KMeans(EstimatorMixin):
         self : KMeans
             The fitted estimator.
         """
-        n_threads = resolve_n_threads(self.n_threads)
+        n_threads = resolve_n_threads(self.n_threads, work_of(X, self.n_clusters))
         source, start_X, start_w = samples_for_fit(self, X, sample_weight, n_threads)
         k, n_init = self._check_params(source.n_weighted, source.n_features)
         random_state = check_random_state(self.random_state)
@@ -304,7 +305,8 @@ class KMeans(EstimatorMixin):
         if is_dask_array(X):
             return map_rows(self.predict, X, np.int32)
         samples = self._validate_X(X, reset=False)
-        return nearest_labels(samples, self.cluster_centers_, resolve_n_threads(self.n_threads))
+        return nearest_labels(samples, self.cluster_centers_,
+                              resolve_n_threads(self.n_threads, work_of(samples, self.n_clusters)))
 
     def fit_predict(self, X: ArrayLike, y: object = None,
                     sample_weight: ArrayLike | None = None) -> np.ndarray:
@@ -399,5 +401,6 @@ class KMeans(EstimatorMixin):
         """
         samples = self._validate_X(X, reset=False)
         source = InMemorySamples(samples, check_sample_weight(sample_weight, samples.shape[0]),
-                                 resolve_n_threads(self.n_threads))
+                                 resolve_n_threads(self.n_threads,
+                                                   work_of(samples, self.n_clusters)))
         return -source.lloyd(self.cluster_centers_)[1]

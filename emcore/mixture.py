@@ -15,7 +15,8 @@ from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
 from emcore._validation import (check_bool, check_choice, check_declared_params, check_float,
                                 check_int, check_optional_callable, check_random_state,
                                 check_sample_weight, check_samples, compute_dtype,
-                                resolve_n_threads, weight_total)
+                                weight_total)
+from emcore._threads import resolve_n_threads, work_of
 from emcore._dask import is_dask_array, map_rows
 from emcore._sources import log_density, nearest_labels, samples_for_fit
 from emcore.exceptions import convergence_warning
@@ -323,7 +324,7 @@ class GaussianMixture(EstimatorMixin):
             The fitted mixture.
         """
         warm = self.warm_start and self.__sklearn_is_fitted__()
-        n_threads = resolve_n_threads(self.n_threads)
+        n_threads = resolve_n_threads(self.n_threads, work_of(X, self.n_components))
         source, start_X, start_w = samples_for_fit(self, X, sample_weight, n_threads,
                                                    reset=not warm)
         d = source.n_features
@@ -390,6 +391,9 @@ class GaussianMixture(EstimatorMixin):
         return X, kernel_arrays(self.means_, self.precisions_cholesky_, self.weights_,
                                 self.covariance_type, X.dtype)
 
+    def _threads_for(self, samples: np.ndarray) -> int:
+        return resolve_n_threads(self.n_threads, work_of(samples, self.n_components))
+
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Most likely component of every sample.
 
@@ -408,7 +412,7 @@ class GaussianMixture(EstimatorMixin):
         samples, params = self._kernel_input(X)
         labels = np.empty(samples.shape[0], dtype=np.int32)
         _kernels.most_likely_component(samples, *params, labels,
-                                       resolve_n_threads(self.n_threads))
+                                       self._threads_for(samples))
         return labels.astype(np.intp)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -427,7 +431,7 @@ class GaussianMixture(EstimatorMixin):
             return map_rows(self.predict_proba, X, compute_dtype(X), self.n_components)
         samples, params = self._kernel_input(X)
         out = np.empty((samples.shape[0], self.n_components), dtype=samples.dtype)
-        _kernels.log_responsibilities(samples, *params, out, resolve_n_threads(self.n_threads))
+        _kernels.log_responsibilities(samples, *params, out, self._threads_for(samples))
         return np.exp(out, out=out)
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
@@ -446,7 +450,7 @@ class GaussianMixture(EstimatorMixin):
             return map_rows(self.score_samples, X, compute_dtype(X))
         samples, _ = self._kernel_input(X)
         scores = log_density(samples, self.means_, self.precisions_cholesky_, self.weights_,
-                             self.covariance_type, resolve_n_threads(self.n_threads))
+                             self.covariance_type, self._threads_for(samples))
         return scores.astype(samples.dtype, copy=False)
 
     def score(self, X: ArrayLike, y: object = None,

@@ -20,7 +20,8 @@ import numpy as np
 
 from emcore import _colors, _dask
 from emcore._dask import is_dask_array
-from emcore._validation import check_choice, check_float, check_int, resolve_n_threads
+from emcore._threads import resolve_n_threads, work_of
+from emcore._validation import check_choice, check_float, check_int
 from emcore.colorspace import COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab
 from emcore.image import read_picture, save_image, split_alpha
 from emcore.image import unique_colors as count_colors
@@ -425,9 +426,9 @@ def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np
     entries are ordered transparent, translucent, opaque (a PNG's tRNS chunk then
     stops at the last translucent one).
     """
-    threads = resolve_n_threads(n_threads)
     scale = full_scale(samples.dtype)
     X = np.ascontiguousarray(samples.fit_samples)
+    threads = resolve_n_threads(n_threads, work_of(X, len(centres) + 1))
     w = samples.weights if samples.weights is not None else np.ones(len(X))
     is_opaque = samples.samples[:, -1] == scale
     reserved = int(samples.has_transparent)

@@ -309,7 +309,7 @@ def _read(source: str, stdin_bytes: bytes | None):
     return stacked(frames), frames
 
 
-def run_job(job: Job, args, n_threads: int, stdin_bytes: bytes | None, tick=None) -> dict:
+def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, tick=None) -> dict:
     """Quantize one input and write its result; the summary of what was done."""
     from emcore._files import atomic_outputs
 
@@ -393,14 +393,15 @@ def _status(err: BaseException) -> int:
 
 
 def run(args):
-    from emcore._validation import resolve_n_threads
+    from emcore._threads import resolve_n_threads
     jobs = _plan(args)
     stdin_bytes = sys.stdin.buffer.read() if STDIO in args.inputs else None
     if len(jobs) == 1:  # one file: every core on it, errors as the command's own
         bar = progress(args.max_iter, f"{args.method} k={args.colors or DEFAULT_COLORS}",
                        args.quiet)
         try:
-            summary = run_job(jobs[0], args, resolve_n_threads(args.threads), stdin_bytes,
+            # None: the estimators' rule picks the threads for the work (emcore/_threads.py)
+            summary = run_job(jobs[0], args, args.threads, stdin_bytes,
                               tick=(lambda n, v: bar.update(1)) if bar is not None else None)
         except Refused as err:
             notice(args, f"{jobs[0].source}: {err}")

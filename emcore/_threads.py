@@ -1,0 +1,151 @@
+"""How many threads the kernels run on.
+
+The rule for ``n_threads=None`` (measured in benchmarks/load.py; README, "Threads"):
+
+* ``OMP_NUM_THREADS`` when set, else the CPUs this process may run on; lowered
+  to the OpenMP runtime's limit when ``threadpoolctl.threadpool_limits`` (or
+  ``omp_set_num_threads``) has lowered it in the calling thread, so code that
+  limits scikit-learn's pools this way limits emcore's;
+* one thread per MIN_WORK_PER_THREAD units of work (samples x components x
+  features of one pass): a small pass is mostly fork and join;
+* no more than the CPUs that are idle when the call starts (Linux: the running
+  tasks in /proc/loadavg, less this process's own). On a busy machine every join
+  waits for a thread the scheduler has put aside, and while it waits the OpenMP
+  runtime's spinning threads take the cycles the others need: small fits ran 2-4x
+  slower on 2 threads than on 1 with 1-3 other busy processes.
+
+An explicit ``n_threads`` is used as given. Results do not depend on the count.
+
+Passive waiting (``OMP_WAIT_POLICY=passive``) was measured as the alternative and
+is not set: it made fits with many short passes (k-means at K = 256 on an image's
+distinct colours) 1.6x slower on 2 threads than on 1 on a quiet machine, where
+the runtime's default spinning made them 1.7x faster. A caller's
+``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is the runtime's to read, as always.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+import os
+
+import numpy as np
+
+from emcore._openmp import runtime_max_threads
+
+#: n_threads above this many per usable core is refused: the OpenMP runtime cannot
+#: create tens of thousands of threads (it ends the process), and more threads than
+#: cores only adds waiting.
+MAX_THREADS_PER_CORE = 4
+
+#: Units of work (samples x components x features in one pass) each default thread
+#: needs: below about 2^20 per thread a second thread made EM and Lloyd passes
+#: slower on the quiet 2-core machine (benchmarks/load.py).
+MIN_WORK_PER_THREAD = 1 << 20
+
+#: True in a child made by fork() after this process ran OpenMP code: GNU OpenMP's
+#: thread pool does not survive fork (a parallel region in the child deadlocks), so
+#: such a child runs the kernels on one thread.
+_forked_child = False
+
+
+def _after_fork_in_child():
+    global _forked_child
+    _forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+#: The runtime's thread limit when it was loaded: a lower one later was set by
+#: threadpoolctl (or omp_set_num_threads) in this thread, and the default obeys it.
+_LOADED_LIMIT = runtime_max_threads()
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def max_threads() -> int:
+    """The most threads a fit may ask for here: MAX_THREADS_PER_CORE x the usable cores."""
+    return MAX_THREADS_PER_CORE * usable_cores()
+
+
+def _environment_limit() -> int | None:
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(env) if env.isdigit() and int(env) > 0 else None
+
+
+def default_threads(allowed: int, work: float | None, idle_cpus: int | None) -> int:
+    """The default thread count (the rule above), a pure function: at most ``allowed``,
+    one per MIN_WORK_PER_THREAD units of ``work`` (no cap when unknown), at most
+    ``idle_cpus`` (no cap when unknown), and at least one."""
+    n = allowed
+    if work is not None:
+        n = min(n, int(work // MIN_WORK_PER_THREAD))
+    if idle_cpus is not None:
+        n = min(n, idle_cpus)
+    return max(1, n)
+
+
+def _own_running_threads() -> int:
+    count = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as stat:
+                line = stat.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        count += line[line.rindex(")") + 2] == "R"
+    return count
+
+
+def idle_cpus() -> int | None:
+    """CPUs no other process is running on right now (None where unknown): the online
+    CPUs less the running tasks that are not this process's threads."""
+    try:
+        with open("/proc/loadavg") as loadavg:
+            running = int(loadavg.read().split()[3].split("/")[0])
+        others = max(0, running - max(1, _own_running_threads()))
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(1, (os.cpu_count() or 1) - others)
+
+
+def resolve_n_threads(n_threads: Any, work: float | None = None) -> int:
+    """The thread count for the kernels: ``n_threads`` as given, or the default rule
+    (module docstring) when None, for passes of ``work`` units.
+
+    At most MAX_THREADS_PER_CORE x the usable cores (ValueError above); always 1
+    in a process forked from one that ran the kernels.
+    """
+    limit = max_threads()
+    if n_threads is None:
+        env = _environment_limit()
+        allowed = min(env, limit) if env is not None else usable_cores()
+        runtime = runtime_max_threads()
+        if runtime < _LOADED_LIMIT:
+            allowed = min(allowed, runtime)
+        allowed = default_threads(max(1, allowed), work, None)
+        # reading the machine's load costs ~50 us: only when a second thread may pay
+        n_threads = default_threads(allowed, None, idle_cpus()) if allowed > 1 else 1
+    elif isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+    elif int(n_threads) < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads}")
+    elif int(n_threads) > limit:
+        raise ValueError(f"n_threads={n_threads} is more than {MAX_THREADS_PER_CORE} per usable "
+                         f"core (at most {limit} here); use None for all cores")
+    return 1 if _forked_child else int(n_threads)
+
+
+def work_of(X, n_components: int) -> float | None:
+    """Units of work of one pass over X for n_components (None when X has no shape)."""
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) != 2 or not isinstance(n_components, numbers.Integral):
+        return None  # the estimator's own checks report bad values
+    return float(shape[0]) * float(shape[1]) * max(1, int(n_components))

@@ -1,0 +1,86 @@
+"""The default thread rule (emcore/_threads.py): a pure function, what feeds it, and
+that whatever it picks, results stay bitwise the same."""
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from emcore import GaussianMixture, KMeans, _openmp, _threads
+from emcore._threads import MIN_WORK_PER_THREAD, default_threads, resolve_n_threads
+
+needs_openmp = pytest.mark.skipif(not _openmp.openmp_enabled(), reason="serial build")
+
+
+@pytest.mark.parametrize("allowed, work, idle, expected", [
+    (8, None, None, 8),                       # nothing known: every allowed thread
+    (8, 0, None, 1),                          # no work: one
+    (8, MIN_WORK_PER_THREAD - 1, None, 1),    # below one thread's share
+    (8, 3 * MIN_WORK_PER_THREAD, None, 3),    # one per share
+    (2, 100 * MIN_WORK_PER_THREAD, None, 2),  # never above allowed
+    (8, 100 * MIN_WORK_PER_THREAD, 3, 3),     # never above the idle CPUs
+    (8, 100 * MIN_WORK_PER_THREAD, 0, 1),     # a busy machine still runs one
+    (1, None, 16, 1),
+])
+def test_default_threads_rule(allowed, work, idle, expected):
+    assert default_threads(allowed, work, idle) == expected
+
+
+def test_an_explicit_count_is_kept_whatever_the_work():
+    assert resolve_n_threads(2, work=1) == 2
+
+
+def test_omp_num_threads_caps_the_default(monkeypatch):
+    monkeypatch.setattr(_threads, "idle_cpus", lambda: 64)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert resolve_n_threads(None, work=1e12) == 1
+
+
+@needs_openmp
+def test_threadpoolctl_sees_and_limits_emcores_pool(monkeypatch):
+    monkeypatch.setattr(_threads, "idle_cpus", lambda: 64)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert any(info["internal_api"] == "openmp" for info in threadpool_info())
+    with threadpool_limits(limits=1, user_api="openmp"):
+        n = resolve_n_threads(None, work=1e12)
+        assert n == 1
+        assert _openmp.team_size(n) == 1  # what a kernel's parallel region gets
+    assert resolve_n_threads(None, work=1e12) == min(_threads.usable_cores(), 64)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="Linux only")
+def test_busy_processes_lower_the_idle_cpus():
+    cpus = os.cpu_count() or 1
+    assert 1 <= _threads.idle_cpus() <= cpus
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cpus)]
+    try:
+        deadline = time.monotonic() + 10
+        while _threads.idle_cpus() > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the interpreters have started
+        assert _threads.idle_cpus() == 1
+        assert resolve_n_threads(None, work=1e12) == 1
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+
+
+@needs_openmp
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_results_do_not_depend_on_the_count_the_rule_picks(coffee, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # a Dask cluster may have set it
+    X = coffee.reshape(-1, 3).astype(np.float64)
+    fits, picked = [], set()
+    for idle in (1, 2, 4):
+        monkeypatch.setattr(_threads, "idle_cpus", lambda idle=idle: idle)
+        picked.add(resolve_n_threads(None, work=X.size * 8))
+        fits.append((KMeans(8, random_state=0, max_iter=20).fit(X),
+                     GaussianMixture(4, random_state=0, max_iter=5).fit(X)))
+    assert len(picked) == min(_threads.usable_cores(), 3)
+    for km, gm in fits[1:]:
+        np.testing.assert_array_equal(km.cluster_centers_, fits[0][0].cluster_centers_)
+        np.testing.assert_array_equal(gm.means_, fits[0][1].means_)
+        np.testing.assert_array_equal(gm.predict_proba(X[:500]), fits[0][1].predict_proba(X[:500]))
