@@ -100,6 +100,8 @@ class GaussianMixtureFit:
 
 
 def same(a, b) -> bool:
+    if isinstance(a, tuple):
+        return all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, np.ndarray):
         return np.array_equal(a, b)
     return a == b
