@@ -244,6 +244,7 @@ cdef inline void potential_terms(
 cdef Py_ssize_t draw_sample(
         double u,                       # IN uniform in [0, 1)
         const double *tile_potential,   # IN (n_tiles,)
+        double total,                   # IN their sum, in tile order
         Py_ssize_t n_tiles,
         Py_ssize_t n_samples,
         const double *sample_weight,
@@ -252,9 +253,7 @@ cdef Py_ssize_t draw_sample(
     """A sample drawn with probability w_i closest_i / potential: the first whose
     cumulative mass (in sample order, tile by tile) passes u x potential."""
     cdef Py_ssize_t tile, i, first, end, last = -1
-    cdef double total = 0, before = 0, mass = 0
-    for tile in range(n_tiles):
-        total = total + tile_potential[tile]
+    cdef double before = 0, mass = 0
     if not total > 0:  # every sample sits on a chosen centre
         return 0
     u = u * total
@@ -326,7 +325,7 @@ cdef void seeding_pass(
                         closest_sq[i0 + t] = vmin(<double> dist[t], closest_sq[i0 + t])
                         far = emc_maxd(far, closest_sq[i0 + t])
                     tile_farthest[tile] = far
-                    tile_potential[tile] = tile_trial[tile]
+                    tile_potential[tile] = tile_trial[tile * n_candidates + c]
 
 
 def kmeans_plusplus(
@@ -349,7 +348,7 @@ def kmeans_plusplus(
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t k, tile
     cdef int c, best, n_features = X.shape[1], n_candidates = draws.shape[1]
-    cdef double potential, lowest
+    cdef double potential, lowest, total
     cdef Py_ssize_t per_thread = (padded(n_features * TILE * sizeof(floating))
                                   + padded(TILE * sizeof(floating)) + padded(TILE * sizeof(double)))
     cdef char *team = team_scratch(n_threads, per_thread)
@@ -362,9 +361,12 @@ def kmeans_plusplus(
             closest_sq[k] = INFINITY
         for k in range(chosen.shape[0]):
             if k > 0:
+                total = 0
+                for tile in range(n_tiles):
+                    total = total + tile_potential[tile]
                 for c in range(n_candidates):
-                    candidates[c] = draw_sample(draws[k - 1, c], &tile_potential[0], n_tiles,
-                                                n_samples, &sample_weight[0], w_step,
+                    candidates[c] = draw_sample(draws[k - 1, c], &tile_potential[0], total,
+                                                n_tiles, n_samples, &sample_weight[0], w_step,
                                                 &closest_sq[0])
                 seeding_pass(&X[0, 0], n_features, n_samples, &sample_weight[0], w_step,
                              &candidates[0], n_candidates, &boxes[0, 0], &closest_sq[0],

@@ -25,8 +25,8 @@ the runtime's default spinning made them 1.7x faster. A caller's
 from __future__ import annotations
 
 import numbers
-from typing import Any
 import os
+from typing import Any
 
 import numpy as np
 

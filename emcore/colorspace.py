@@ -72,5 +72,7 @@ def samples_to_oklab(rgb: np.ndarray, scale: float, n_threads: int | None = None
     rgb = np.ascontiguousarray(rgb)
     out: np.ndarray = np.empty(rgb.shape, dtype=dtype)
     _colors.srgb_to_oklab(rgb, float(scale), LMS_FROM_RGB, LAB_FROM_LMS, out,
+                          # a pixel's conversion (two 3x3 products, three cube roots)
+                          # costs about what a 16-component pass does
                           resolve_n_threads(n_threads, work_of(rgb.reshape(-1, 3), 16)))
     return out
