@@ -20,11 +20,13 @@ from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
 from emcore.pipeline import Segmentation, segment_image
 from emcore.segment import EM, k_sweep, quantize, save_new
+from emcore.spatial import SpatialGaussianMixture
 
 __version__ = "0.2.0"
 
 __all__ = [
     "EM", "GaussianMixture", "Image", "KMeans", "Kernel", "compute_densities", "load",
     "k_sweep", "load_image", "openmp_enabled", "quantize", "rgb_vector_to_image", "save_image",
-    "save_new", "Segmentation", "segment_image", "unique_colors", "__version__",
+    "save_new", "Segmentation", "segment_image", "SpatialGaussianMixture", "unique_colors",
+    "__version__",
 ]

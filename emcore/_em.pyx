@@ -191,3 +191,274 @@ def em_pass(
                 emc_fold_lanes(acc + EMC_LANES * k * n_stats, n_stats, &block_stats[b, k, 0])
             block_loglik[b] = loglik
     free(team)
+
+
+# ------------------------------------------------------------------------------------
+# The spatial (hidden Markov random field) E-step: mean-field or ICM sweeps over a
+# voxel grid, and the M-step's sums from the posteriors they leave.
+#
+# A voxel's posterior over the K labels is
+#     q_i(k) ~ exp(data_ik + sum_m coupling_m q_{i + offset_m}(k))
+# (data: log w_k p(x_i | k) up to a constant per voxel; coupling: beta times the
+# neighbour's weight). Voxels are updated a colour at a time, colours chosen so
+# that no two neighbours share one: with neighbours along the axes only, the parity
+# of z + y + x (2 colours); with diagonal neighbours too, the parities of z, y and
+# x (8). Within a colour every update reads only other colours, so the order the
+# threads take the rows in changes nothing: results are independent of the
+# thread count.
+
+from libc.math cimport exp, expf
+
+
+cdef inline int first_largest(const floating *v, int n) noexcept nogil:
+    """The index of v's largest value, the first of equal ones (as numpy's argmax)."""
+    cdef int k, best = 0
+    for k in range(1, n):
+        if v[k] > v[best]:
+            best = k
+    return best
+
+
+cdef inline int gather_neighbours(
+        const unsigned char *inside,  # IN (N,)
+        Py_ssize_t i, Py_ssize_t z, Py_ssize_t y, Py_ssize_t x,
+        Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,
+        const Py_ssize_t *offsets,    # IN (M, 3)
+        const Py_ssize_t *step,       # IN (M,) each offset's step in the flat index
+        const double *coupling,       # IN (M,)
+        int n_neighbours,
+        bint interior,                # every neighbour of i lies on the grid
+        bint all_inside,              # no mask
+        Py_ssize_t *where,            # OUT (M,) the neighbours inside, first n
+        double *weight) noexcept nogil:  # OUT (M,) their coupling
+    """How many of voxel i's neighbours are on the grid and inside; lists them."""
+    cdef int m, n = 0
+    cdef Py_ssize_t zz, yy, xx, j
+    for m in range(n_neighbours):
+        if not interior:
+            zz = z + offsets[3 * m]
+            yy = y + offsets[3 * m + 1]
+            xx = x + offsets[3 * m + 2]
+            if zz < 0 or zz >= nz or yy < 0 or yy >= ny or xx < 0 or xx >= nx:
+                continue
+        j = i + step[m]
+        if all_inside or inside[j]:
+            where[n] = j
+            weight[n] = coupling[m]
+            n += 1
+    return n
+
+
+cdef inline void neighbour_field(
+        const floating *data,         # IN (K,) voxel i's data term
+        const floating *q,            # IN (N, K)
+        const Py_ssize_t *where,      # IN (n,) from gather_neighbours
+        const double *weight,         # IN (n,)
+        int n, int n_components,
+        double *field) noexcept nogil:  # OUT (K,)
+    """data_k + sum_m weight_m q_{where_m}(k): four labels at a time, so that four
+    independent register sums hide the additions' latency."""
+    cdef int k = 0, t
+    cdef double a0, a1, a2, a3, w
+    cdef const floating *qj
+    while k + 4 <= n_components:
+        a0, a1, a2, a3 = data[k], data[k + 1], data[k + 2], data[k + 3]
+        for t in range(n):
+            w = weight[t]
+            qj = q + where[t] * n_components + k
+            a0 = a0 + w * qj[0]
+            a1 = a1 + w * qj[1]
+            a2 = a2 + w * qj[2]
+            a3 = a3 + w * qj[3]
+        field[k], field[k + 1], field[k + 2], field[k + 3] = a0, a1, a2, a3
+        k += 4
+    if k < n_components:  # the last one to three labels, in the same order
+        a0, a1, a2 = data[k], (data[k + 1] if k + 1 < n_components else 0), (
+            data[k + 2] if k + 2 < n_components else 0)
+        for t in range(n):
+            w = weight[t]
+            qj = q + where[t] * n_components + k
+            a0 = a0 + w * qj[0]
+            if k + 1 < n_components:
+                a1 = a1 + w * qj[1]
+                if k + 2 < n_components:
+                    a2 = a2 + w * qj[2]
+        field[k] = a0
+        if k + 1 < n_components:
+            field[k + 1] = a1
+        if k + 2 < n_components:
+            field[k + 2] = a2
+
+
+cdef inline bint set_posterior(floating *qi, double *field, int n_components,
+                               bint hard) noexcept nogil:
+    """q_i from its field (softmax, or the one-hot of its best label); True when q_i's
+    best label changed."""
+    cdef int k, old = first_largest(qi, n_components), best = 0
+    cdef double largest, total
+    largest = field[0]
+    for k in range(1, n_components):
+        if field[k] > largest:  # the first of equal maxima, as argmax
+            largest = field[k]
+            best = k
+    if hard:
+        for k in range(n_components):
+            qi[k] = 1 if k == best else 0
+        return best != old
+    total = 0
+    for k in range(n_components):
+        if floating is float:  # float32 posteriors: the float exponential is enough
+            field[k] = expf(<float> (field[k] - largest))
+        else:
+            field[k] = exp(field[k] - largest)
+        total += field[k]
+    total = 1 / total
+    for k in range(n_components):
+        qi[k] = <floating> (field[k] * total)
+    return first_largest(qi, n_components) != old
+
+
+def mrf_sweeps(
+        const floating[:, ::1] data,       # IN (N, K) per-voxel log w_k p(x | k) + any constant
+        floating[:, ::1] q,                # IN/OUT (N, K) posteriors (rows outside: untouched)
+        const unsigned char[::1] inside,   # IN (N,) 1 where a voxel is segmented
+        Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx,  # the grid, N = nz ny nx, x fastest
+        const Py_ssize_t[:, ::1] offsets,  # IN (M, 3) (dz, dy, dx) in {-1, 0, 1}, not all 0
+        const Py_ssize_t[::1] step,        # IN (M,) (dz ny + dy) nx + dx
+        const double[::1] coupling,        # IN (M,) beta x each neighbour's weight
+        bint axial,                        # every offset lies along one axis: 2 colours
+        bint hard,                         # ICM: q becomes the one-hot of the best label
+        int n_sweeps,
+        long long[::1] row_changes,        # OUT (nz ny,) voxels whose best label changed
+        int n_threads):
+    """n_sweeps colour-by-colour updates of every voxel inside, in place."""
+    cdef Py_ssize_t n_rows = nz * ny, row, z, y, x, x0, i
+    cdef int _sweep, colour, m, n_colours = 2 if axial else 8
+    cdef int n_components = data.shape[1], n_neighbours = offsets.shape[0]
+    cdef bint all_inside = True, row_interior, z_moves = False, y_moves = False
+    cdef char *team
+    cdef char *cursor = NULL
+    cdef double *field = NULL
+    cdef double *weight = NULL
+    cdef Py_ssize_t *where = NULL
+    cdef Py_ssize_t field_bytes = n_components * sizeof(double)
+    cdef Py_ssize_t weight_bytes = n_neighbours * sizeof(double)
+    cdef Py_ssize_t where_bytes = n_neighbours * sizeof(Py_ssize_t)
+    cdef Py_ssize_t per_thread = padded(field_bytes) + padded(weight_bytes) + padded(where_bytes)
+    cdef int n_found
+    row_changes[...] = 0
+    if n_rows * nx == 0 or n_sweeps <= 0:
+        return
+    for i in range(n_rows * nx):
+        if not inside[i]:
+            all_inside = False
+            break
+    for m in range(n_neighbours):
+        z_moves = z_moves or offsets[m, 0] != 0
+        y_moves = y_moves or offsets[m, 1] != 0
+    team = team_scratch(n_threads, per_thread)
+    with nogil, parallel(num_threads=n_threads):
+        cursor = thread_scratch(team, per_thread)
+        field = <double *> take(&cursor, field_bytes)
+        weight = <double *> take(&cursor, weight_bytes)
+        where = <Py_ssize_t *> take(&cursor, where_bytes)
+        for _sweep in range(n_sweeps):
+            for colour in range(n_colours):
+                for row in prange(n_rows, schedule='static'):
+                    z = row // ny
+                    y = row - z * ny
+                    if axial:
+                        x0 = (colour + z + y) & 1
+                    elif (z & 1) != (colour >> 2) or (y & 1) != ((colour >> 1) & 1):
+                        continue
+                    else:
+                        x0 = colour & 1
+                    row_interior = ((not z_moves or 0 < z < nz - 1)
+                                    and (not y_moves or 0 < y < ny - 1))
+                    for x in range(x0, nx, 2):
+                        i = row * nx + x
+                        if not all_inside and not inside[i]:
+                            continue
+                        n_found = gather_neighbours(&inside[0], i, z, y, x, nz, ny, nx,
+                                                    &offsets[0, 0], &step[0], &coupling[0],
+                                                    n_neighbours,
+                                                    row_interior and 0 < x < nx - 1,
+                                                    all_inside, where, weight)
+                        neighbour_field(&data[i, 0], &q[0, 0], where, weight, n_found,
+                                        n_components, field)
+                        if set_posterior(&q[i, 0], field, n_components, hard):
+                            row_changes[row] += 1
+    free(team)
+
+
+def posterior_sums(
+        const floating[:, ::1] X,           # IN (N, D)
+        const floating[:, ::1] q,           # IN (N, K) posteriors
+        const double[::1] sample_weight,    # IN (N,) or (1,): 0 outside a mask
+        const floating[:, ::1] centre,      # IN (K, D) what the sums are centred on
+        bint full,
+        Py_ssize_t block_size,
+        double[:, :, ::1] block_stats,      # OUT (B, K, S), as em_pass writes them
+        int n_threads):
+    """The M-step's per-block sums with given posteriors as the responsibilities."""
+    cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_stats.shape[0]
+    cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
+    cdef Py_ssize_t b, start, end, tile, i0, n
+    cdef int t, k, c, n_features = X.shape[1], n_components = centre.shape[0]
+    cdef int n_stats = block_stats.shape[2]
+    cdef char *team
+    cdef char *cursor = NULL
+    cdef floating *xs = NULL    # (D, TILE) the tile
+    cdef floating *resp = NULL  # (K, TILE) its posteriors, 0 past its end
+    cdef double *wide = NULL    # (D, TILE) the tile in float64
+    cdef double *r = NULL       # (TILE,) see accumulate_tile
+    cdef double *scale = NULL   # (TILE,) the tile's sample weights, 0 past its end
+    cdef double *acc = NULL     # (K, S, EMC_LANES)
+    cdef char *live = NULL      # (K,) all 1
+    cdef Py_ssize_t xs_bytes = n_features * TILE * sizeof(floating)
+    cdef Py_ssize_t resp_bytes = n_components * TILE * sizeof(floating)
+    cdef Py_ssize_t wide_bytes = n_features * TILE * sizeof(double)
+    cdef Py_ssize_t row_bytes = TILE * sizeof(double)
+    cdef Py_ssize_t acc_bytes = EMC_LANES * n_components * n_stats * sizeof(double)
+    cdef Py_ssize_t per_thread = (padded(xs_bytes) + padded(resp_bytes) + padded(wide_bytes)
+                                  + 2 * padded(row_bytes) + padded(acc_bytes)
+                                  + padded(n_components))
+    block_stats[...] = 0
+    if n_samples == 0:
+        return
+    team = team_scratch(n_threads, per_thread)
+    with nogil, parallel(num_threads=n_threads):
+        cursor = thread_scratch(team, per_thread)
+        xs = <floating *> take(&cursor, xs_bytes)
+        resp = <floating *> take(&cursor, resp_bytes)
+        wide = <double *> take(&cursor, wide_bytes)
+        r = <double *> take(&cursor, row_bytes)
+        scale = <double *> take(&cursor, row_bytes)
+        acc = <double *> take(&cursor, acc_bytes)
+        live = <char *> take(&cursor, n_components)
+        for c in range(n_components):
+            live[c] = 1
+        for b in prange(n_blocks, schedule='dynamic'):
+            start = b * block_size
+            end = min(start + block_size, n_samples)
+            for t in range(EMC_LANES * n_components * n_stats):
+                acc[t] = 0
+            for tile in range((end - start + TILE - 1) // TILE):
+                i0 = start + tile * TILE
+                n = min(<Py_ssize_t> TILE, end - i0)
+                load_tile(&X[0, 0], i0, n, n_features, xs)
+                widen(xs, wide, n_features * TILE)
+                for k in range(n_components):
+                    for t in range(n):
+                        resp[k * TILE + t] = q[i0 + t, k]
+                    for t in range(n, TILE):
+                        resp[k * TILE + t] = 0
+                for t in range(n):
+                    scale[t] = sample_weight[(i0 + t) * w_step]
+                for t in range(n, TILE):
+                    scale[t] = 0
+                accumulate_tile(wide, scale, &centre[0, 0], resp, live, n_components,
+                                n_features, n_stats, full, r, acc)
+            for k in range(n_components):
+                emc_fold_lanes(acc + EMC_LANES * k * n_stats, n_stats, &block_stats[b, k, 0])
+    free(team)

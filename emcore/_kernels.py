@@ -268,3 +268,67 @@ def kmeans_plusplus(X, sample_weight, first, draws, n_threads):
                             np.empty((n_tiles, 2 * X.shape[1]), dtype=X.dtype),
                             np.empty(n_trials, dtype=np.intp), _threads(n_threads))
     return chosen
+
+
+def _grid_posteriors(q, shape, name="q"):
+    """Check (N, K) posteriors laid on a grid of ``shape`` (nz, ny, nx); returns K."""
+    if not isinstance(q, np.ndarray) or q.dtype not in (np.float32, np.float64):
+        raise KernelArgumentError(f"{name} must be a float32 or float64 array")
+    _array(q, name, q.dtype, 2)
+    nz, ny, nx = (int(s) for s in shape)
+    if min(nz, ny, nx) < 1 or nz * ny * nx != q.shape[0]:
+        raise KernelArgumentError(f"a {nz} x {ny} x {nx} grid does not hold {q.shape[0]} voxels")
+    if q.shape[1] < 1:
+        raise KernelArgumentError(f"{name} needs at least one label")
+    return q.shape[1]
+
+
+def mrf_sweeps(data, q, inside, shape, offsets, coupling, hard, n_sweeps, n_threads):
+    """Mean-field (or, with ``hard``, ICM) sweeps of a Potts prior over a voxel grid of
+    ``shape`` (nz, ny, nx), updating the posteriors q in place: emcore/_em.pyx.
+    Returns how many voxel updates changed a voxel's best label."""
+    k = _grid_posteriors(q, shape)
+    _writable(q, "q")
+    _array(data, "data", q.dtype, 2, q.shape)
+    if np.isnan(data).any() or (data == np.inf).any():
+        raise KernelArgumentError("data must be finite or -inf")
+    _array(inside, "inside", np.uint8, 1, (q.shape[0],))
+    _array(offsets, "offsets", np.intp, 2)
+    if offsets.shape[1] != 3 or ((offsets < -1) | (offsets > 1)).any() or (
+            (offsets == 0).all(axis=1).any()):
+        raise KernelArgumentError("offsets must be (M, 3) steps in {-1, 0, 1}, none all zero")
+    _array(coupling, "coupling", np.float64, 1, (offsets.shape[0],))
+    if not np.isfinite(coupling).all():
+        raise KernelArgumentError("coupling must be finite")
+    n_sweeps = int(n_sweeps)
+    if n_sweeps < 0:
+        raise KernelArgumentError(f"n_sweeps must be >= 0, got {n_sweeps}")
+    _fits_int("MRF sweep", k, offsets.shape[0])
+    axial = bool(((offsets != 0).sum(axis=1) == 1).all())
+    nz, ny, nx = (int(s) for s in shape)
+    step = np.ascontiguousarray((offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2])
+    row_changes = np.empty(nz * ny, dtype=np.longlong)
+    _em.mrf_sweeps(data, q, inside, nz, ny, nx, offsets, step, coupling, axial, bool(hard),
+                   n_sweeps, row_changes, _threads(n_threads))
+    return int(row_changes.sum())
+
+
+def posterior_sums(X, q, sample_weight, centre, full, block_size, block_stats, n_threads):
+    """The M-step's per-block sums with q (N, K) as the responsibilities, centred on
+    ``centre``, laid out as em_pass's: emcore/_em.pyx."""
+    _samples(X)
+    n, d = X.shape
+    _array(q, "q", X.dtype, 2)
+    k = q.shape[1]
+    if q.shape[0] != n or k < 1:
+        raise KernelArgumentError(f"q must have shape ({n}, K >= 1), got {q.shape}")
+    _array(centre, "centre", X.dtype, 2, (k, d))
+    _weights(sample_weight, n)
+    n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
+    _fits_int("posterior sums", (2 * d + k + 2) * TILE + _em.LANES * k * n_stats)
+    n_blocks = _n_blocks(block_stats)
+    _writable(_array(block_stats, "block_stats", np.float64, 3, (n_blocks, k, n_stats)),
+              "block_stats")
+    _blocks(n, block_size, n_blocks)
+    _em.posterior_sums(X, q, sample_weight, centre, bool(full), int(block_size), block_stats,
+                       _threads(n_threads))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from emcore.image import read_picture, save_image, split_alpha
 from emcore.image import unique_colors as count_colors
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
+from emcore.spatial import SpatialGaussianMixture
 from emcore.transparency import (composite_coordinates, constrained_assign, constrained_lloyd,
                                  integer_entries, opaque_entry_mask)
 
@@ -38,6 +39,9 @@ REPAINTS = ("segment", "component")
 #: the covariance types (README, "Choosing the defaults"), as in the Rust module emcore
 #: replaces; GaussianMixture itself keeps scikit-learn's 'full'.
 IMAGE_COVARIANCE = "spherical"
+
+#: What the pipeline fits
+Model = Union[KMeans, GaussianMixture, SpatialGaussianMixture]
 
 
 def _gather(table: np.ndarray, index: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
@@ -201,6 +205,28 @@ class ImageSamples:
         means[filled] = sums[filled] / mass[filled, None]
         return means
 
+    def pixel_grid(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(H, W, C) fit-space values of every pixel and the mask of those fitted (None:
+        all), for a spatial model; the samples must be the pixels (unique_colors=False)."""
+        if self.weights is not None or is_dask_array(self.inverse) or self.color is None:
+            raise ValueError("a spatial fit needs every pixel of an in-memory image "
+                             "(unique_colors=False)")
+        if not self.has_transparent:
+            return self.fit_samples.reshape(self.shape + (-1,)), None
+        assert self.inverse is not None  # set with has_transparent
+        shown = self.inverse.reshape(self.shape) > 0  # entry 0: the transparent pixels
+        values = np.zeros(self.shape + (self.fit_samples.shape[1],), self.fit_samples.dtype)
+        values[shown] = self.fit_samples
+        return values, shown
+
+    def grid_to_samples(self, pixel_labels: np.ndarray) -> np.ndarray:
+        """Each sample's label from a spatial model's (H, W) labels (see pixel_grid)."""
+        flat = np.asarray(pixel_labels).reshape(-1)
+        if not self.has_transparent:
+            return flat
+        assert self.inverse is not None  # set with has_transparent
+        return flat[self.inverse > 0]
+
     def palette_colors(self, fit_palette: np.ndarray) -> np.ndarray:
         """Palette rows from fit space to the image's colours, clipped and rounded to its dtype."""
         colors = np.asarray(fit_palette, dtype=np.float64)
@@ -307,12 +333,25 @@ def nearest_search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(gap), np.ascontiguousarray(order)
 
 
-def fit_model(samples: ImageSamples, k: int, method: str = "kmeans",
-              **options) -> KMeans | GaussianMixture:
-    """A KMeans or GaussianMixture of k segments fitted to the samples (weighted by counts)."""
+#: What a spatial fit takes of the options of fit_model
+SPATIAL_OPTIONS = ("covariance_type", "reg_covar", "max_iter", "n_init", "init_params",
+                   "random_state", "n_threads")
+
+
+def fit_model(samples: ImageSamples, k: int, method: str = "kmeans", smoothing: float = 0.0,
+              **options) -> Model:
+    """A KMeans or GaussianMixture of k segments fitted to the samples (weighted by counts),
+    or, with ``smoothing`` > 0, a SpatialGaussianMixture of that beta fitted to the pixel
+    grid (``method`` is then ignored; the samples must be every pixel)."""
     check_choice(method, "method", METHODS)
-    model: KMeans | GaussianMixture
+    smoothing = check_float(smoothing, "smoothing", minimum=0)
+    model: Model
     k = samples.model_k(k)
+    if smoothing > 0:
+        values, mask = samples.pixel_grid()
+        spatial = {name: options[name] for name in SPATIAL_OPTIONS if name in options}
+        spatial.setdefault("covariance_type", IMAGE_COVARIANCE)
+        return SpatialGaussianMixture(k, beta=smoothing, **spatial).fit(values, mask=mask)
     if method == "kmeans":
         model = KMeans(k, **options)
         if samples.weights is not None and k == len(samples.fit_samples):
@@ -354,7 +393,7 @@ class Segmentation:
         with the result.
     """
 
-    model: KMeans | GaussianMixture
+    model: Model
     labels: np.ndarray
     palette: np.ndarray
     image: np.ndarray
@@ -376,7 +415,7 @@ class Segmentation:
                    metadata=self.metadata)
 
 
-def finish(samples: ImageSamples, model: KMeans | GaussianMixture, *,
+def finish(samples: ImageSamples, model: Model, *,
            repaint: str = "segment", dither: float = 0.0,
            eight_bit: bool = False) -> Segmentation:
     """Labels, palette and repainted image from a model fitted on ``samples``.
@@ -391,6 +430,8 @@ def finish(samples: ImageSamples, model: KMeans | GaussianMixture, *,
         raise ValueError(f"dither must be between 0 and 1, got {dither}")
     if isinstance(model, KMeans):
         sample_labels, centres = model.labels_, model.cluster_centers_
+    elif isinstance(model, SpatialGaussianMixture):
+        sample_labels, centres = samples.grid_to_samples(model.labels_), model.means_
     else:
         sample_labels, centres = model.predict(samples.fit_samples), model.means_
     if np.shape(centres)[1] != samples.fit_samples.shape[1]:
@@ -459,7 +500,7 @@ def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np
 
 def segment_image(image: Any, n_colors: int, *, method: str = "kmeans",
                   color_space: str = "rgb", dither: float = 0.0, repaint: str = "segment",
-                  unique_colors: bool = True,
+                  unique_colors: bool = True, smoothing: float = 0.0,
                   random_state: int | np.random.RandomState | None = 0,
                   n_threads: int | None = None, **options: Any) -> Segmentation:
     """Reduce an image to ``n_colors`` colours: the whole pipeline in one call.
@@ -481,19 +522,27 @@ def segment_image(image: Any, n_colors: int, *, method: str = "kmeans",
         Paint each segment with the mean of its pixels, or with the model's
         mean or centre.
     unique_colors : bool, default True
+        Ignored with ``smoothing`` (a spatial fit sees every pixel).
+    smoothing : float, default 0
+        The Potts prior's ``beta``: above 0, a :class:`SpatialGaussianMixture` is
+        fitted to the pixel grid so that neighbouring pixels tend to share a
+        segment (noisy images come out whole instead of speckled); ``method`` is
+        then ignored. 1 is a good start.
     random_state : int, RandomState or None, default 0
     n_threads : int or None
     **options
-        Passed to :class:`KMeans` or :class:`GaussianMixture`.
+        Passed to :class:`KMeans`, :class:`GaussianMixture` or
+        :class:`SpatialGaussianMixture`.
 
     Returns
     -------
     Segmentation
     """
     check_choice(method, "method", METHODS)
-    samples = ImageSamples(image, unique_colors=unique_colors, color_space=color_space,
-                           n_threads=n_threads)
+    smoothing = check_float(smoothing, "smoothing", minimum=0)
+    samples = ImageSamples(image, unique_colors=unique_colors and smoothing == 0,
+                           color_space=color_space, n_threads=n_threads)
     k = samples.effective_k(n_colors, "n_colors")
-    model = fit_model(samples, k, method, random_state=random_state, n_threads=n_threads,
-                      **options)
+    model = fit_model(samples, k, method, smoothing, random_state=random_state,
+                      n_threads=n_threads, **options)
     return finish(samples, model, repaint=repaint, dither=dither)

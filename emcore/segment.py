@@ -14,16 +14,17 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from emcore._validation import check_choice, check_int
+from emcore._validation import check_choice, check_float, check_int
 from emcore.exceptions import ConvergenceWarning
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
-from emcore.pipeline import (IMAGE_COVARIANCE, METHODS, ImageSamples, Segmentation, finish,
-                             fit_model, segment_image)
+from emcore.pipeline import (IMAGE_COVARIANCE, METHODS, SPATIAL_OPTIONS, ImageSamples,
+                             Segmentation, finish, fit_model, segment_image)
+from emcore.spatial import SpatialGaussianMixture
 
 _GMM_OPTIONS = set(inspect.signature(GaussianMixture.__init__).parameters) - {
     "self", "n_components", "max_iter"}
-_EM_OPTIONS = {"unique_colors", "color_space", "dither", "repaint"}
+_EM_OPTIONS = {"unique_colors", "color_space", "dither", "repaint", "smoothing"}
 
 
 class EM:
@@ -57,6 +58,11 @@ class EM:
     repaint : {'segment', 'component'}, default 'segment'
         Paint each segment with the mean colour of its pixels (the colour that
         minimises its squared error) or with the component's mean.
+    smoothing : float, default 0
+        Above 0, the mixture is a :class:`SpatialGaussianMixture` with this
+        ``beta``: neighbouring pixels tend to share a segment (for noisy images).
+        It sees every pixel (``unique_colors`` is ignored) and takes the options
+        {covariance_type, reg_covar, n_init, init_params, random_state, n_threads}.
     **options
         Any :class:`GaussianMixture` option. The defaults differ from
         GaussianMixture's where measurement says so (README, "Choosing the
@@ -66,7 +72,7 @@ class EM:
 
     Attributes
     ----------
-    model_ : GaussianMixture
+    model_ : GaussianMixture or SpatialGaussianMixture
         The fitted mixture; its fitted attributes (means_, weights_,
         covariances_, converged_, n_iter_, lower_bound_, ...) are also
         readable on the EM object itself.
@@ -74,21 +80,27 @@ class EM:
 
     def __init__(self, image: Any, n_clusters: int, *, unique_colors: bool = True,
                  color_space: str = "rgb", dither: float = 0.0, repaint: str = "segment",
-                 **options: Any) -> None:
-        unknown = set(options) - _GMM_OPTIONS
+                 smoothing: float = 0.0, **options: Any) -> None:
+        self.smoothing = check_float(smoothing, "smoothing", minimum=0)
+        accepted = set(SPATIAL_OPTIONS) - {"max_iter"} if self.smoothing else _GMM_OPTIONS
+        unknown = set(options) - accepted
         if unknown:
             raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; EM accepts "
-                            f"{', '.join(sorted(_EM_OPTIONS | _GMM_OPTIONS))}")
+                            f"{', '.join(sorted(_EM_OPTIONS | accepted))}"
+                            + (" with smoothing" if self.smoothing else ""))
         options.setdefault("random_state", 0)
         options.setdefault("covariance_type", IMAGE_COVARIANCE)
-        self._samples = ImageSamples(image, unique_colors=bool(unique_colors),
+        self.unique_colors = bool(unique_colors) and not self.smoothing
+        self._samples = ImageSamples(image, unique_colors=self.unique_colors,
                                      color_space=color_space,
                                      n_threads=options.get("n_threads"))
         self.n_clusters = self._samples.effective_k(n_clusters, "n_clusters")
-        self.unique_colors = bool(unique_colors)
         self.dither = dither
         self.repaint = repaint
-        self.model_ = GaussianMixture(self._samples.model_k(self.n_clusters), **options)
+        k = self._samples.model_k(self.n_clusters)
+        self.model_: GaussianMixture | SpatialGaussianMixture = (
+            SpatialGaussianMixture(k, beta=self.smoothing, **options) if self.smoothing
+            else GaussianMixture(k, **options))
         self._result: Segmentation | None = None
 
     def fit(self, epochs: int = 100) -> EM:
@@ -98,7 +110,8 @@ class EM:
         ----------
         epochs : int, default 100
             At most this many EM iterations (fewer once converged; no warning when
-            they run out).
+            they run out); with ``smoothing``, spatial iterations after the
+            per-pixel start.
 
         Returns
         -------
@@ -108,7 +121,11 @@ class EM:
         with warnings.catch_warnings():  # the caller chose the number of epochs
             warnings.filterwarnings("ignore", "Best performing initialization did not converge",
                                     ConvergenceWarning)
-            self.model_.fit(self._samples.fit_samples, sample_weight=self._samples.weights)
+            if isinstance(self.model_, SpatialGaussianMixture):
+                values, mask = self._samples.pixel_grid()
+                self.model_.fit(values, mask=mask)
+            else:
+                self.model_.fit(self._samples.fit_samples, sample_weight=self._samples.weights)
         self._result = None
         return self
 
@@ -240,8 +257,11 @@ def k_sweep(image: Any, k_values: Iterable[int], *, method: str = "kmeans",
         start = time.perf_counter()
         model = fit_model(samples, k, method, random_state=random_state, n_threads=n_threads,
                           **options)
-        cost = (model.inertia_ if isinstance(model, KMeans)
-                else model.bic(samples.fit_samples, sample_weight=samples.weights))
+        if isinstance(model, KMeans):
+            cost = model.inertia_
+        else:
+            assert isinstance(model, GaussianMixture)  # a sweep does not smooth
+            cost = model.bic(samples.fit_samples, sample_weight=samples.weights)
         times.append(time.perf_counter() - start)
         costs.append(cost)
         if callback is not None:

@@ -103,6 +103,10 @@ def add_parser(sub, formatter_class):
                      help="Floyd-Steinberg error diffusion, 0 to 1 (1 when given alone)")
     seg.add_argument("--nofs", dest="dither", action="store_const", const=0.0,
                      help="no dithering (pngquant's spelling; emcore's default)")
+    seg.add_argument("--smooth", type=non_negative_float, default=0.0, metavar="BETA",
+                     help="spatial smoothing: a Gaussian mixture under a Potts prior of this "
+                          "strength (1 is a good start; 0: off), so that neighbouring pixels "
+                          "share segments on noisy images; implies --method gmm")
     seg.add_argument("--repaint", choices=("segment", "component"), default="segment",
                      help="paint each segment with its pixels' mean or the model's mean")
     seg.add_argument("--rgb", action="store_true",
@@ -208,7 +212,8 @@ class _Quantizer:
     def __init__(self, picture, args, n_threads, tick, frames=None):
         from emcore.pipeline import ImageSamples
         self.args, self.n_threads, self.tick = args, n_threads, tick
-        self.samples = ImageSamples(picture, unique_colors=not args.no_unique_colors,
+        self.samples = ImageSamples(picture,
+                                    unique_colors=not (args.no_unique_colors or args.smooth),
                                     color_space=args.color_space, n_threads=n_threads)
         self.original = picture.pixels
         self.frames = frames
@@ -224,9 +229,9 @@ class _Quantizer:
                            n_threads=self.n_threads, callback=self.tick)
             if args.tol is not None:
                 options["tol"] = args.tol
-            if args.method == "gmm":
+            if args.method == "gmm" or args.smooth:
                 options["covariance_type"] = args.covariance
-            model = fit_model(self.samples, k, args.method, **options)
+            model = fit_model(self.samples, k, args.method, args.smooth, **options)
             from emcore.image import PALETTE_FORMATS
             indexed = not args.rgb and self.fmt in PALETTE_FORMATS
             result = finish(self.samples, model, repaint=args.repaint, dither=args.dither,
@@ -356,14 +361,17 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
         if job.destination == STDIO:  # last, once every file is ready to be put in place
             sys.stdout.buffer.write(buf.getvalue())
             sys.stdout.buffer.flush()
-    if args.method == "gmm":
+    if args.smooth:
+        score = {"smoothing": args.smooth, "converged": bool(model.converged_)}
+    elif args.method == "gmm":
         score = {"log_likelihood": float(model.lower_bound_),
                  "converged": bool(model.converged_)}
     else:
         score = {"inertia": float(model.inertia_),
                  "converged": bool(model.n_iter_ < args.max_iter)}
     n_frames = 1 if frames is None else len(frames.pixels)
-    return {"input": job.source, "frames": n_frames, "k": k, "method": args.method,
+    method = "spatial-gmm" if args.smooth else args.method
+    return {"input": job.source, "frames": n_frames, "k": k, "method": method,
             "iterations": int(model.n_iter_), **score, "psnr": round(psnr, 3),
             "bytes": n_bytes, "seconds": round(elapsed, 4), "output": job.destination}
 
@@ -376,9 +384,13 @@ def _report(summary: dict, args) -> None:
     if args.json:
         print(json.dumps(summary), flush=True)
         return
-    score = (f"log-likelihood {summary['log_likelihood']:.4f}" if args.method == "gmm"
-             else f"inertia {summary['inertia']:.6g}")
-    print(f"{args.method} k={summary['k']}: {summary['iterations']} iterations, "
+    if "smoothing" in summary:
+        score = f"smoothing {summary['smoothing']:g}"
+    elif "log_likelihood" in summary:
+        score = f"log-likelihood {summary['log_likelihood']:.4f}"
+    else:
+        score = f"inertia {summary['inertia']:.6g}"
+    print(f"{summary['method']} k={summary['k']}: {summary['iterations']} iterations, "
           f"{'converged' if summary['converged'] else 'not converged'}, {score}, "
           f"{summary['psnr']:.2f} dB, {summary['bytes']:,} bytes, {summary['seconds']:.2f} s "
           f"-> {summary['output']}", flush=True)
