@@ -229,9 +229,11 @@ cdef inline int gather_neighbours(
         int n_neighbours,
         bint interior,                # every neighbour of i lies on the grid
         bint all_inside,              # no mask
-        Py_ssize_t *where,            # OUT (M,) the neighbours inside, first n
+        Py_ssize_t *where,            # OUT (M,) the steps to the neighbours inside, first n
         double *weight) noexcept nogil:  # OUT (M,) their coupling
-    """How many of voxel i's neighbours are on the grid and inside; lists them."""
+    """How many of voxel i's neighbours are on the grid and inside; lists them (for a
+    voxel with every neighbour on the grid and no mask, that is step and coupling
+    themselves, and the caller need not call this)."""
     cdef int m, n = 0
     cdef Py_ssize_t zz, yy, xx, j
     for m in range(n_neighbours):
@@ -243,7 +245,7 @@ cdef inline int gather_neighbours(
                 continue
         j = i + step[m]
         if all_inside or inside[j]:
-            where[n] = j
+            where[n] = step[m]
             weight[n] = coupling[m]
             n += 1
     return n
@@ -251,8 +253,8 @@ cdef inline int gather_neighbours(
 
 cdef inline void neighbour_field(
         const floating *data,         # IN (K,) voxel i's data term
-        const floating *q,            # IN (N, K)
-        const Py_ssize_t *where,      # IN (n,) from gather_neighbours
+        const floating *q,            # IN (K,) voxel i's row of the (N, K) posteriors
+        const Py_ssize_t *where,      # IN (n,) steps from i to its neighbours
         const double *weight,         # IN (n,)
         int n, int n_components,
         double *field) noexcept nogil:  # OUT (K,)
@@ -272,22 +274,28 @@ cdef inline void neighbour_field(
             a3 = a3 + w * qj[3]
         field[k], field[k + 1], field[k + 2], field[k + 3] = a0, a1, a2, a3
         k += 4
-    if k < n_components:  # the last one to three labels, in the same order
-        a0, a1, a2 = data[k], (data[k + 1] if k + 1 < n_components else 0), (
-            data[k + 2] if k + 2 < n_components else 0)
+    if n_components - k == 3:  # the last one to three labels, without branches inside
+        a0, a1, a2 = data[k], data[k + 1], data[k + 2]
         for t in range(n):
             w = weight[t]
             qj = q + where[t] * n_components + k
             a0 = a0 + w * qj[0]
-            if k + 1 < n_components:
-                a1 = a1 + w * qj[1]
-                if k + 2 < n_components:
-                    a2 = a2 + w * qj[2]
+            a1 = a1 + w * qj[1]
+            a2 = a2 + w * qj[2]
+        field[k], field[k + 1], field[k + 2] = a0, a1, a2
+    elif n_components - k == 2:
+        a0, a1 = data[k], data[k + 1]
+        for t in range(n):
+            w = weight[t]
+            qj = q + where[t] * n_components + k
+            a0 = a0 + w * qj[0]
+            a1 = a1 + w * qj[1]
+        field[k], field[k + 1] = a0, a1
+    elif n_components - k == 1:
+        a0 = data[k]
+        for t in range(n):
+            a0 = a0 + weight[t] * q[where[t] * n_components + k]
         field[k] = a0
-        if k + 1 < n_components:
-            field[k + 1] = a1
-        if k + 2 < n_components:
-            field[k + 2] = a2
 
 
 cdef inline bint set_posterior(floating *qi, double *field, int n_components,
@@ -379,13 +387,16 @@ def mrf_sweeps(
                         i = row * nx + x
                         if not all_inside and not inside[i]:
                             continue
-                        n_found = gather_neighbours(&inside[0], i, z, y, x, nz, ny, nx,
-                                                    &offsets[0, 0], &step[0], &coupling[0],
-                                                    n_neighbours,
-                                                    row_interior and 0 < x < nx - 1,
-                                                    all_inside, where, weight)
-                        neighbour_field(&data[i, 0], &q[0, 0], where, weight, n_found,
-                                        n_components, field)
+                        if all_inside and row_interior and 0 < x < nx - 1:
+                            neighbour_field(&data[i, 0], &q[i, 0], &step[0], &coupling[0],
+                                            n_neighbours, n_components, field)
+                        else:
+                            n_found = gather_neighbours(
+                                &inside[0], i, z, y, x, nz, ny, nx, &offsets[0, 0], &step[0],
+                                &coupling[0], n_neighbours, row_interior and 0 < x < nx - 1,
+                                all_inside, where, weight)
+                            neighbour_field(&data[i, 0], &q[i, 0], where, weight, n_found,
+                                            n_components, field)
                         if set_posterior(&q[i, 0], field, n_components, hard):
                             row_changes[row] += 1
     free(team)

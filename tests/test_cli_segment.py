@@ -199,3 +199,24 @@ def test_sixteen_bit_colour_png_is_read_at_full_depth_into_an_8_bit_palette(tmp_
     flat, seg = deep.reshape(-1, 3).astype(np.float64), lab.ravel()
     means = np.stack([flat[seg == j].mean(axis=0) for j in range(10)])
     np.testing.assert_array_equal(written, np.rint(means / 257).astype(np.uint8)[lab])
+
+
+def test_smooth_writes_the_spatial_segmentation(tmp_path):
+    from emcore import segment_image
+    rng = np.random.default_rng(0)
+    truth = np.zeros((50, 70), dtype=np.intp)
+    truth[8:40, 10:35] = 1
+    image = np.clip(np.array([[70, 70, 160], [190, 120, 60]])[truth]
+                    + rng.normal(0, 50, truth.shape + (3,)), 0, 255).astype(np.uint8)
+    src, out = tmp_path / "noisy.png", tmp_path / "out.png"
+    PILImage.fromarray(image).save(src)
+    done = run("segment", str(src), "-k", "2", "--smooth", "1.5", "-o", str(out), "--json",
+               "--labels", str(tmp_path / "labels.npy"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["method"] == "spatial-gmm" and summary["smoothing"] == 1.5
+    labels = np.load(tmp_path / "labels.npy")
+    np.testing.assert_array_equal(labels, segment_image(image, 2, smoothing=1.5).labels)
+    assert max(np.mean(labels == truth), np.mean(labels == 1 - truth)) > 0.99
+    bad = run("segment", str(src), "--smooth", "x", "-o", str(out), "--force")
+    assert bad.returncode == 2 and b"--smooth" in bad.stderr

@@ -162,3 +162,57 @@ def test_sixteen_bit_colour_arrays_and_alpha(chelsea):
         warnings.simplefilter("error")
         out = segment_image(rgba, 5).image
     np.testing.assert_array_equal(out[:, :, 3], 7)
+
+
+def noisy_regions(seed=0, sigma=45.0):
+    """A (60, 80) RGB uint8 image of three rectangles of colours, with strong noise."""
+    truth = np.zeros((60, 80), dtype=np.intp)
+    truth[10:45, 8:40] = 1
+    truth[20:55, 45:75] = 2
+    colours = np.array([[60, 90, 140], [170, 80, 60], [110, 180, 100]], dtype=np.float64)
+    noise = np.random.default_rng(seed).normal(0, sigma, truth.shape + (3,))
+    return np.clip(np.rint(colours[truth] + noise), 0, 255).astype(np.uint8), truth
+
+
+def partition_accuracy(labels, truth):
+    import itertools
+    return max(np.mean(np.array(p)[labels] == truth) for p in itertools.permutations(range(3)))
+
+
+def test_smoothing_fits_the_spatial_mixture_to_the_pixel_grid():
+    from emcore import SpatialGaussianMixture
+    image, truth = noisy_regions()
+    smooth = segment_image(image, 3, smoothing=1.5)
+    direct = SpatialGaussianMixture(3, beta=1.5, covariance_type=IMAGE_COVARIANCE,
+                                    random_state=0).fit(image.astype(np.float32))
+    np.testing.assert_array_equal(smooth.labels, direct.labels_)
+    assert isinstance(smooth.model, SpatialGaussianMixture)
+    per_pixel = segment_image(image, 3, method="gmm")
+    assert partition_accuracy(smooth.labels, truth) > 0.98
+    assert partition_accuracy(smooth.labels, truth) > partition_accuracy(per_pixel.labels,
+                                                                         truth) + 0.1
+    # each segment painted with its pixels' mean colour
+    for k in range(3):
+        np.testing.assert_allclose(smooth.palette[k], image[smooth.labels == k].mean(axis=0),
+                                   atol=0.5)
+
+
+def test_smoothing_with_transparent_pixels_keeps_them_transparent():
+    image, truth = noisy_regions(seed=1)
+    alpha = np.full(truth.shape, 255, dtype=np.uint8)
+    alpha[:, :6] = 0  # a transparent margin: outside the spatial fit's mask
+    rgba = np.dstack([image, alpha])
+    result = segment_image(rgba, 4, smoothing=1.5)
+    assert (result.palette[result.labels[:, :6]][..., 3] == 0).all()
+    assert (result.palette[result.labels[:, 6:]][..., 3] == 255).all()
+    assert len(np.unique(result.labels[:, 6:])) == 3
+
+
+def test_smoothing_refuses_what_it_cannot_do():
+    image, _ = noisy_regions()
+    with pytest.raises(ValueError, match="smoothing"):
+        segment_image(image, 3, smoothing=-1.0)
+    with pytest.raises(TypeError):
+        EM(image, 3, smoothing=1.0, tol=1e-3)  # not an option of the spatial fit
+    em = EM(image, 3, smoothing=1.5).fit(30)
+    np.testing.assert_array_equal(em.labels(), segment_image(image, 3, smoothing=1.5).labels)
