@@ -136,6 +136,15 @@ class EstimatorMixin:
     def _check_fitted(self):
         if not self.__sklearn_is_fitted__():
             raise not_fitted_error(self)
+        for name, fitted in self._fitted_structure().items():
+            if getattr(self, name) != fitted:
+                raise ValueError(f"{name}={getattr(self, name)!r} was set after fit (the fitted "
+                                 f"model has {name}={fitted!r}): fit again, or set it back")
+
+    def _fitted_structure(self) -> dict[str, Any]:
+        """The parameters that shape the fitted arrays, as the fitted arrays say they are;
+        set_params may have changed the parameters since."""
+        return {}
 
     # ------------------------------------------------------------------ input
     def _validate_X(self, X, reset):

@@ -11,7 +11,7 @@ from emcore import _kernels
 from emcore._dask import is_dask_array
 from emcore._params import COVARIANCE_TYPES, kernel_arrays, precision_cholesky
 from emcore._threads import resolve_n_threads, work_of
-from emcore._validation import as_real_array, check_finite
+from emcore._validation import as_real_array, check_bool, check_finite
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
@@ -173,6 +173,7 @@ def compute_densities(image: ArrayLike, kernels: Iterable[tuple[Any, Any, Any]] 
     >>> bool(np.allclose(d, (2 * np.pi) ** -1.5, rtol=1e-15, atol=0))
     True
     """
+    log, normalize = check_bool(log, "log"), check_bool(normalize, "normalize")
     means, prec_chol, weights, cov_type = _mixture_parameters(kernels)
     n_features = means.shape[1]
     if is_dask_array(image):  # lazy, a chunk at a time (one thread per task by default)

@@ -366,17 +366,35 @@ def image_format(path: str | os.PathLike[str]) -> str:
     return PILImage.EXTENSION[ext]
 
 
+#: Formats Pillow writes 16-bit grey to; every other one holds 8 bits a channel.
+SIXTEEN_BIT_GREY_FORMATS = {"PNG", "TIFF"}
+
+
 def _as_pil(arr: np.ndarray, fmt: str) -> PILImage.Image:
+    """A Pillow image of ``arr`` for format ``fmt``.
+
+    Floats are on the 0-255 scale, or on scikit-image's 0-1 scale when every value
+    lies in [0, 1]; 16-bit pixels go to an 8-bit format at 8 bits (x / 257, with a
+    warning); anything else that Pillow cannot write raises ValueError.
+    """
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
-    if arr.dtype == np.uint16 and arr.ndim == 2:
-        return PILImage.fromarray(arr)  # Pillow infers I;16
-    if arr.dtype == np.uint8:
-        return PILImage.fromarray(arr)
-    if arr.dtype.kind == "f" and arr.size and 0 <= arr.min() and arr.max() <= 255:
-        return PILImage.fromarray(np.rint(arr).astype(np.uint8))
-    raise ValueError(f"cannot write a {arr.dtype} image of shape {arr.shape} as {fmt}; "
-                     f"save it as .npy instead")
+    if arr.dtype == np.uint16 and not (arr.ndim == 2 and fmt in SIXTEEN_BIT_GREY_FORMATS):
+        if fmt in SIXTEEN_BIT_GREY_FORMATS:
+            raise ValueError(f"cannot write 16-bit colour as {fmt} (Pillow writes 16-bit "
+                             "grey only); save it as .npy, or as an 8-bit image")
+        warnings.warn(f"{fmt} holds 8 bits a channel: the 16-bit image is written at 8 bits",
+                      UserWarning, stacklevel=4)
+        arr = np.rint(arr / 257.0).astype(np.uint8)
+    if arr.dtype in (np.uint8, np.uint16):
+        return PILImage.fromarray(arr)  # uint16 grey: Pillow infers I;16
+    if arr.dtype.kind == "f" and arr.size and np.isfinite(arr).all() and 0 <= arr.min():
+        if arr.max() <= 1:
+            return PILImage.fromarray(np.rint(arr * 255).astype(np.uint8))
+        if arr.max() <= 255:
+            return PILImage.fromarray(np.rint(arr).astype(np.uint8))
+    raise ValueError(f"cannot write a {arr.dtype} image of shape {arr.shape} as {fmt} "
+                     f"(floats must lie in 0-1 or 0-255); save it as .npy instead")
 
 
 def _as_indexed(labels: np.ndarray, palette: np.ndarray) -> PILImage.Image:

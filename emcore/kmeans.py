@@ -278,6 +278,9 @@ class KMeans(EstimatorMixin):
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
         return self
 
+    def _fitted_structure(self):
+        return {"n_clusters": len(self.cluster_centers_)}
+
     def _check_fitted_arrays(self):
         """The fitted centres' shape and finiteness (after load); ValueError otherwise."""
         k = check_int(self.n_clusters, "n_clusters", minimum=1)

@@ -27,9 +27,19 @@ if TYPE_CHECKING:
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
+WARM_START_CHANGED = ("warm_start: the previous fit has another number of components, "
+                      "features or covariance_type; set warm_start=False to refit")
+
 #: A component whose responsibility mass is below this fraction of the total
 #: weight is empty: it is re-seeded instead of being left to turn into NaN.
 EMPTY_FRACTION = 1e-9
+
+
+def fitted_mixture_structure(model) -> dict[str, Any]:
+    """A fitted mixture's n_components and covariance_type as its arrays have them."""
+    return {"n_components": len(model.means_),
+            "covariance_type": model.__dict__.get("_fitted_covariance_type",
+                                                  model.covariance_type)}
 
 
 class GaussianMixture(EstimatorMixin):
@@ -277,6 +287,9 @@ class GaussianMixture(EstimatorMixin):
                     lower_bound_=float(lower_bound),
                     lower_bounds_=np.asarray(lower_bounds, dtype=np.float64))
 
+    def _fitted_structure(self):
+        return fitted_mixture_structure(self)
+
     def _check_fitted_arrays(self):
         """Every fitted array's shape, finiteness and positive definiteness (after load).
 
@@ -303,6 +316,7 @@ class GaussianMixture(EstimatorMixin):
         if not np.allclose(self.precisions_cholesky_, expected, rtol=rtol, atol=0):
             raise ValueError("precisions_cholesky_ does not match covariances_")
         self.precisions_cholesky_ = expected.astype(dtype)
+        self._fitted_covariance_type = self.covariance_type
 
     # ------------------------------------------------------------------ public
     def fit(self, X: ArrayLike, y: object = None,
@@ -324,11 +338,18 @@ class GaussianMixture(EstimatorMixin):
             The fitted mixture.
         """
         warm = self.warm_start and self.__sklearn_is_fitted__()
+        if warm and self._fitted_structure() != {"n_components": self.n_components,
+                                                 "covariance_type": self.covariance_type}:
+            raise ValueError(WARM_START_CHANGED)
         n_threads = resolve_n_threads(self.n_threads, work_of(X, self.n_components))
         source, start_X, start_w = samples_for_fit(self, X, sample_weight, n_threads,
                                                    reset=not warm)
         d = source.n_features
         self._check_params(source.n_weighted, d)
+        if self.reg_covar > np.finfo(source.dtype).max / 4:
+            raise ValueError(f"reg_covar={self.reg_covar:g} is too large for {source.dtype} "
+                             "data: a covariance that large overflows; use a smaller "
+                             "reg_covar or float64 data")
         random_state = check_random_state(self.random_state)
         # scikit-learn adds 10 eps to each component's mass, for unit weights: scaled by the
         # mean weight, the fit does not depend on the weights' scale
@@ -336,8 +357,7 @@ class GaussianMixture(EstimatorMixin):
         if warm and (self.means_.shape != (self.n_components, d)
                      or np.shape(self.covariances_) != covariance_shape(
                          self.covariance_type, self.n_components, d)):
-            raise ValueError("warm_start: the previous fit has another number of components, "
-                             "features or covariance_type; set warm_start=False to refit")
+            raise ValueError(WARM_START_CHANGED)
         best: dict[str, Any] = {}
         for init in range(1 if warm else self.n_init):
             if warm:  # continue: the previous parameters and lower bound
@@ -366,6 +386,7 @@ class GaussianMixture(EstimatorMixin):
         for name, value in best.items():
             setattr(self, name, value)
         self.lower_bound_ = source.dtype.type(best["lower_bound_"])
+        self._fitted_covariance_type = self.covariance_type
         return self
 
     def fit_predict(self, X: ArrayLike, y: object = None,

@@ -17,6 +17,10 @@ from emcore._files import atomic_output, check_readable_file
 
 FORMAT_VERSION = 1
 
+#: Parameters that belong to the machine a model runs on, not to the model: not
+#: written, so a file made on 8 cores runs on 2 under the default thread rule.
+MACHINE_PARAMS = ("n_threads",)
+
 #: estimator class name -> class, filled by register()
 ESTIMATORS: dict[str, type] = {}
 
@@ -37,6 +41,8 @@ def write_model(model, file):
     arrays = {"format_version": np.array(FORMAT_VERSION),
               "estimator": np.array(type(model).__name__)}
     for name, value in model.get_params().items():
+        if name in MACHINE_PARAMS:
+            continue
         if _storable(value):
             arrays[f"param:{name}"] = np.asarray(value if value is not None else "__None__")
     for name in model._fitted_attributes:

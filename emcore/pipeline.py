@@ -21,7 +21,7 @@ import numpy as np
 from emcore import _colors, _dask
 from emcore._dask import is_dask_array
 from emcore._threads import resolve_n_threads, work_of
-from emcore._validation import check_choice, check_float, check_int
+from emcore._validation import check_bool, check_choice, check_float, check_int
 from emcore.colorspace import COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab
 from emcore.image import read_picture, save_image, split_alpha
 from emcore.image import unique_colors as count_colors
@@ -89,6 +89,7 @@ class ImageSamples:
     def __init__(self, image, *, unique_colors: bool = True, color_space: str = "rgb",
                  n_threads: int | None = None):
         self.color_space = check_choice(color_space, "color_space", COLOR_SPACES)
+        unique_colors = check_bool(unique_colors, "unique_colors")
         if is_dask_array(image):
             self._from_dask(image, unique_colors, n_threads)
             return
@@ -540,6 +541,7 @@ def segment_image(image: Any, n_colors: int, *, method: str = "kmeans",
     """
     check_choice(method, "method", METHODS)
     smoothing = check_float(smoothing, "smoothing", minimum=0)
+    unique_colors = check_bool(unique_colors, "unique_colors")
     samples = ImageSamples(image, unique_colors=unique_colors and smoothing == 0,
                            color_space=color_space, n_threads=n_threads)
     k = samples.effective_k(n_colors, "n_colors")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from emcore._validation import check_choice, check_float, check_int
+from emcore._validation import check_bool, check_choice, check_float, check_int
 from emcore.exceptions import ConvergenceWarning
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
@@ -90,18 +90,36 @@ class EM:
                             + (" with smoothing" if self.smoothing else ""))
         options.setdefault("random_state", 0)
         options.setdefault("covariance_type", IMAGE_COVARIANCE)
-        self.unique_colors = bool(unique_colors) and not self.smoothing
+        self.unique_colors = check_bool(unique_colors, "unique_colors") and not self.smoothing
         self._samples = ImageSamples(image, unique_colors=self.unique_colors,
                                      color_space=color_space,
                                      n_threads=options.get("n_threads"))
         self.n_clusters = self._samples.effective_k(n_clusters, "n_clusters")
+        self._result: Segmentation | None = None
         self.dither = dither
         self.repaint = repaint
         k = self._samples.model_k(self.n_clusters)
         self.model_: GaussianMixture | SpatialGaussianMixture = (
             SpatialGaussianMixture(k, beta=self.smoothing, **options) if self.smoothing
             else GaussianMixture(k, **options))
-        self._result: Segmentation | None = None
+
+    @property
+    def dither(self) -> float:
+        """Floyd-Steinberg strength of ``segmented()``; setting it drops the cached result."""
+        return self._dither
+
+    @dither.setter
+    def dither(self, value: float) -> None:
+        self._dither, self._result = value, None
+
+    @property
+    def repaint(self) -> str:
+        """How segments are painted; setting it drops the cached result."""
+        return self._repaint
+
+    @repaint.setter
+    def repaint(self, value: str) -> None:
+        self._repaint, self._result = value, None
 
     def fit(self, epochs: int = 100) -> EM:
         """Fit the mixture to the image.

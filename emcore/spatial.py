@@ -33,7 +33,7 @@ from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
 from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import (as_real_array, block_layout, check_choice, check_declared_params,
                                 check_float, check_int)
-from emcore.mixture import INIT_PARAMS, GaussianMixture
+from emcore.mixture import INIT_PARAMS, GaussianMixture, fitted_mixture_structure
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -424,6 +424,7 @@ class SpatialGaussianMixture(EstimatorMixin):
         self.labels_ = self._labels(best, inside, shape)
         self.offsets_, self.coupling_ = offsets, coupling
         self.n_iter_, self.converged_ = n_iter, converged
+        self._fitted_covariance_type = self.covariance_type
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -441,6 +442,9 @@ class SpatialGaussianMixture(EstimatorMixin):
     @staticmethod
     def _labels(per_voxel, inside, shape):
         return np.where(inside.astype(bool), per_voxel, -1).astype(np.intp).reshape(shape)
+
+    def _fitted_structure(self):
+        return fitted_mixture_structure(self)
 
     def _check_fitted_arrays(self):
         GaussianMixture._check_fitted_arrays(self)

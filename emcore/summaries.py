@@ -38,7 +38,8 @@ import numpy as np
 from emcore import _kernels
 from emcore._estimation import m_step
 from emcore._params import kernel_arrays, precision_cholesky
-from emcore._validation import block_layout, check_sample_weight, kernel_weights
+from emcore._validation import (block_layout, check_finite, check_int, check_sample_weight,
+                                kernel_weights)
 
 __all__ = ["BlockSums", "block_size_for", "cluster_centers", "em_centre", "em_sums",
            "lloyd_sums", "m_step", "merge", "precision_cholesky"]
@@ -79,13 +80,20 @@ def block_size_for(n_samples: int) -> int:
 
 
 def _blocks(n_samples, block_size):
-    block_size = int(block_size) if block_size is not None else block_size_for(n_samples)
+    block_size = (check_int(block_size, "block_size", minimum=1) if block_size is not None
+                  else block_size_for(n_samples))
     return block_size, max(1, -(-int(n_samples) // block_size))
 
 
-def _piece_weights(sample_weight, n_samples, check):
+def _piece(X, sample_weight, check):
+    """The piece's weights, checked with X's finiteness unless ``check`` is False."""
+    if not isinstance(X, np.ndarray) or X.dtype not in (np.float32, np.float64) or X.ndim != 2:
+        raise TypeError("X must be a 2-D float32 or float64 numpy array, got "
+                        f"{getattr(X, 'dtype', type(X).__name__)} {np.shape(X)}")
+    if check:
+        check_finite(X, "X")
     if check or sample_weight is None:
-        return check_sample_weight(sample_weight, n_samples, positive_sum=False)
+        return check_sample_weight(sample_weight, X.shape[0], positive_sum=False)
     return sample_weight
 
 
@@ -125,8 +133,9 @@ def em_sums(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray,
     n_threads : int, default 1
         OpenMP threads for this piece.
     check_weights : bool, default True
-        False skips checking ``sample_weight`` again (for callers that pass weights
-        already checked, float64 and contiguous, every iteration).
+        False skips checking ``sample_weight`` and that X is finite again (for
+        callers that checked both once and pass float64 contiguous weights every
+        iteration); NaN or infinite samples otherwise raise ValueError.
 
     Returns
     -------
@@ -135,7 +144,7 @@ def em_sums(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray,
         (S = D) or its upper triangle (S = D(D+1)/2 for 'full' and 'tied'), with
         c = ``em_centre(means, X.dtype)``; totals: the weighted log-likelihood.
     """
-    w = _piece_weights(sample_weight, X.shape[0], check_weights)
+    w = _piece(X, sample_weight, check_weights)
     k_means, k_prec, k_const, full = kernel_arrays(means, precisions_cholesky, weights,
                                                    covariance_type, X.dtype)
     block_size, n_blocks = _blocks(X.shape[0], block_size)
@@ -173,7 +182,7 @@ def lloyd_sums(X: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | N
         stats (B, K, 1 + D): cluster weight, then the weighted sum of its samples;
         totals: the inertia.
     """
-    w = _piece_weights(sample_weight, X.shape[0], check_weights)
+    w = _piece(X, sample_weight, check_weights)
     block_size, n_blocks = _blocks(X.shape[0], block_size)
     k, d = np.shape(centers)
     if labels is None:

@@ -425,3 +425,119 @@ def test_clear_errors_for_warm_start_and_singular_precisions(chelsea):
     with pytest.raises(ValueError, match="singular"):
         GaussianMixture(2, precisions_init=np.zeros((2, 3, 3)),
                         means_init=X[:2], weights_init=[0.5, 0.5]).fit(X)
+
+
+# ----------------------------------------------------------- round three (#30)
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.normal(c, 0.3, (60, 3)) for c in (0.0, 3.0, 6.0)])
+
+
+@pytest.mark.parametrize("make,change", [
+    (lambda: GaussianMixture(3, random_state=0), dict(n_components=4)),
+    (lambda: GaussianMixture(3, covariance_type="diag", random_state=0),
+     dict(covariance_type="spherical")),
+    (lambda: GaussianMixture(3, covariance_type="diag", random_state=0),  # K = D: same shape
+     dict(covariance_type="tied")),
+    (lambda: GaussianMixture(3, covariance_type="full", random_state=0),
+     dict(covariance_type="tied")),
+    (lambda: KMeans(3, random_state=0), dict(n_clusters=2)),
+])
+def test_parameters_changed_after_fit_are_refused_not_misread(tmp_path, blobs, make, change):
+    model = make().fit(blobs)
+    expected = model.predict(blobs)
+    before = {name: getattr(model, name) for name in change}
+    model.set_params(**change)
+    name = next(iter(change))
+    for use in (lambda: model.predict(blobs), lambda: model.save(tmp_path / "m.npz")):
+        with pytest.raises(ValueError, match=f"{name}=.* was set after fit"):
+            use()
+    assert not (tmp_path / "m.npz").exists()
+    model.set_params(**before)
+    np.testing.assert_array_equal(model.predict(blobs), expected)
+    model.save(tmp_path / "m.npz")
+    from emcore import load
+    loaded = load(tmp_path / "m.npz")
+    loaded.set_params(**change)
+    with pytest.raises(ValueError, match="was set after fit"):
+        loaded.predict(blobs)
+
+
+def test_model_files_hold_nothing_of_the_machine(tmp_path, blobs):
+    from emcore import load
+    KMeans(3, n_threads=2, random_state=0).fit(blobs).save(tmp_path / "k.npz")
+    with np.load(tmp_path / "k.npz") as members:
+        assert not any("n_threads" in name for name in members.files)
+    assert load(tmp_path / "k.npz").n_threads is None
+
+
+def test_float_images_in_unit_range_are_written_scaled(tmp_path):
+    from emcore import save_image
+    rng = np.random.default_rng(1)
+    unit = rng.uniform(size=(6, 7, 3))
+    save_image(unit, tmp_path / "u.png")
+    np.testing.assert_array_equal(np.asarray(PILImage.open(tmp_path / "u.png")),
+                                  np.rint(unit * 255).astype(np.uint8))
+    levels = unit * 200 + 20  # beyond 1: the 0-255 scale
+    save_image(levels, tmp_path / "l.png")
+    np.testing.assert_array_equal(np.asarray(PILImage.open(tmp_path / "l.png")),
+                                  np.rint(levels).astype(np.uint8))
+
+
+@pytest.mark.parametrize("ext", ["gif", "webp", "bmp"])
+def test_sixteen_bit_grey_goes_to_eight_bit_formats_at_eight_bits(tmp_path, ext):
+    from emcore import save_image
+    grey = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    with pytest.warns(UserWarning, match="8 bits"):
+        save_image(grey, tmp_path / f"g.{ext}")
+    written = np.asarray(PILImage.open(tmp_path / f"g.{ext}").convert("L")).astype(int)
+    expected = np.rint(grey / 257.0)
+    tolerance = 0 if ext != "webp" else 8  # WebP is lossy at its default quality
+    assert np.abs(written - expected).max() <= tolerance
+    assert len(np.unique(written)) > 32
+
+
+def test_changing_em_options_drops_the_cached_picture():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (24, 24, 3)).astype(np.uint8)
+    em = EM(image, 4).fit(5)
+    plain = em.segmented().copy()
+    em.dither = 1.0
+    assert (em.segmented() != plain).any()
+    em.dither = 0.0
+    np.testing.assert_array_equal(em.segmented(), plain)
+    em.repaint = "component"
+    assert (em.segmented() != plain).any()
+
+
+@pytest.mark.parametrize("call", [
+    lambda img: EM(img, 2, unique_colors="no"),
+    lambda img: quantize(img, 2, unique_colors="no"),
+    lambda img: compute_densities(img, [Kernel([0, 0, 0], [1, 1, 1], 1.0)], log="no"),
+    lambda img: compute_densities(img, [Kernel([0, 0, 0], [1, 1, 1], 1.0)], normalize=1),
+])
+def test_flags_must_be_booleans(call):
+    with pytest.raises(TypeError, match="must be True or False"):
+        call(np.zeros((4, 4, 3), dtype=np.uint8))
+
+
+def test_summaries_refuse_what_would_give_nan_or_divide_by_zero():
+    from emcore import summaries
+    params = (np.zeros((1, 3)), np.ones((1, 3)), np.ones(1), "diag")
+    bad = np.ones((4, 3))
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        summaries.em_sums(bad, *params)
+    with pytest.raises(ValueError, match="NaN"):
+        summaries.lloyd_sums(bad, np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="block_size"):
+        summaries.em_sums(np.ones((4, 3)), *params, block_size=0)
+    with pytest.raises(TypeError, match="X must be"):
+        summaries.lloyd_sums([[1.0, 2.0, 3.0]], np.zeros((1, 3)))
+
+
+def test_reg_covar_too_large_for_float32_names_reg_covar(blobs):
+    with pytest.raises(ValueError, match="reg_covar"):
+        GaussianMixture(2, reg_covar=1e300).fit(blobs.astype(np.float32))
+    GaussianMixture(2, reg_covar=1e300, max_iter=2).fit(blobs)  # float64 holds it
