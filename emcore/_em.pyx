@@ -365,13 +365,13 @@ def mrf_sweeps(
         z_moves = z_moves or offsets[m, 0] != 0
         y_moves = y_moves or offsets[m, 1] != 0
     team = team_scratch(n_threads, per_thread)
-    with nogil, parallel(num_threads=n_threads):
-        cursor = thread_scratch(team, per_thread)
-        field = <double *> take(&cursor, field_bytes)
-        weight = <double *> take(&cursor, weight_bytes)
-        where = <Py_ssize_t *> take(&cursor, where_bytes)
-        for _sweep in range(n_sweeps):
-            for colour in range(n_colours):
+    for _sweep in range(n_sweeps):
+        for colour in range(n_colours):  # a parallel region each: their order is fixed
+            with nogil, parallel(num_threads=n_threads):
+                cursor = thread_scratch(team, per_thread)
+                field = <double *> take(&cursor, field_bytes)
+                weight = <double *> take(&cursor, weight_bytes)
+                where = <Py_ssize_t *> take(&cursor, where_bytes)
                 for row in prange(n_rows, schedule='static'):
                     z = row // ny
                     y = row - z * ny
@@ -402,6 +402,14 @@ def mrf_sweeps(
     free(team)
 
 
+cdef inline char *all_live(char *live, int n) noexcept nogil:
+    """live, every one of its n components marked live (accumulate_tile)."""
+    cdef int k
+    for k in range(n):
+        live[k] = 1
+    return live
+
+
 def posterior_sums(
         const floating[:, ::1] X,           # IN (N, D)
         const floating[:, ::1] q,           # IN (N, K) posteriors
@@ -415,7 +423,7 @@ def posterior_sums(
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_stats.shape[0]
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, start, end, tile, i0, n
-    cdef int t, k, c, n_features = X.shape[1], n_components = centre.shape[0]
+    cdef int t, k, n_features = X.shape[1], n_components = centre.shape[0]
     cdef int n_stats = block_stats.shape[2]
     cdef char *team
     cdef char *cursor = NULL
@@ -446,9 +454,7 @@ def posterior_sums(
         r = <double *> take(&cursor, row_bytes)
         scale = <double *> take(&cursor, row_bytes)
         acc = <double *> take(&cursor, acc_bytes)
-        live = <char *> take(&cursor, n_components)
-        for c in range(n_components):
-            live[c] = 1
+        live = all_live(<char *> take(&cursor, n_components), n_components)
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * block_size
             end = min(start + block_size, n_samples)

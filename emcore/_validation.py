@@ -111,6 +111,20 @@ def as_real_array(values, name):
     return arr
 
 
+def check_labels(labels, shape, n_entries, name="labels"):
+    """Integer labels of ``shape``, each an index into ``n_entries`` palette entries or
+    segments; returns them as an int32 array (TypeError / ValueError otherwise)."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "ui":
+        raise TypeError(f"{name} must be integers, got {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_entries):
+        raise ValueError(f"{name} must lie in 0..{n_entries - 1} (one per entry), got "
+                         f"{arr.min()}..{arr.max()}")
+    return arr.astype(np.int32, copy=False)
+
+
 def check_finite(arr, name):
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = "NaN" if np.isnan(arr).any() else "infinite"

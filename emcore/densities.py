@@ -12,6 +12,11 @@ from emcore._dask import is_dask_array
 from emcore._params import COVARIANCE_TYPES, kernel_arrays, precision_cholesky
 from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import as_real_array, check_bool, check_finite
+from emcore.colorspace import full_scale, samples_to_oklab
+from emcore.transparency import composite_coordinates
+
+#: The spaces the image pipeline fits models in (ImageSamples.input_space).
+INPUT_SPACES = ("rgb", "oklab", "composite")
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
@@ -58,6 +63,31 @@ def _kernel_triple(index, kernel):
         raise ValueError(f"kernel {index} weight must be non-negative, "
                          f"got {float(weight.ravel()[0])}")
     return mean.astype(np.float64).ravel(), covariance.astype(np.float64), float(weight.ravel()[0])
+
+
+def _input_space(kernels) -> str:
+    """The space a fitted model's samples were in: 'rgb' unless the image pipeline
+    recorded another (``input_space_``, kept in model files)."""
+    space = getattr(kernels, "input_space_", "rgb")
+    if space not in INPUT_SPACES:
+        raise ValueError(f"the model's input_space_ must be one of {INPUT_SPACES}, got {space!r}")
+    return str(space)
+
+
+def pixels_in_model_space(flat: np.ndarray, space: str, n_threads: int | None) -> np.ndarray:
+    """(N, C) pixels as a model fitted by the image pipeline saw them: unchanged for
+    'rgb', OKLab for 'oklab' (8 or 16-bit sRGB), composite coordinates for
+    'composite' (8 or 16-bit colour and alpha, emcore/transparency.py)."""
+    if space == "rgb":
+        return flat
+    if flat.dtype.kind not in "ui":
+        raise ValueError(f"the model was fitted in {space} from 8 or 16-bit pixels; this "
+                         f"image is {flat.dtype}")
+    scale = full_scale(flat.dtype)
+    if space == "oklab":
+        return samples_to_oklab(np.ascontiguousarray(flat), scale, n_threads,
+                                dtype=np.float64)
+    return composite_coordinates(flat[:, :-1], flat[:, -1], scale)
 
 
 def _mixture_parameters(kernels):
@@ -176,6 +206,9 @@ def compute_densities(image: ArrayLike, kernels: Iterable[tuple[Any, Any, Any]] 
     log, normalize = check_bool(log, "log"), check_bool(normalize, "normalize")
     means, prec_chol, weights, cov_type = _mixture_parameters(kernels)
     n_features = means.shape[1]
+    if is_dask_array(image) and _input_space(kernels) != "rgb":
+        raise ValueError(f"a model fitted in {_input_space(kernels)} scores in-memory images "
+                         "only; compute the Dask image first")
     if is_dask_array(image):  # lazy, a chunk at a time (one thread per task by default)
         return _dask_densities(image, kernels, n_features, log=log, normalize=normalize,
                                dtype=dtype, out_dtype=out_dtype,
@@ -189,7 +222,8 @@ def compute_densities(image: ArrayLike, kernels: Iterable[tuple[Any, Any, Any]] 
     for name, value in (("dtype", dtype), ("out_dtype", out_dtype)):
         if value not in (np.float32, np.float64):
             raise ValueError(f"{name} must be float32 or float64, got {value}")
-    flat = pixels.reshape(-1, n_features)
+    flat = pixels_in_model_space(pixels.reshape(-1, n_features), _input_space(kernels),
+                                 n_threads)
     kernel = kernel_arrays(means, prec_chol, weights, cov_type, dtype, normalize=normalize)
     n_threads = resolve_n_threads(n_threads, work_of(flat, len(kernel[0])))
     out = np.empty(flat.shape[0], dtype=out_dtype)

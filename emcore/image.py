@@ -20,7 +20,7 @@ from PIL import ImageCms, ImageOps
 from emcore import _colors
 from emcore._dask import is_dask_array
 from emcore._files import atomic_output, check_readable_file
-from emcore._validation import as_real_array, check_finite
+from emcore._validation import as_real_array, check_finite, check_labels
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -366,6 +366,9 @@ def image_format(path: str | os.PathLike[str]) -> str:
     return PILImage.EXTENSION[ext]
 
 
+#: The largest width or height a format's header holds (16-bit fields; WebP 14 bits).
+FORMAT_MAX_SIDE = {"GIF": 65535, "WEBP": 16383, "BMP": 2**31 - 1}
+
 #: Formats Pillow writes 16-bit grey to; every other one holds 8 bits a channel.
 SIXTEEN_BIT_GREY_FORMATS = {"PNG", "TIFF"}
 
@@ -484,6 +487,12 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             np.save(f, image)
         return
     options: dict[str, object] = {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
+    side = FORMAT_MAX_SIDE.get(fmt)
+    if side is not None and max(np.shape(image)[:2]) > side:
+        raise ValueError(f"{fmt} holds at most {side:,} pixels a side; this image is "
+                         f"{np.shape(image)[1]} x {np.shape(image)[0]}: use .png")
+    if labels is not None and palette is not None:
+        labels = check_labels(labels, np.shape(image)[:2], len(palette))
     if labels is not None and palette is not None and indexable(image, palette, fmt):
         palette = np.asarray(palette)
         alpha = _palette_alpha(image, palette)
@@ -504,7 +513,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
     options.update(_metadata_options(fmt, metadata))
     try:
         im.save(file, format=fmt, **options)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, OverflowError) as err:
         raise OSError(f"cannot write {fmt}: {err}") from None
 
 

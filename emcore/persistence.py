@@ -21,6 +21,10 @@ FORMAT_VERSION = 1
 #: written, so a file made on 8 cores runs on 2 under the default thread rule.
 MACHINE_PARAMS = ("n_threads",)
 
+#: Attributes the image pipeline sets on the models it fits, written when present:
+#: ``input_space_``, the space the model's samples were in (emcore/pipeline.py).
+RECORDED_ATTRIBUTES = ("input_space_",)
+
 #: estimator class name -> class, filled by register()
 ESTIMATORS: dict[str, type] = {}
 
@@ -47,6 +51,9 @@ def write_model(model, file):
             arrays[f"param:{name}"] = np.asarray(value if value is not None else "__None__")
     for name in model._fitted_attributes:
         arrays[f"fit:{name}"] = np.asarray(getattr(model, name))
+    for name in RECORDED_ATTRIBUTES:
+        if hasattr(model, name):
+            arrays[f"fit:{name}"] = np.asarray(getattr(model, name))
     if isinstance(file, (str, bytes, os.PathLike)):
         with open(file, "wb") as f:  # a file object keeps numpy from appending ".npz"
             np.savez(f, **arrays)

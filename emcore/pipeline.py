@@ -21,7 +21,8 @@ import numpy as np
 from emcore import _colors, _dask
 from emcore._dask import is_dask_array
 from emcore._threads import resolve_n_threads, work_of
-from emcore._validation import check_bool, check_choice, check_float, check_int
+from emcore._validation import (check_bool, check_choice, check_float, check_int,
+                                check_labels)
 from emcore.colorspace import COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab
 from emcore.image import read_picture, save_image, split_alpha
 from emcore.image import unique_colors as count_colors
@@ -184,7 +185,8 @@ class ImageSamples:
 
     def to_pixels(self, sample_labels: np.ndarray) -> np.ndarray:
         """The (H, W) int32 map of each pixel's segment, from each sample's."""
-        sample_labels = np.asarray(sample_labels, dtype=np.int32)
+        sample_labels = check_labels(sample_labels, (len(self.samples),), 2**31 - 1,
+                                     "sample_labels")
         if is_dask_array(self.inverse):
             return _dask.take(sample_labels, self.inverse).reshape(self.shape)
         if self.has_transparent:  # entry 0: the transparent pixels
@@ -196,6 +198,8 @@ class ImageSamples:
                       fallback: np.ndarray) -> np.ndarray:
         """(K, C) float64 weighted mean of each segment's fit samples; ``fallback`` rows
         for segments that hold no pixel."""
+        sample_labels = check_labels(sample_labels, (len(self.samples),), n_segments,
+                                     "sample_labels")
         w = self.weights
         mass = np.bincount(sample_labels, w, minlength=n_segments)
         sums = np.stack([np.bincount(sample_labels, self.fit_samples[:, j] if w is None
@@ -205,6 +209,12 @@ class ImageSamples:
         filled = mass > 0
         means[filled] = sums[filled] / mass[filled, None]
         return means
+
+    @property
+    def input_space(self) -> str:
+        """What fit_samples are: 'rgb' (the pixel values), 'oklab', or 'composite' (colour
+        and alpha in composite coordinates, emcore/transparency.py)."""
+        return "composite" if self.transparent else self.color_space
 
     def pixel_grid(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(H, W, C) fit-space values of every pixel and the mask of those fitted (None:
@@ -298,6 +308,8 @@ class ImageSamples:
         palette = np.asarray(palette)
         if palette.dtype.kind not in "ui":
             palette = palette.astype(self.dtype)
+        if not is_dask_array(labels):
+            labels = check_labels(labels, self.shape, len(palette))
         if is_dask_array(labels):
             out = _dask.take(palette, labels)
             return out[:, :, 0] if self.grayscale else out
@@ -352,15 +364,21 @@ def fit_model(samples: ImageSamples, k: int, method: str = "kmeans", smoothing: 
         values, mask = samples.pixel_grid()
         spatial = {name: options[name] for name in SPATIAL_OPTIONS if name in options}
         spatial.setdefault("covariance_type", IMAGE_COVARIANCE)
-        return SpatialGaussianMixture(k, beta=smoothing, **spatial).fit(values, mask=mask)
-    if method == "kmeans":
+        model = SpatialGaussianMixture(k, beta=smoothing, **spatial).fit(values, mask=mask)
+    elif method == "kmeans":
         model = KMeans(k, **options)
         if samples.weights is not None and k == len(samples.fit_samples):
-            return _every_value_kept(model, samples.fit_samples)
+            model = _every_value_kept(model, samples.fit_samples)
+        else:
+            model.fit(samples.fit_samples, sample_weight=samples.weights)
     else:
         options.setdefault("covariance_type", IMAGE_COVARIANCE)
         model = GaussianMixture(k, **options)
-    return model.fit(samples.fit_samples, sample_weight=samples.weights)
+        model.fit(samples.fit_samples, sample_weight=samples.weights)
+    # what the model's samples are, so that scoring an image with it later (and its
+    # model file) converts pixels the same way: see emcore.densities.pixel_samples
+    model.input_space_ = samples.input_space
+    return model
 
 
 def _every_value_kept(model: KMeans, values: np.ndarray) -> KMeans:

@@ -321,3 +321,42 @@ def test_the_cost_model_weighs_kernels_threads_and_repeats():
 def test_the_docstring_example_holds():
     import doctest
     assert doctest.testmod(densities).failed == 0
+
+
+def test_a_model_fitted_in_another_space_scores_pixels_in_that_space(tmp_path, coffee):
+    """The image pipeline records the space it fitted in (kept in model files): scoring
+    an image with the model converts its pixels the same way (was: sRGB pixels scored
+    against OKLab Gaussians, all densities 0)."""
+    from emcore import GaussianMixture, load, segment_image
+    from emcore.colorspace import samples_to_oklab
+    from emcore.transparency import composite_coordinates
+    crop = coffee[100:160, 200:280]
+    model = segment_image(crop, 6, method="gmm", color_space="oklab").model
+    model.save(tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    assert loaded.input_space_ == "oklab"
+    lab = samples_to_oklab(crop.reshape(-1, 3), 255.0, dtype=np.float64)
+    plain = GaussianMixture(6)
+    for name in ("means_", "weights_", "covariances_", "precisions_cholesky_"):
+        setattr(plain, name, getattr(loaded, name))
+    plain.covariance_type, plain.n_features_in_ = loaded.covariance_type, 3
+    expected = compute_densities(lab.reshape(crop.shape), plain, log=True)
+    np.testing.assert_allclose(compute_densities(crop, loaded, log=True), expected,
+                               rtol=1e-6, atol=1e-6)
+    assert np.median(compute_densities(crop, loaded)) > 1  # OKLab units: densities >> 1
+
+    alpha = np.full(crop.shape[:2], 255, dtype=np.uint8)
+    alpha[:, :10] = 128
+    rgba = np.dstack([crop, alpha])
+    rgba_model = segment_image(rgba, 6, method="gmm").model
+    assert rgba_model.input_space_ == "composite"
+    coords = composite_coordinates(rgba.reshape(-1, 3 + 1)[:, :3], alpha.reshape(-1), 255.0)
+    plain.means_, plain.weights_ = rgba_model.means_, rgba_model.weights_
+    plain.covariances_ = rgba_model.covariances_
+    plain.precisions_cholesky_ = rgba_model.precisions_cholesky_
+    plain.covariance_type, plain.n_features_in_ = rgba_model.covariance_type, 4
+    np.testing.assert_allclose(compute_densities(rgba, rgba_model, log=True),
+                               compute_densities(coords.reshape(rgba.shape), plain, log=True),
+                               rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="fitted in oklab"):
+        compute_densities(crop.astype(np.float64), loaded)

@@ -252,3 +252,25 @@ def test_other_feature_counts_match_scikit_learn(n_features, cov_type):
     np.testing.assert_allclose(em.means_, sk.means_, rtol=1e-6)
     np.testing.assert_allclose(em.covariances_, sk.covariances_, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(em.lower_bound_, sk.lower_bound_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("cov_type", ["diag", "full"])
+def test_float32_unique_colours_equal_every_pixel_after_20_iterations(astronaut, cov_type):
+    """The image pipeline fits float32: the distinct colours weighted by their counts
+    stay the every-pixel model to 1e-4, a near-empty component included."""
+    from emcore import unique_colors
+    X = astronaut.reshape(-1, 3)
+    colors, counts, _ = unique_colors(X)
+    rng = np.random.default_rng(0)
+    k = 12
+    means = colors[rng.choice(len(colors), k, replace=False)].astype(np.float64)
+    means[0] = [250, 5, 250]  # far from every pixel: a component that nearly empties
+    prec = {"diag": np.full((k, 3), 0.01), "full": np.repeat(np.eye(3)[None] * 0.01, k, 0)}
+    start = dict(means_init=means, weights_init=np.full(k, 1 / k),
+                 precisions_init=prec[cov_type])
+    kw = dict(covariance_type=cov_type, tol=0, max_iter=20, **start)
+    a = GaussianMixture(k, **kw).fit(X.astype(np.float32))
+    b = GaussianMixture(k, **kw).fit(colors.astype(np.float32), sample_weight=counts)
+    np.testing.assert_allclose(b.weights_, a.weights_, rtol=1e-4)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-4, atol=1e-3)

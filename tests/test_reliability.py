@@ -541,3 +541,28 @@ def test_reg_covar_too_large_for_float32_names_reg_covar(blobs):
     with pytest.raises(ValueError, match="reg_covar"):
         GaussianMixture(2, reg_covar=1e300).fit(blobs.astype(np.float32))
     GaussianMixture(2, reg_covar=1e300, max_iter=2).fit(blobs)  # float64 holds it
+
+
+@pytest.mark.parametrize("labels,match", [
+    (np.full((4, 5), 2), "0..1"), (np.full((4, 5), -1), "0..1"),
+    (np.zeros((5, 4), dtype=int), "shape"), (np.zeros((4, 5)), "integers"),
+])
+def test_labels_are_checked_against_the_palette_and_the_image(tmp_path, labels, match):
+    from emcore import save_image
+    from emcore.pipeline import ImageSamples
+    image = np.zeros((4, 5, 3), dtype=np.uint8)
+    palette = np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8)
+    with pytest.raises((ValueError, TypeError), match=match):
+        save_image(image, tmp_path / "x.png", labels=labels, palette=palette)
+    assert not (tmp_path / "x.png").exists()
+    with pytest.raises((ValueError, TypeError), match=match):
+        ImageSamples(image).paint(labels, palette)
+
+
+def test_an_image_too_wide_for_its_format_is_refused_naming_the_format(tmp_path):
+    from emcore import save_image
+    wide = np.zeros((1, 70_000), dtype=np.uint8)
+    with pytest.raises(ValueError, match="GIF holds at most 65,535"):
+        save_image(wide, tmp_path / "w.gif")
+    assert not (tmp_path / "w.gif").exists()
+    save_image(wide, tmp_path / "w.png")  # PNG holds it
