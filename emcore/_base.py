@@ -39,6 +39,9 @@ class EstimatorMixin:
     #: (_validation.check_declared_params); checks that need the data's shape, or
     #: parameters of several forms, follow them in each estimator's _check_params
     _param_checks: dict[str, Callable[[Any, str], Any]] = {}
+    #: set by the image pipeline on the models it fits: the space of their samples
+    #: ('rgb', 'oklab' or 'composite'; emcore.densities.pixels_in_model_space)
+    input_space_: str
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
