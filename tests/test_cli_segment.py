@@ -220,3 +220,44 @@ def test_smooth_writes_the_spatial_segmentation(tmp_path):
     assert max(np.mean(labels == truth), np.mean(labels == 1 - truth)) > 0.99
     bad = run("segment", str(src), "--smooth", "x", "-o", str(out), "--force")
     assert bad.returncode == 2 and b"--smooth" in bad.stderr
+
+
+@pytest.mark.parametrize("ext", [".gif", ".png"])
+def test_a_palette_per_frame(tmp_path, ext):
+    from emcore import segment_image
+    rng = np.random.default_rng(0)
+    base = [np.array([200, 40, 40]), np.array([40, 200, 40]), np.array([40, 40, 200])]
+    frames = [np.clip(c + rng.normal(0, 25, (40, 50, 3)), 0, 255).astype(np.uint8)
+              for c in base]  # three frames, each its own colours
+    src = tmp_path / f"anim{ext}"
+    PILImage.fromarray(frames[0]).save(src, save_all=True, duration=[50, 60, 70], loop=0,
+                                       append_images=[PILImage.fromarray(f) for f in frames[1:]])
+    with PILImage.open(src) as im:  # what the file holds (GIF has quantized it already)
+        originals = []
+        for i in range(3):
+            im.seek(i)
+            originals.append(np.asarray(im.convert("RGB")))
+    shared, own = tmp_path / f"shared{ext}", tmp_path / f"own{ext}"
+    assert main(["segment", str(src), "-k", "4", "-o", str(shared), "--quiet"]) == 0
+    assert main(["segment", str(src), "-k", "4", "--frame-palettes", "-o", str(own),
+                 "--quiet"]) == 0
+    with PILImage.open(own) as im:
+        assert im.n_frames == 3 and im.info["loop"] == 0
+        decoded, durations = [], []
+        for i in range(3):
+            im.seek(i)
+            durations.append(im.info["duration"])
+            decoded.append(np.asarray(im.convert("RGB")))
+    assert durations == [50, 60, 70]
+    colours = [set(map(tuple, d.reshape(-1, 3))) for d in decoded]
+    assert all(len(c) <= 4 for c in colours) and not colours[0] & colours[1]
+    for original, frame in zip(originals, decoded):  # each frame is its own 4-colour fit
+        expected = segment_image(original, 4).image
+        assert abs(_psnr(original, frame) - _psnr(original, expected)) < 0.05
+    with PILImage.open(shared) as im:
+        shared_frames = []
+        for i in range(3):
+            im.seek(i)
+            shared_frames.append(np.asarray(im.convert("RGB")))
+    assert np.mean([_psnr(o, f) for o, f in zip(originals, decoded)]) > np.mean(
+        [_psnr(o, f) for o, f in zip(originals, shared_frames)]) + 2  # 4 colours for 12

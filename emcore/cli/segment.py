@@ -10,6 +10,7 @@ fails is reported and the others are still written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -103,6 +104,9 @@ def add_parser(sub, formatter_class):
                      help="Floyd-Steinberg error diffusion, 0 to 1 (1 when given alone)")
     seg.add_argument("--nofs", dest="dither", action="store_const", const=0.0,
                      help="no dithering (pngquant's spelling; emcore's default)")
+    seg.add_argument("--frame-palettes", action="store_true",
+                     help="an animation or multi-page file: a palette per frame "
+                          "(default: one palette fitted to every frame's colours)")
     seg.add_argument("--smooth", type=non_negative_float, default=0.0, metavar="BETA",
                      help="spatial smoothing: a Gaussian mixture under a Potts prior of this "
                           "strength (1 is a good start; 0: off), so that neighbouring pixels "
@@ -217,8 +221,17 @@ class _Quantizer:
                                     color_space=args.color_space, n_threads=n_threads)
         self.original = picture.pixels
         self.frames = frames
+        self.frame_samples = None  # with --frame-palettes: each frame's own samples
+        if frames is not None and args.frame_palettes:
+            from emcore.image import Picture
+            self.frame_samples = [
+                ImageSamples(Picture(pixels, frames.icc_profile, None),
+                             unique_colors=not (args.no_unique_colors or args.smooth),
+                             color_space=args.color_space, n_threads=n_threads)
+                for pixels in frames.pixels]
         self.fmt = "PNG" if args.destination == STDIO else image_format(args.destination)
         self._done: dict[int, tuple] = {}
+        self._palettes: dict[int, list] = {}  # id(result) -> each frame's palette
 
     def attempt(self, k: int):
         """(result, model, PSNR) at k colours."""
@@ -231,11 +244,23 @@ class _Quantizer:
                 options["tol"] = args.tol
             if args.method == "gmm" or args.smooth:
                 options["covariance_type"] = args.covariance
-            model = fit_model(self.samples, k, args.method, args.smooth, **options)
             from emcore.image import PALETTE_FORMATS
             indexed = not args.rgb and self.fmt in PALETTE_FORMATS
-            result = finish(self.samples, model, repaint=args.repaint, dither=args.dither,
-                            eight_bit=indexed)
+
+            def quantized(samples, k):
+                model = fit_model(samples, k, args.method, args.smooth, **options)
+                return finish(samples, model, repaint=args.repaint, dither=args.dither,
+                              eight_bit=indexed), model
+
+            if self.frame_samples is None:
+                result, model = quantized(self.samples, k)
+            else:  # a palette per frame, each of at most k colours
+                parts = [quantized(s, min(k, s.n_distinct)) for s in self.frame_samples]
+                first, model = parts[0]
+                result = dataclasses.replace(
+                    first, labels=np.concatenate([r.labels for r, _ in parts]),
+                    image=np.concatenate([r.image for r, _ in parts]))
+                self._palettes[id(result)] = [r.palette for r, _ in parts]
             if args.strip:
                 result.icc_profile, result.metadata = None, None
             self._done[k] = (result, model, _psnr(self.original, result.image))
@@ -244,11 +269,12 @@ class _Quantizer:
     def write(self, result, file) -> None:
         """Encode a result into a path or a binary file object."""
         from emcore import image  # looked up at each call
-        if self.frames is not None:  # the stacked frames back apart, one palette for all
+        if self.frames is not None:  # the stacked frames back apart
             from emcore.frames import write_frames
             n = len(self.frames.pixels)
-            write_frames(file, self.fmt, list(np.split(result.labels, n)),
-                         [result.palette] * n, self.frames)
+            palettes = self._palettes.get(id(result), [result.palette] * n)
+            write_frames(file, self.fmt, list(np.split(result.labels, n)), palettes,
+                         self.frames)
             return
         image.write_image(file, self.fmt, result.image,
                           labels=None if self.args.rgb else result.labels,
@@ -324,6 +350,9 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
     if frames is not None and (args.labels or args.rgb):  # before any fitting
         raise UsageError(f"{job.source} has {len(frames.pixels)} frames: --labels and --rgb "
                          "take still images")
+    if frames is not None and args.frame_palettes and args.model:
+        raise UsageError(f"{job.source}: --frame-palettes fits a model per frame; --model "
+                         "writes one (leave out one of them)")
     job_args = argparse.Namespace(**vars(args), destination=job.destination)
     q = _Quantizer(picture, job_args, n_threads, tick, frames)
     if args.colors is None:  # pngquant's default, quietly capped by the image's colours
