@@ -75,6 +75,16 @@ def _check_inertia(inertia, source):
         raise source.overflow_error("squared distances")
 
 
+def _check_initial_shape(shape, n_clusters, n_features):
+    """ValueError, in scikit-learn's words, for initial centres of the wrong shape."""
+    if len(shape) != 2 or shape[0] != n_clusters:
+        raise ValueError(f"The shape of the initial centers {shape} does not match the number "
+                         f"of clusters {n_clusters}.")
+    if shape[1] != n_features:
+        raise ValueError(f"The shape of the initial centers {shape} does not match the number "
+                         f"of features of the data {n_features}.")
+
+
 class KMeans(EstimatorMixin):
     """K-means clustering by Lloyd's algorithm.
 
@@ -181,9 +191,10 @@ class KMeans(EstimatorMixin):
             check_choice(self.init, "init", ("k-means++", "random"))
         elif not callable(self.init):
             centers = check_samples(self.init, "init")
-            if centers.shape != (k, n_features):
-                raise ValueError(f"init must have shape ({k}, {n_features}), "
-                                 f"got {centers.shape}")
+            _check_initial_shape(centers.shape, k, n_features)
+        if k == 1 and self.algorithm == "elkan":
+            warnings.warn("algorithm='elkan' doesn't make sense for a single cluster. Using "
+                          "'lloyd' instead.", RuntimeWarning, stacklevel=3)
         if isinstance(self.n_init, str) and self.n_init == "auto":
             return k, 10 if callable(self.init) or (isinstance(self.init, str)
                                                    and self.init == "random") else 1
@@ -202,8 +213,7 @@ class KMeans(EstimatorMixin):
             return X[random_state.choice(X.shape[0], k, replace=False, p=w / w.sum())]
         given = self.init(X, k, random_state) if callable(self.init) else self.init
         centers = check_samples(given, "init", dtype=X.dtype)
-        if centers.shape != (k, X.shape[1]):
-            raise ValueError(f"init must give shape ({k}, {X.shape[1]}), got {centers.shape}")
+        _check_initial_shape(centers.shape, k, X.shape[1])
         return centers.copy()
 
     def _lloyd(self, source, centers, tol):
@@ -223,13 +233,20 @@ class KMeans(EstimatorMixin):
                 self.callback(n_iter, inertia)
             if not filled.all():
                 warnings.warn(f"Number of distinct clusters ({int(filled.sum())}) found smaller "
-                              f"than n_clusters ({len(filled)}): X has fewer distinct points; "
-                              "the empty clusters keep their centres", convergence_warning(),
-                              stacklevel=4)
+                              f"than n_clusters ({len(filled)}). Possibly due to duplicate "
+                              "points in X: the empty clusters keep their centres",
+                              convergence_warning(), stacklevel=4)
                 break
             # the centres did not move: the labels did not change (scikit-learn's strict
             # convergence), whatever tol is
-            if shift == 0 or (n_iter < self.max_iter and shift <= tol()):
+            if shift == 0:
+                if self.verbose:
+                    print(f"Converged at iteration {n_iter}: strict convergence.")
+                break
+            if n_iter < self.max_iter and shift <= tol():
+                if self.verbose:
+                    print(f"Converged at iteration {n_iter}: center shift {shift} within "
+                          f"tolerance {tol()}.")
                 break
         else:
             n_iter = self.max_iter
@@ -256,6 +273,7 @@ class KMeans(EstimatorMixin):
         n_threads = resolve_n_threads(self.n_threads, work_of(X, self.n_clusters))
         source, start_X, start_w = samples_for_fit(self, X, sample_weight, n_threads)
         k, n_init = self._check_params(source.n_weighted, source.n_features)
+        self._n_init = n_init  # the initialisations run, under scikit-learn's private name
         random_state = check_random_state(self.random_state)
         # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
         cached: list[float] = []

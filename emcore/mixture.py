@@ -155,23 +155,43 @@ class GaussianMixture(EstimatorMixin):
             raise ValueError(f"n_components={self.n_components} is more than the "
                              f"{n_samples} samples")
         k, d = self.n_components, n_features
+        # the messages are scikit-learn's, so that code matching them keeps working
         if self.weights_init is not None:
-            w = check_samples(np.reshape(self.weights_init, (-1, 1)), "weights_init",
-                              dtype=np.float64).ravel()
-            if w.shape != (k,) or (w < 0).any() or not np.isclose(w.sum(), 1.0):
-                raise ValueError(f"weights_init must be {k} non-negative weights summing to 1")
+            w = np.asarray(self.weights_init, dtype=np.float64)
+            if w.shape != (k,):
+                raise ValueError(f"The parameter 'weights' should have the shape of ({k},), "
+                                 f"but got {w.shape} (weights_init)")
+            if not np.isfinite(w).all() or (w < 0).any() or (w > 1).any():
+                raise ValueError("The parameter 'weights' should be in the range [0, 1], but "
+                                 f"got min value {np.min(w):.5f}, max value {np.max(w):.5f} "
+                                 "(weights_init)")
+            if abs(1.0 - w.sum()) > 1e-8:
+                raise ValueError("The parameter 'weights' should be normalized, but got "
+                                 f"sum(weights) = {w.sum():.5f} (weights_init)")
         if self.means_init is not None:
-            m = check_samples(self.means_init, "means_init", dtype=np.float64)
+            m = np.asarray(self.means_init)
             if m.shape != (k, d):
-                raise ValueError(f"means_init must have shape ({k}, {d}), got {m.shape}")
+                raise ValueError(f"The parameter 'means' should have the shape of ({k}, {d}), "
+                                 f"but got {m.shape} (means_init)")
+            check_samples(m, "means_init", dtype=np.float64)
         if self.precisions_init is not None:
+            kind = f"'{self.covariance_type} precision'"
             shape = covariance_shape(self.covariance_type, k, d)
             p = np.asarray(self.precisions_init, dtype=np.float64)
             if p.shape != shape:
-                raise ValueError(f"precisions_init must have shape {shape} for "
-                                 f"covariance_type={self.covariance_type!r}, got {p.shape}")
+                raise ValueError(f"The parameter {kind[1:-1]!r} should have the shape of "
+                                 f"{shape}, but got {p.shape} (precisions_init)")
             if not np.isfinite(p).all():
                 raise ValueError("precisions_init contains NaN or infinite values")
+            if self.covariance_type in ("diag", "spherical"):
+                if not (p > 0).all():
+                    raise ValueError(f"{kind} should be positive (precisions_init)")
+            else:
+                for matrix in p.reshape(-1, d, d):
+                    if not (np.allclose(matrix, matrix.T)
+                            and (np.linalg.eigvalsh(matrix) > 0).all()):
+                        raise ValueError(f"{kind} should be symmetric, positive-definite "
+                                         "(precisions_init)")
 
     # ------------------------------------------------------------- the EM core
     def _initial_labels(self, X, w, random_state, n_threads):
@@ -244,8 +264,11 @@ class GaussianMixture(EstimatorMixin):
         try:
             return precision_cholesky(cov, self.covariance_type)
         except ValueError as err:
-            raise ValueError(f"{err} after an EM step: the data is degenerate for this model;"
-                             " increase reg_covar or reduce n_components") from None
+            raise ValueError("Fitting the mixture model failed because some components have "
+                             "ill-defined empirical covariance (for instance caused by "
+                             "singleton or collapsed samples). Try to decrease the number of "
+                             f"components, increase reg_covar, or scale the input data. ({err} "
+                             "after an EM step.)") from None
 
     def _run_em(self, source, weights, means, cov, eps, init_index, lower_bound=-np.inf):
         """EM iterations from a start (and, for warm_start, the previous lower bound);
@@ -372,9 +395,9 @@ class GaussianMixture(EstimatorMixin):
             if not best or result["lower_bound_"] > best["lower_bound_"]:
                 best = result
         if not best["converged_"] and self.max_iter > 0:
-            warnings.warn("Best performing initialization did not converge: try different "
-                          "init parameters, or increase max_iter or tol, or check for "
-                          "degenerate data", convergence_warning(), stacklevel=2)
+            warnings.warn("Best performing initialization did not converge. Try different "
+                          "init parameters, or increase max_iter, tol, or check for "
+                          "degenerate data.", convergence_warning(), stacklevel=2)
         best["precisions_"] = precision_from_cholesky(best["precisions_cholesky_"],
                                                       self.covariance_type)
         for name, value in best.items():  # float32 data gives a float32 model, as scikit-learn
@@ -551,7 +574,10 @@ class GaussianMixture(EstimatorMixin):
             The component each sample was drawn from.
         """
         self._check_fitted()
-        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        n_samples = check_int(n_samples, "n_samples")
+        if n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples}; the sampling "
+                             "requires at least one sample")
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
         d = self.means_.shape[1]

@@ -233,7 +233,7 @@ def test_save_and_load(tmp_path, jittered):
     (dict(max_iter=0), ValueError, "max_iter"),
     (dict(tol=-1), ValueError, "tol"),
     (dict(init="magic"), ValueError, "init"),
-    (dict(init=np.zeros((2, 2))), ValueError, "init must have shape"),
+    (dict(init=np.zeros((2, 2))), ValueError, "initial centers .* number of clusters"),
     (dict(n_init=0), ValueError, "n_init"),
     (dict(n_threads=-1), ValueError, "n_threads"),
     (dict(random_state="x"), TypeError, "random_state"),

@@ -422,7 +422,7 @@ def test_clear_errors_for_warm_start_and_singular_precisions(chelsea):
     gm.set_params(covariance_type="diag")
     with pytest.raises(ValueError, match="warm_start"):
         gm.fit(X)
-    with pytest.raises(ValueError, match="singular"):
+    with pytest.raises(ValueError, match="symmetric, positive-definite"):  # singular
         GaussianMixture(2, precisions_init=np.zeros((2, 3, 3)),
                         means_init=X[:2], weights_init=[0.5, 0.5]).fit(X)
 
