@@ -115,6 +115,7 @@ def load(path: str | os.PathLike[str]) -> Any:
     ValueError
         Its contents are inconsistent (sizes, shapes, non-finite or invalid values).
     """
+    import emcore.kmeans, emcore.mixture, emcore.spatial  # noqa: F401, E401  (they register)
     path = check_readable_file(path, "model file")
     sizes = _member_sizes(path)
     if "format_version" not in sizes or "estimator" not in sizes:

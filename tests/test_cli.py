@@ -235,3 +235,32 @@ def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM
     time.sleep(0.1)
     assert os.listdir(tmp_path) == []
+
+
+def test_import_is_light_and_names_load_on_first_use(tmp_path):
+    code = ("import sys, emcore\n"
+            "assert 'numpy' not in sys.modules, 'import emcore imported numpy'\n"
+            "assert 'emcore.pipeline' not in sys.modules\n"
+            "from emcore import GaussianMixture, load\n"
+            "assert GaussianMixture.__module__ == 'emcore.mixture'\n"
+            "assert sorted(emcore.__all__) == sorted(set(dir(emcore)) & set(emcore.__all__))\n"
+            "try:\n"
+            "    emcore.nonsense\n"
+            "except AttributeError as err:\n"
+            "    assert 'nonsense' in str(err)\n"
+            "else:\n"
+            "    raise SystemExit('no AttributeError')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_and_status_130(monkeypatch, capsys):
+    import emcore.cli as cli
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_command", interrupted)
+    assert cli.main(["segment", "x.png"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err

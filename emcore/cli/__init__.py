@@ -10,16 +10,21 @@ meanwhile is not replaced.
 """
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 
-from emcore.cli import densities, info, segment, sweep
 from emcore.cli._args import (FAILURE, INTERRUPTED, USAGE_ERROR, Help, Parser, UsageError,
                               notice)
 
 __all__ = ["main", "build_parser", "UsageError"]
 
-COMMANDS = {"segment": segment, "densities": densities, "sweep": sweep, "info": info}
+#: the subcommands, a module each (imported by main, where Ctrl-C is caught)
+COMMANDS = ("segment", "densities", "sweep", "info")
+
+
+def _command(name: str):
+    return importlib.import_module(f"emcore.cli.{name}")
 
 
 def build_parser() -> Parser:
@@ -32,8 +37,8 @@ def build_parser() -> Parser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=Parser)
-    for module in COMMANDS.values():
-        module.add_parser(sub, Help)
+    for name in COMMANDS:
+        _command(name).add_parser(sub, Help)
     return parser
 
 
@@ -46,7 +51,11 @@ def _message(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports the subcommands, numpy with them
+    except KeyboardInterrupt:
+        print("emcore: interrupted; nothing was written", file=sys.stderr)
+        return INTERRUPTED
     args = parser.parse_args(argv)  # exits with status 2 and a usage line on bad arguments
     debug = getattr(args, "debug", False)
     try:
@@ -54,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             # a library warning (k above the distinct colours, a lossy format) is a one-line note
             warnings.showwarning = lambda message, *rest: notice(args, str(message))
             warnings.simplefilter("always", UserWarning)
-            return COMMANDS[args.command].run(args)
+            return _command(args.command).run(args)
     except KeyboardInterrupt:
         print("emcore: interrupted; nothing more was written", file=sys.stderr)
         return INTERRUPTED

@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-import numpy as np
+import math
 
 #: exit statuses: a bad argument or value; a file that could not be read or written;
 #: Ctrl-C; --skip-if-larger skipped a file; --quality could not reach its minimum
@@ -24,7 +24,7 @@ def number(kind, minimum, name, maximum=None):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
-        if not (np.isfinite(value) and value >= minimum
+        if not (math.isfinite(value) and value >= minimum
                 and (maximum is None or value <= maximum)):
             raise argparse.ArgumentTypeError(f"expected {name}, got {text}")
         return value
