@@ -373,12 +373,25 @@ FORMAT_MAX_SIDE = {"GIF": 65535, "WEBP": 16383, "BMP": 2**31 - 1}
 SIXTEEN_BIT_GREY_FORMATS = {"PNG", "TIFF"}
 
 
+def float_to_uint8(arr: np.ndarray) -> np.ndarray | None:
+    """A float image as 8 bits: on scikit-image's 0-1 scale when every value lies in
+    [0, 1], else on the 0-255 scale; None when it is neither (negative, above 255 or
+    not finite)."""
+    if not arr.size or not np.isfinite(arr).all() or arr.min() < 0:
+        return None
+    if arr.max() <= 1:
+        return np.rint(arr * 255).astype(np.uint8)
+    if arr.max() <= 255:
+        return np.rint(arr).astype(np.uint8)
+    return None
+
+
 def _as_pil(arr: np.ndarray, fmt: str) -> PILImage.Image:
     """A Pillow image of ``arr`` for format ``fmt``.
 
-    Floats are on the 0-255 scale, or on scikit-image's 0-1 scale when every value
-    lies in [0, 1]; 16-bit pixels go to an 8-bit format at 8 bits (x / 257, with a
-    warning); anything else that Pillow cannot write raises ValueError.
+    Floats go through :func:`float_to_uint8`; 16-bit pixels go to an 8-bit format at
+    8 bits (x / 257, with a warning); anything else that Pillow cannot write raises
+    ValueError.
     """
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
@@ -391,11 +404,9 @@ def _as_pil(arr: np.ndarray, fmt: str) -> PILImage.Image:
         arr = np.rint(arr / 257.0).astype(np.uint8)
     if arr.dtype in (np.uint8, np.uint16):
         return PILImage.fromarray(arr)  # uint16 grey: Pillow infers I;16
-    if arr.dtype.kind == "f" and arr.size and np.isfinite(arr).all() and 0 <= arr.min():
-        if arr.max() <= 1:
-            return PILImage.fromarray(np.rint(arr * 255).astype(np.uint8))
-        if arr.max() <= 255:
-            return PILImage.fromarray(np.rint(arr).astype(np.uint8))
+    eight_bit = float_to_uint8(arr) if arr.dtype.kind == "f" else None
+    if eight_bit is not None:
+        return PILImage.fromarray(eight_bit)
     raise ValueError(f"cannot write a {arr.dtype} image of shape {arr.shape} as {fmt} "
                      f"(floats must lie in 0-1 or 0-255); save it as .npy instead")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from emcore._files import atomic_output
-from emcore.image import Image
+from emcore.image import Image, float_to_uint8
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -59,6 +59,9 @@ def display_images(*images: Image | ArrayLike, titles: Sequence[str] | None = No
     for i, image in enumerate(images):
         ax = fig.add_subplot(1, len(images), i + 1)
         arr = _matrix(image)
+        if arr.dtype.kind == "f":  # k-means centres are floats on the 0-255 scale
+            eight_bit = float_to_uint8(arr)
+            arr = arr if eight_bit is None else eight_bit
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
         title = titles[i] if titles else getattr(image, "title", "")
         ax.set_title(title)

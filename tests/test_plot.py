@@ -36,3 +36,14 @@ def test_bad_plot_input():
         plot_rgb_vector(np.zeros((5, 2)))
     with pytest.raises(ValueError, match="at least one image"):
         display_images()
+
+
+def test_float_images_on_the_0_255_scale_are_shown_not_clipped_white():
+    """The tutorial's quantized image holds k-means centres: floats on 0-255."""
+    from emcore.plot import display_images
+    rng = np.random.default_rng(0)
+    levels = rng.uniform(10, 200, (6, 7, 3))
+    fig = display_images(levels, levels / 255.0)
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes]
+    for arr in shown:
+        np.testing.assert_array_equal(np.asarray(arr), np.rint(levels).astype(np.uint8))
