@@ -261,3 +261,19 @@ def test_a_palette_per_frame(tmp_path, ext):
             shared_frames.append(np.asarray(im.convert("RGB")))
     assert np.mean([_psnr(o, f) for o, f in zip(originals, decoded)]) > np.mean(
         [_psnr(o, f) for o, f in zip(originals, shared_frames)]) + 2  # 4 colours for 12
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_standard_output_loses_the_summary_not_the_result(tmp_path):
+    src, out = _small_photo(tmp_path, "a.png"), tmp_path / "out.png"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "emcore", "segment", str(src), "-k", "8",
+                               "-o", str(out)], stdout=full, stderr=subprocess.PIPE,
+                              timeout=300, cwd=HERE)
+    assert done.returncode == 0, done.stderr
+    assert b"summary could not be printed" in done.stderr and out.exists()
+    with open("/dev/full", "w") as full:  # the image itself to a full output: a failure
+        done = subprocess.run([sys.executable, "-m", "emcore", "segment", str(src), "-k", "8",
+                               "-o", "-"], stdout=full, stderr=subprocess.PIPE, timeout=300,
+                              cwd=HERE)
+    assert done.returncode == 1 and done.stderr.count(b"\n") == 1

@@ -405,13 +405,28 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
             "bytes": n_bytes, "seconds": round(elapsed, 4), "output": job.destination}
 
 
+def _say(line: str, stream=None) -> None:
+    """Print a summary line. The results are written by then: a standard output that
+    is closed or full loses the line (said once on stderr), not the exit status."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        print(line, file=stream, flush=True)
+    except OSError as err:  # BrokenPipeError, ENOSPC
+        if stream is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+            os.close(devnull)
+            sys.stderr.write(f"emcore: the summary could not be printed ({err.strerror or err}); "
+                             "the results were written\n")
+
+
 def _report(summary: dict, args) -> None:
     if summary["output"] == STDIO:  # standard output holds the image: JSON on stderr
         if args.json:
-            print(json.dumps(summary), file=sys.stderr, flush=True)
+            _say(json.dumps(summary), sys.stderr)
         return
     if args.json:
-        print(json.dumps(summary), flush=True)
+        _say(json.dumps(summary))
         return
     if "smoothing" in summary:
         score = f"smoothing {summary['smoothing']:g}"
@@ -419,10 +434,10 @@ def _report(summary: dict, args) -> None:
         score = f"log-likelihood {summary['log_likelihood']:.4f}"
     else:
         score = f"inertia {summary['inertia']:.6g}"
-    print(f"{summary['method']} k={summary['k']}: {summary['iterations']} iterations, "
-          f"{'converged' if summary['converged'] else 'not converged'}, {score}, "
-          f"{summary['psnr']:.2f} dB, {summary['bytes']:,} bytes, {summary['seconds']:.2f} s "
-          f"-> {summary['output']}", flush=True)
+    _say(f"{summary['method']} k={summary['k']}: {summary['iterations']} iterations, "
+         f"{'converged' if summary['converged'] else 'not converged'}, {score}, "
+         f"{summary['psnr']:.2f} dB, {summary['bytes']:,} bytes, {summary['seconds']:.2f} s "
+         f"-> {summary['output']}")
 
 
 def _status(err: BaseException) -> int:
