@@ -277,3 +277,12 @@ def test_a_full_standard_output_loses_the_summary_not_the_result(tmp_path):
                                "-o", "-"], stdout=full, stderr=subprocess.PIPE, timeout=300,
                               cwd=HERE)
     assert done.returncode == 1 and done.stderr.count(b"\n") == 1
+
+
+def test_quiet_prints_nothing_but_json_still_prints(tmp_path):
+    src = _small_photo(tmp_path, "a.png")
+    quiet = run("segment", str(src), "-k", "4", "-o", str(tmp_path / "q.png"), "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == b"" and quiet.stderr == b""
+    as_json = run("segment", str(src), "-k", "4", "-o", str(tmp_path / "j.png"), "--quiet",
+                  "--json")
+    assert json.loads(as_json.stdout)["k"] == 4

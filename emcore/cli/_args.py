@@ -66,7 +66,9 @@ def add_common(parser: argparse.ArgumentParser, *, threads: bool = True, force: 
         parser.add_argument("-f", "--force", action="store_true",
                             help="overwrite output files that exist")
     if quiet:
-        parser.add_argument("--quiet", action="store_true", help="no progress bar or notices")
+        parser.add_argument("--quiet", action="store_true",
+                            help="no progress bar, notices or per-file summary lines "
+                                 "(--json still prints)")
 
 
 def progress(total, description, quiet):

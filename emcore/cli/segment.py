@@ -428,6 +428,8 @@ def _report(summary: dict, args) -> None:
     if args.json:
         _say(json.dumps(summary))
         return
+    if args.quiet:  # pngquant's workflow: a batch says nothing unless asked
+        return
     if "smoothing" in summary:
         score = f"smoothing {summary['smoothing']:g}"
     elif "log_likelihood" in summary:
