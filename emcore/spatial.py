@@ -377,7 +377,8 @@ class SpatialGaussianMixture(EstimatorMixin):
         image : array_like
             (H, W) or (H, W, C); with ``spatial_dims=3``, (Z, Y, X) or (Z, Y, X, C).
             float32 is computed in float32, anything else in float64; sums are
-            float64 either way.
+            float64 either way. A Dask array is computed into memory first (a
+            chunked spatial fit is not implemented).
         y : ignored
         mask : array_like of bool, optional
             The voxels to segment, of the image's spatial shape; the others get
