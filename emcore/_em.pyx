@@ -337,9 +337,13 @@ def mrf_sweeps(
         bint axial,                        # every offset lies along one axis: 2 colours
         bint hard,                         # ICM: q becomes the one-hot of the best label
         int n_sweeps,
+        int only_colour,                   # -1: every colour; else that colour alone
+        Py_ssize_t oz, Py_ssize_t oy, Py_ssize_t ox,  # where the grid starts in a larger one
         long long[::1] row_changes,        # OUT (nz ny,) voxels whose best label changed
         int n_threads):
-    """n_sweeps colour-by-colour updates of every voxel inside, in place."""
+    """n_sweeps colour-by-colour updates of every voxel inside, in place. Colours are
+    those of the voxels' coordinates in the whole volume (the grid's own plus its
+    origin), so that a chunk with a halo updates exactly as the whole volume would."""
     cdef Py_ssize_t n_rows = nz * ny, row, z, y, x, x0, i
     cdef int _sweep, colour, m, n_colours = 2 if axial else 8
     cdef int n_components = data.shape[1], n_neighbours = offsets.shape[0]
@@ -367,6 +371,8 @@ def mrf_sweeps(
     team = team_scratch(n_threads, per_thread)
     for _sweep in range(n_sweeps):
         for colour in range(n_colours):  # a parallel region each: their order is fixed
+            if only_colour >= 0 and colour != only_colour:
+                continue
             with nogil, parallel(num_threads=n_threads):
                 cursor = thread_scratch(team, per_thread)
                 field = <double *> take(&cursor, field_bytes)
@@ -376,11 +382,12 @@ def mrf_sweeps(
                     z = row // ny
                     y = row - z * ny
                     if axial:
-                        x0 = (colour + z + y) & 1
-                    elif (z & 1) != (colour >> 2) or (y & 1) != ((colour >> 1) & 1):
+                        x0 = (colour + z + oz + y + oy + ox) & 1
+                    elif ((z + oz) & 1) != (colour >> 2) or ((y + oy) & 1) != (
+                            (colour >> 1) & 1):
                         continue
                     else:
-                        x0 = colour & 1
+                        x0 = (colour ^ ox) & 1
                     row_interior = ((not z_moves or 0 < z < nz - 1)
                                     and (not y_moves or 0 < y < ny - 1))
                     for x in range(x0, nx, 2):

@@ -283,10 +283,12 @@ def _grid_posteriors(q, shape, name="q"):
     return q.shape[1]
 
 
-def mrf_sweeps(data, q, inside, shape, offsets, coupling, hard, n_sweeps, n_threads):
+def mrf_sweeps(data, q, inside, shape, offsets, coupling, hard, n_sweeps, n_threads,
+               colour=None, origin=(0, 0, 0)):
     """Mean-field (or, with ``hard``, ICM) sweeps of a Potts prior over a voxel grid of
     ``shape`` (nz, ny, nx), updating the posteriors q in place: emcore/_em.pyx.
-    Returns how many voxel updates changed a voxel's best label."""
+    Returns how many voxel updates changed a voxel's best label. ``colour`` updates
+    only that colour; ``origin`` places the grid in a larger volume (its colours)."""
     k = _grid_posteriors(q, shape)
     _writable(q, "q")
     _array(data, "data", q.dtype, 2, q.shape)
@@ -307,9 +309,16 @@ def mrf_sweeps(data, q, inside, shape, offsets, coupling, hard, n_sweeps, n_thre
     axial = bool(((offsets != 0).sum(axis=1) == 1).all())
     nz, ny, nx = (int(s) for s in shape)
     step = np.ascontiguousarray((offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2])
+    n_colours = 2 if axial else 8
+    colour = -1 if colour is None else int(colour)
+    if not -1 <= colour < n_colours:
+        raise KernelArgumentError(f"colour must be below {n_colours}, got {colour}")
+    oz, oy, ox = (int(o) for o in origin)
+    if min(oz, oy, ox) < 0:
+        raise KernelArgumentError(f"origin must be non-negative, got {origin}")
     row_changes = np.empty(nz * ny, dtype=np.longlong)
     _em.mrf_sweeps(data, q, inside, nz, ny, nx, offsets, step, coupling, axial, bool(hard),
-                   n_sweeps, row_changes, _threads(n_threads))
+                   n_sweeps, colour, oz, oy, ox, row_changes, _threads(n_threads))
     return int(row_changes.sum())
 
 

@@ -27,9 +27,10 @@ import numpy as np
 
 from emcore import _kernels
 from emcore._base import EstimatorMixin
-from emcore._estimation import hard_parameters, m_step
+from emcore._estimation import m_step
 from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
                             precision_from_cholesky)
+from emcore._dask import IN_MEMORY_BELOW, is_dask_array
 from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import (as_real_array, block_layout, check_choice, check_declared_params,
                                 check_float, check_int)
@@ -103,14 +104,33 @@ def box_mean(values: np.ndarray, inside: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _box_sum(a, axis, radius):
-    """Sums over windows of 2 radius + 1 along ``axis``, clipped at the ends (cumsum)."""
+    """Sums over windows of 2 radius + 1 along ``axis``, clipped at the ends: the
+    shifted copies added in a fixed order, so that a chunk with a halo of ``radius``
+    sums each voxel exactly as the whole array does."""
     n = a.shape[axis]
-    pad = [(0, 0)] * a.ndim
-    pad[axis] = (1, 0)
-    cumulative = np.pad(np.cumsum(a, axis=axis), pad)
-    hi = np.minimum(np.arange(n) + radius + 1, n)
-    lo = np.maximum(np.arange(n) - radius, 0)
-    return np.take(cumulative, hi, axis=axis) - np.take(cumulative, lo, axis=axis)
+    out = np.zeros_like(a)
+    for shift in range(-radius, radius + 1):
+        lo, hi = max(0, -shift), min(n, n - shift)
+        if lo >= hi:
+            continue
+        target = [slice(None)] * a.ndim
+        source = [slice(None)] * a.ndim
+        target[axis], source[axis] = slice(lo, hi), slice(lo + shift, hi + shift)
+        out[tuple(target)] += a[tuple(source)]
+    return out
+
+
+def posterior_totals(X, q, sample_weight, centre, full, n_threads):
+    """(K, S) posterior sums of X with q as responsibilities, centred on ``centre``:
+    the kernel's per-block sums added in block order (emcore/_em.pyx)."""
+    n, d = X.shape
+    block_size, n_blocks = block_layout(n)
+    stats = np.empty((n_blocks, q.shape[1], 1 + d + (d * (d + 1) // 2 if full else d)))
+    _kernels.posterior_sums(X, q, sample_weight, centre, full, block_size, stats, n_threads)
+    total = np.zeros(stats.shape[1:])
+    for block in stats:  # in block order: the same sum for any thread count
+        total += block
+    return total
 
 
 def _check_spacing(value, name):
@@ -307,16 +327,14 @@ class SpatialGaussianMixture(EstimatorMixin):
         return out
 
     def _m_step(self, X, q, inside, means, cov, eps, n_threads):
-        full = self.covariance_type in ("full", "tied")
         centre = means.astype(X.dtype)
-        block_size, n_blocks = block_layout(len(X))
-        d = X.shape[1]
-        stats = np.empty((n_blocks, len(means), 1 + d + (d * (d + 1) // 2 if full else d)))
-        _kernels.posterior_sums(X, q, inside.astype(np.float64), centre, full, block_size,
-                                stats, n_threads)
-        total = np.zeros(stats.shape[1:])
-        for block in stats:  # in block order: the same sum for any thread count
-            total += block
+        total = posterior_totals(X, q, inside.astype(np.float64), centre,
+                                 self.covariance_type in ("full", "tied"), n_threads)
+        return self._finish_m_step(total, centre, means, cov, eps)
+
+    def _finish_m_step(self, total, centre, means, cov, eps):
+        """New (weights, means, covariances) from posterior sums centred on ``centre``;
+        an emptied component keeps its Gaussian."""
         new_weights, new_means, new_cov = m_step(total, centre.astype(np.float64), eps,
                                                  self.covariance_type, self.reg_covar)
         empty = total[:, 0] < EMPTY_FRACTION * total[:, 0].sum()
@@ -337,31 +355,43 @@ class SpatialGaussianMixture(EstimatorMixin):
         q[inside == 0] = 0
         return q
 
-    def _per_voxel_mixture(self, X, n_threads):
+    def _per_voxel_mixture(self, X, n_threads, sample_weight=None):
         return GaussianMixture(self.n_components, covariance_type=self.covariance_type,
                                reg_covar=self.reg_covar, n_init=self.n_init,
                                init_params=self.init_params, random_state=self.random_state,
-                               n_threads=n_threads).fit(X)
+                               n_threads=n_threads).fit(X, sample_weight=sample_weight)
 
     def _start(self, X, inside, grid, n_threads):
         """(weights, means, covariances) to start spatial EM from, float64.
 
         A per-voxel mixture of the image averaged over about 25 voxels (5 x 5, or
         3 x 3 x 3 in a volume), where noise is a fifth as large and small classes
-        stand apart, labels the voxels; the start is those segments' statistics in
-        the original image.
+        stand apart, labels the voxels (those outside a mask weigh nothing); the
+        start is those segments' statistics in the original image. The chunked
+        fit (emcore/_spatial_chunks.py) takes the same steps.
         """
-        chosen = inside.astype(bool)
         radius = 2 if self.spatial_dims == 2 else 1
-        averaged = box_mean(X.reshape(grid + (-1,)), chosen.reshape(grid), radius)
-        averaged = np.ascontiguousarray(averaged.reshape(X.shape)[chosen], dtype=X.dtype)
-        model = self._per_voxel_mixture(averaged, n_threads)
-        labels = model.predict(averaged)
-        weights, means, cov = hard_parameters(
-            X[chosen].astype(np.float64), np.ones(len(labels)), labels, self.n_components,
-            np.finfo(np.float64).eps, self.covariance_type, self.reg_covar)
-        empty = np.bincount(labels, minlength=self.n_components) == 0
-        if empty.any():  # a segment no voxel chose: the averaged image's component
+        averaged = box_mean(X.reshape(grid + (-1,)), inside.reshape(grid).astype(bool), radius)
+        averaged = np.ascontiguousarray(averaged.reshape(X.shape), dtype=X.dtype)
+        weight = inside.astype(np.float64)
+        model = self._per_voxel_mixture(averaged, n_threads, weight)
+        return self._start_from(model, X, model.predict(averaged), weight, n_threads)
+
+    def _start_from(self, model, X, labels, weight, n_threads):
+        """The hard segments' (weights, means, covariances), from their posterior sums
+        centred on the averaged volume's means; a segment no voxel chose keeps them."""
+        q = np.zeros((len(labels), self.n_components), dtype=X.dtype)
+        q[np.arange(len(labels)), labels] = 1
+        centre = model.means_.astype(X.dtype)
+        total = posterior_totals(X, q, weight, centre, self.covariance_type in ("full", "tied"),
+                                 n_threads)
+        return self._start_parameters(total, centre, model)
+
+    def _start_parameters(self, total, centre, model):
+        weights, means, cov = m_step(total, centre.astype(np.float64), np.finfo(np.float64).eps,
+                                     self.covariance_type, self.reg_covar)
+        empty = total[:, 0] == 0
+        if empty.any():
             means[empty] = model.means_[empty]
             if self.covariance_type != "tied":
                 cov[empty] = model.covariances_[empty]
@@ -377,8 +407,10 @@ class SpatialGaussianMixture(EstimatorMixin):
         image : array_like
             (H, W) or (H, W, C); with ``spatial_dims=3``, (Z, Y, X) or (Z, Y, X, C).
             float32 is computed in float32, anything else in float64; sums are
-            float64 either way. A Dask array is computed into memory first (a
-            chunked spatial fit is not implemented).
+            float64 either way. A Dask array of 2 million voxels or more is
+            fitted chunk by chunk (each chunk with a halo of its neighbours: the same
+            updates as in memory, sums equal to rounding); a smaller one is computed
+            into memory first.
         y : ignored
         mask : array_like of bool, optional
             The voxels to segment, of the image's spatial shape; the others get
@@ -389,6 +421,10 @@ class SpatialGaussianMixture(EstimatorMixin):
         self : SpatialGaussianMixture
         """
         self._check_params()
+        if is_dask_array(image) and int(np.prod(np.shape(image)[:self.spatial_dims])) >= (
+                IN_MEMORY_BELOW):
+            from emcore import _spatial_chunks  # it imports this module
+            return _spatial_chunks.fit(self, image, mask)
         X, inside, shape, grid = self._grid(image, mask)
         n_inside = int(inside.sum())
         if self.n_components > n_inside:

@@ -300,3 +300,31 @@ def test_the_door_refuses_mismatched_arrays():
         with pytest.raises(_kernels.KernelArgumentError):
             _kernels.mrf_sweeps(args["data"], args["q"], args["inside"], args["shape"],
                                 args["offsets"], args["coupling"], False, 1, 1)
+    for extra in (dict(colour=2), dict(colour=-2), dict(origin=(0, -1, 0))):  # 2 colours here
+        with pytest.raises(_kernels.KernelArgumentError):
+            _kernels.mrf_sweeps(data, q.copy(), inside, (1, 4, 4), offsets, weights, False, 1,
+                                1, **extra)
+
+
+@pytest.mark.parametrize("dims,e_step", [(3, "mean-field"), (2, "icm")])
+def test_a_chunked_dask_volume_equals_the_in_memory_fit(monkeypatch, dims, e_step):
+    da = pytest.importorskip("dask.array")
+    import emcore.spatial as spatial
+    rng = np.random.default_rng(3)
+    shape = (14, 18, 20) if dims == 3 else (40, 46)
+    truth = blocks(shape, n_classes=3, seed=dims)
+    volume = np.array([60.0, 120.0, 180.0])[truth] + rng.normal(0, 30, shape)
+    mask = np.ones(shape, dtype=bool)
+    mask[..., :3] = False
+    chunks = (5, 7, 9) if dims == 3 else (13, 17)
+    kw = dict(spatial_dims=dims, e_step=e_step, covariance_type="diag", max_iter=4,
+              random_state=0)
+    memory = SpatialGaussianMixture(3, **kw).fit(volume, mask=mask)
+    monkeypatch.setattr(spatial, "IN_MEMORY_BELOW", 0)  # chunk by chunk, however small
+    chunked = SpatialGaussianMixture(3, **kw).fit(da.from_array(volume, chunks=chunks),
+                                                  mask=da.from_array(mask, chunks=chunks))
+    assert isinstance(chunked.labels_, da.Array)
+    np.testing.assert_array_equal(chunked.labels_.compute(), memory.labels_)
+    assert chunked.n_iter_ == memory.n_iter_
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(memory, name), rtol=1e-9)
