@@ -283,6 +283,13 @@ def _grid_posteriors(q, shape, name="q"):
     return q.shape[1]
 
 
+def mrf_colours(offsets):
+    """How many colours mrf_sweeps parts a grid into for these neighbour offsets: 2 when
+    every neighbour lies along one axis (the parity of z + y + x), else 8 (the parities
+    of z, y and x); no two neighbours share a colour."""
+    return 2 if bool(((np.asarray(offsets) != 0).sum(axis=1) == 1).all()) else 8
+
+
 def mrf_sweeps(data, q, inside, shape, offsets, coupling, hard, n_sweeps, n_threads,
                colour=None, origin=(0, 0, 0)):
     """Mean-field (or, with ``hard``, ICM) sweeps of a Potts prior over a voxel grid of
@@ -306,10 +313,9 @@ def mrf_sweeps(data, q, inside, shape, offsets, coupling, hard, n_sweeps, n_thre
     if n_sweeps < 0:
         raise KernelArgumentError(f"n_sweeps must be >= 0, got {n_sweeps}")
     _fits_int("MRF sweep", k, offsets.shape[0])
-    axial = bool(((offsets != 0).sum(axis=1) == 1).all())
+    n_colours = mrf_colours(offsets)
     nz, ny, nx = (int(s) for s in shape)
     step = np.ascontiguousarray((offsets[:, 0] * ny + offsets[:, 1]) * nx + offsets[:, 2])
-    n_colours = 2 if axial else 8
     colour = -1 if colour is None else int(colour)
     if not -1 <= colour < n_colours:
         raise KernelArgumentError(f"colour must be below {n_colours}, got {colour}")
@@ -317,7 +323,8 @@ def mrf_sweeps(data, q, inside, shape, offsets, coupling, hard, n_sweeps, n_thre
     if min(oz, oy, ox) < 0:
         raise KernelArgumentError(f"origin must be non-negative, got {origin}")
     row_changes = np.empty(nz * ny, dtype=np.longlong)
-    _em.mrf_sweeps(data, q, inside, nz, ny, nx, offsets, step, coupling, axial, bool(hard),
+    _em.mrf_sweeps(data, q, inside, nz, ny, nx, offsets, step, coupling, n_colours == 2,
+                   bool(hard),
                    n_sweeps, colour, oz, oy, ox, row_changes, _threads(n_threads))
     return int(row_changes.sum())
 

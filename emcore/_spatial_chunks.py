@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from emcore import _kernels
+from emcore import _kernels, summaries
 from emcore._params import precision_cholesky
 
 
@@ -48,7 +48,7 @@ def fit(model, image, mask):
     import dask
     import dask.array as da
 
-    from emcore.spatial import box_mean, posterior_totals
+    from emcore.spatial import box_mean, one_hot
 
     dims = model.spatial_dims
     if image.ndim not in (dims, dims + 1):
@@ -87,6 +87,20 @@ def fit(model, image, mask):
     def blocks(array):
         return array.to_delayed().ravel()
 
+    block_size = summaries.block_size_for(int(np.prod(grid)))  # one for every chunk
+
+    def chunk_sums(p, q, centre):
+        """summaries.posterior_sums of a chunk of ``packed`` (values, then inside) with
+        q, the chunk's (..., K) responsibilities."""
+        values = np.ascontiguousarray(p[..., :c].reshape(-1, c))
+        w = np.ascontiguousarray(p[..., c].reshape(-1), dtype=np.float64)
+        return summaries.posterior_sums(values, np.ascontiguousarray(q.reshape(-1, k)), centre,
+                                        full, w,
+                                        block_size=block_size, check_weights=False)
+
+    def merged(parts):
+        return summaries.merge(parts)[0]  # in chunk order
+
     # the start: a per-voxel mixture of the box-averaged volume
     radius = 2 if dims == 2 else 1
     depth = {0: 0 if dims == 2 else radius, 1: radius, 2: radius, 3: 0}
@@ -102,18 +116,11 @@ def fit(model, image, mask):
     start = model._per_voxel_mixture(rows, None, weight)
     centre = start.means_.astype(dtype)
 
-    def start_stats(p, a):
-        values = np.ascontiguousarray(p[..., :c].reshape(-1, c))
+    def start_sums(p, a):
         labels = start.predict(np.ascontiguousarray(a.reshape(-1, c)))
-        q = np.zeros((len(labels), k), dtype=dtype)
-        q[np.arange(len(labels)), labels] = 1
-        w = np.ascontiguousarray(p[..., c].reshape(-1), dtype=np.float64)
-        return posterior_totals(values, q, w, centre, full, 1)
-    parts = dask.compute(*[dask.delayed(start_stats)(p, a)
-                           for p, a in zip(blocks(packed), blocks(averaged))])
-    total = np.zeros_like(parts[0])
-    for part in parts:  # in chunk order
-        total += part
+        return chunk_sums(p, one_hot(labels, k, dtype), centre)
+    total = merged(dask.compute(*[dask.delayed(start_sums)(p, a)
+                                  for p, a in zip(blocks(packed), blocks(averaged))]))
     eps = np.finfo(dtype).eps
     weights, means, cov = model._start_parameters(total, centre, start)
     prec_chol = precision_cholesky(cov, model.covariance_type)
@@ -121,6 +128,11 @@ def fit(model, image, mask):
     def data_block(p, means, prec_chol):
         values = np.ascontiguousarray(p[..., :c].reshape(-1, c))
         return model._data_term(values, means, prec_chol, 1).reshape(p.shape[:3] + (k,))
+
+    def data_term(means, prec_chol):
+        """The lazy (Z, Y, X, K) data term under the current Gaussians."""
+        return packed.map_blocks(data_block, means.astype(dtype), prec_chol.astype(dtype),
+                                 chunks=vol.chunks[:3] + ((k,),), dtype=dtype)
 
     def sweep_block(b, colour, block_info=None):
         location = block_info[0]["chunk-location"]
@@ -135,33 +147,24 @@ def fit(model, image, mask):
         return out
 
     q = None
-    n_colours = 2 if ((offsets != 0).sum(axis=1) == 1).all() else 8
     converged, n_iter = False, 0
     for n_iter in range(1, model.max_iter + 1):
-        data = packed.map_blocks(data_block, means.astype(dtype), prec_chol.astype(dtype),
-                                 chunks=vol.chunks[:3] + ((k,),), dtype=dtype)
+        data = data_term(means, prec_chol)
         if q is None:
             q = da.exp(data) * inside[..., None]
         before = q.argmax(axis=-1)
         state = da.concatenate([q, data, inside[..., None]], axis=-1).rechunk({3: -1})
         state = state.persist()
-        for colour in range(n_colours):
+        for colour in range(_kernels.mrf_colours(offsets)):
             state = state.map_overlap(functools.partial(sweep_block, colour=colour),
                                       depth=depth1, boundary="none", dtype=dtype).persist()
         q = state[..., :k].rechunk(vol.chunks[:3] + ((k,),))
         changed = ((q.argmax(axis=-1) != before) & (inside > 0)).sum()
         centre = means.astype(dtype)
-
-        def iteration_stats(p, qb, centre=centre):
-            values = np.ascontiguousarray(p[..., :c].reshape(-1, c))
-            w = np.ascontiguousarray(p[..., c].reshape(-1), dtype=np.float64)
-            return posterior_totals(values, np.ascontiguousarray(qb.reshape(-1, k)), w, centre,
-                                    full, 1)
-        changed, *parts = dask.compute(changed, *[dask.delayed(iteration_stats)(p, qb)
-                                                  for p, qb in zip(blocks(packed), blocks(q))])
-        total = np.zeros_like(parts[0])
-        for part in parts:  # in chunk order
-            total += part
+        changed, *parts = dask.compute(changed, *[
+            dask.delayed(chunk_sums)(p, qb, centre)
+            for p, qb in zip(blocks(packed), blocks(q))])
+        total = merged(parts)
         weights, means, cov = model._finish_m_step(total, centre, means, cov, eps)
         prec_chol = precision_cholesky(cov, model.covariance_type)
         if n_iter > 1 and int(changed) <= model.tol * n_inside:
@@ -169,8 +172,7 @@ def fit(model, image, mask):
             break
     model._store(weights, means, cov, prec_chol, dtype)
     if q is None:
-        q = packed.map_blocks(data_block, means.astype(dtype), prec_chol.astype(dtype),
-                              chunks=vol.chunks[:3] + ((k,),), dtype=dtype)
+        q = data_term(means, prec_chol)
     labels = da.where(inside > 0, q.argmax(axis=-1), -1).reshape(shape)
     model.labels_ = labels
     model.offsets_, model.coupling_ = offsets, coupling

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emcore import _kernels
+from emcore import _kernels, summaries
 from emcore._base import EstimatorMixin
 from emcore._estimation import m_step
 from emcore._params import (COVARIANCE_TYPES, kernel_arrays, precision_cholesky,
                             precision_from_cholesky)
 from emcore._dask import IN_MEMORY_BELOW, is_dask_array
 from emcore._threads import resolve_n_threads, work_of
-from emcore._validation import (as_real_array, block_layout, check_choice, check_declared_params,
+from emcore._validation import (as_real_array, check_choice, check_declared_params,
                                 check_float, check_int)
 from emcore.mixture import INIT_PARAMS, GaussianMixture, fitted_mixture_structure
 
@@ -120,17 +120,11 @@ def _box_sum(a, axis, radius):
     return out
 
 
-def posterior_totals(X, q, sample_weight, centre, full, n_threads):
-    """(K, S) posterior sums of X with q as responsibilities, centred on ``centre``:
-    the kernel's per-block sums added in block order (emcore/_em.pyx)."""
-    n, d = X.shape
-    block_size, n_blocks = block_layout(n)
-    stats = np.empty((n_blocks, q.shape[1], 1 + d + (d * (d + 1) // 2 if full else d)))
-    _kernels.posterior_sums(X, q, sample_weight, centre, full, block_size, stats, n_threads)
-    total = np.zeros(stats.shape[1:])
-    for block in stats:  # in block order: the same sum for any thread count
-        total += block
-    return total
+def one_hot(labels: np.ndarray, n_components: int, dtype) -> np.ndarray:
+    """(N, K) responsibilities of a hard assignment: 1 for each sample's label."""
+    q = np.zeros((len(labels), n_components), dtype=dtype)
+    q[np.arange(len(labels)), labels] = 1
+    return q
 
 
 def _check_spacing(value, name):
@@ -326,18 +320,25 @@ class SpatialGaussianMixture(EstimatorMixin):
         _kernels.log_responsibilities(X, k_means, k_prec, k_const, full, out, n_threads)
         return out
 
+    def _sums(self, X, q, weight, centre, n_threads):
+        """summaries.posterior_sums of X with q, merged: (K, S)."""
+        return summaries.merge([summaries.posterior_sums(
+            X, q, centre, self.covariance_type in ("full", "tied"), weight,
+            n_threads=n_threads, check_weights=False)])[0]
+
     def _m_step(self, X, q, inside, means, cov, eps, n_threads):
         centre = means.astype(X.dtype)
-        total = posterior_totals(X, q, inside.astype(np.float64), centre,
-                                 self.covariance_type in ("full", "tied"), n_threads)
+        total = self._sums(X, q, inside.astype(np.float64), centre, n_threads)
         return self._finish_m_step(total, centre, means, cov, eps)
 
-    def _finish_m_step(self, total, centre, means, cov, eps):
-        """New (weights, means, covariances) from posterior sums centred on ``centre``;
-        an emptied component keeps its Gaussian."""
+    def _finish_m_step(self, total, centre, means, cov, eps, empty=None):
+        """New (weights, means, covariances) from posterior sums centred on ``centre``.
+        A component whose mass is below EMPTY_FRACTION of the total (or, given, each
+        one ``empty`` marks) keeps ``means`` and ``cov``."""
         new_weights, new_means, new_cov = m_step(total, centre.astype(np.float64), eps,
                                                  self.covariance_type, self.reg_covar)
-        empty = total[:, 0] < EMPTY_FRACTION * total[:, 0].sum()
+        if empty is None:
+            empty = total[:, 0] < EMPTY_FRACTION * total[:, 0].sum()
         if empty.any():
             new_means[empty] = means[empty]
             if self.covariance_type != "tied":
@@ -379,23 +380,17 @@ class SpatialGaussianMixture(EstimatorMixin):
 
     def _start_from(self, model, X, labels, weight, n_threads):
         """The hard segments' (weights, means, covariances), from their posterior sums
-        centred on the averaged volume's means; a segment no voxel chose keeps them."""
-        q = np.zeros((len(labels), self.n_components), dtype=X.dtype)
-        q[np.arange(len(labels)), labels] = 1
+        centred on the averaged volume's means."""
         centre = model.means_.astype(X.dtype)
-        total = posterior_totals(X, q, weight, centre, self.covariance_type in ("full", "tied"),
-                                 n_threads)
+        total = self._sums(X, one_hot(labels, self.n_components, X.dtype), weight, centre,
+                           n_threads)
         return self._start_parameters(total, centre, model)
 
     def _start_parameters(self, total, centre, model):
-        weights, means, cov = m_step(total, centre.astype(np.float64), np.finfo(np.float64).eps,
-                                     self.covariance_type, self.reg_covar)
-        empty = total[:, 0] == 0
-        if empty.any():
-            means[empty] = model.means_[empty]
-            if self.covariance_type != "tied":
-                cov[empty] = model.covariances_[empty]
-        return weights, means, cov
+        """The start from the hard segments' sums; a segment no voxel chose keeps the
+        averaged volume's Gaussian."""
+        return self._finish_m_step(total, centre, model.means_, model.covariances_,
+                                   np.finfo(np.float64).eps, empty=total[:, 0] == 0)
 
     # ------------------------------------------------------------------ public
     def fit(self, image: ArrayLike, y: object = None,

@@ -7,7 +7,8 @@ array, a Ray dataset, Spark partitions, a loop over files) is fitted with the
 same kernels and the same answer as in memory:
 
 1. choose one block size for the whole data set: ``block_size_for(n_samples)``;
-2. on each piece, ``em_sums`` or ``lloyd_sums`` (pieces may run anywhere, with
+2. on each piece, ``em_sums``, ``lloyd_sums`` or, with responsibilities given (the
+   spatial mixture's posteriors), ``posterior_sums`` (pieces may run anywhere, with
    ``n_threads=1`` on a worker that runs several tasks at once);
 3. ``merge`` the pieces' results **in the pieces' order**;
 4. the new parameters: :func:`m_step` (mixtures) or :func:`cluster_centers`
@@ -42,7 +43,7 @@ from emcore._validation import (block_layout, check_finite, check_int, check_sam
                                 kernel_weights)
 
 __all__ = ["BlockSums", "block_size_for", "cluster_centers", "em_centre", "em_sums",
-           "lloyd_sums", "m_step", "merge", "precision_cholesky"]
+           "lloyd_sums", "m_step", "merge", "posterior_sums", "precision_cholesky"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,38 @@ def lloyd_sums(X: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | N
     _kernels.lloyd_pass(X, kernel_weights(w), np.ascontiguousarray(centers, dtype=X.dtype),
                         labels, block_size, stats, totals, n_threads)
     return BlockSums(stats, totals)
+
+
+def posterior_sums(X: np.ndarray, q: np.ndarray, centre: np.ndarray, full: bool,
+                   sample_weight: np.ndarray | None = None, *, block_size: int | None = None,
+                   n_threads: int = 1, check_weights: bool = True) -> BlockSums:
+    """The M-step's sums over a piece of samples with given responsibilities (the
+    spatial mixture's posteriors, emcore/spatial.py, or a hard assignment as one-hot).
+
+    Parameters
+    ----------
+    X : ndarray (n, D) float32 or float64, C-contiguous
+    q : ndarray (n, K) of X's dtype, C-contiguous
+        Each sample's responsibilities.
+    centre : ndarray (K, D) of X's dtype
+        What the sums are centred on (for :func:`m_step`).
+    full : bool
+        Upper-triangle second moments ('full' and 'tied') rather than diagonal ones.
+    sample_weight, block_size, n_threads, check_weights
+        As for :func:`em_sums`.
+
+    Returns
+    -------
+    sums : BlockSums
+        stats (B, K, 1 + D + S) laid out as :func:`em_sums`' (centred on ``centre``);
+        totals: zeros (no likelihood is computed).
+    """
+    w = _piece(X, sample_weight, check_weights)
+    block_size, n_blocks = _blocks(X.shape[0], block_size)
+    d = X.shape[1]
+    stats = np.empty((n_blocks, q.shape[1], 1 + d + (d * (d + 1) // 2 if full else d)))
+    _kernels.posterior_sums(X, q, kernel_weights(w), centre, full, block_size, stats, n_threads)
+    return BlockSums(stats, np.zeros(n_blocks))
 
 
 def merge(pieces: Iterable[BlockSums]) -> tuple[np.ndarray, float]:

@@ -44,3 +44,31 @@ def test_em_sums_equal_the_textbook_and_far_components_get_exactly_nothing(dtype
     np.testing.assert_allclose(stats, expected, rtol=rtol, atol=rtol * scale.max())
     np.testing.assert_allclose(stats[:, 1 + 3:], expected[:, 1 + 3:], rtol=rtol)
     np.testing.assert_allclose(loglik, expected_loglik, rtol=rtol)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_posterior_sums_are_the_weighted_moments_and_merge_over_pieces(full):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 3))
+    q = rng.dirichlet(np.ones(4), len(X))
+    w = rng.uniform(0, 2, len(X))
+    centre = rng.normal(size=(4, 3))
+    whole, _ = summaries.merge([summaries.posterior_sums(X, q, centre, full, w)])
+    r = q * w[:, None]
+    iu = np.triu_indices(3)
+    for k in range(4):  # the textbook float64 moments
+        d = X - centre[k]
+        second = (d[:, :, None] * d[:, None, :])[:, iu[0], iu[1]] if full else d ** 2
+        expected = np.concatenate([[r[:, k].sum()], r[:, k] @ d, r[:, k] @ second])
+        np.testing.assert_allclose(whole[k], expected, rtol=1e-12)
+    bs = 256  # one block size for the data set; pieces cut at block multiples: bitwise
+    blocked, _ = summaries.merge([summaries.posterior_sums(X, q, centre, full, w,
+                                                           block_size=bs)])
+    parts = [summaries.posterior_sums(X[a:b], q[a:b], centre, full, w[a:b], block_size=bs)
+             for a, b in ((0, 4 * bs), (4 * bs, len(X)))]
+    np.testing.assert_array_equal(summaries.merge(parts)[0], blocked)
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12)
+    with pytest.raises(ValueError, match="NaN"):
+        bad = X.copy()
+        bad[7, 1] = np.nan
+        summaries.posterior_sums(bad, q, centre, full, w)
