@@ -206,9 +206,10 @@ def compute_densities(image: ArrayLike, kernels: Iterable[tuple[Any, Any, Any]] 
     log, normalize = check_bool(log, "log"), check_bool(normalize, "normalize")
     means, prec_chol, weights, cov_type = _mixture_parameters(kernels)
     n_features = means.shape[1]
-    if is_dask_array(image) and _input_space(kernels) != "rgb":
-        raise ValueError(f"a model fitted in {_input_space(kernels)} scores in-memory images "
-                         "only; compute the Dask image first")
+    space = _input_space(kernels)
+    if is_dask_array(image) and space != "rgb":
+        raise ValueError(f"a model fitted in {space} scores in-memory images only; compute "
+                         "the Dask image first")
     if is_dask_array(image):  # lazy, a chunk at a time (one thread per task by default)
         return _dask_densities(image, kernels, n_features, log=log, normalize=normalize,
                                dtype=dtype, out_dtype=out_dtype,
@@ -222,8 +223,7 @@ def compute_densities(image: ArrayLike, kernels: Iterable[tuple[Any, Any, Any]] 
     for name, value in (("dtype", dtype), ("out_dtype", out_dtype)):
         if value not in (np.float32, np.float64):
             raise ValueError(f"{name} must be float32 or float64, got {value}")
-    flat = pixels_in_model_space(pixels.reshape(-1, n_features), _input_space(kernels),
-                                 n_threads)
+    flat = pixels_in_model_space(pixels.reshape(-1, n_features), space, n_threads)
     kernel = kernel_arrays(means, prec_chol, weights, cov_type, dtype, normalize=normalize)
     n_threads = resolve_n_threads(n_threads, work_of(flat, len(kernel[0])))
     out = np.empty(flat.shape[0], dtype=out_dtype)

@@ -361,22 +361,32 @@ def fit_model(samples: ImageSamples, k: int, method: str = "kmeans", smoothing: 
     model: Model
     k = samples.model_k(k)
     if smoothing > 0:
-        values, mask = samples.pixel_grid()
         spatial = {name: options[name] for name in SPATIAL_OPTIONS if name in options}
         spatial.setdefault("covariance_type", IMAGE_COVARIANCE)
-        model = SpatialGaussianMixture(k, beta=smoothing, **spatial).fit(values, mask=mask)
+        model = SpatialGaussianMixture(k, beta=smoothing, **spatial)
     elif method == "kmeans":
         model = KMeans(k, **options)
-        if samples.weights is not None and k == len(samples.fit_samples):
-            model = _every_value_kept(model, samples.fit_samples)
-        else:
-            model.fit(samples.fit_samples, sample_weight=samples.weights)
     else:
         options.setdefault("covariance_type", IMAGE_COVARIANCE)
         model = GaussianMixture(k, **options)
+    return fit_to_samples(model, samples)
+
+
+def fit_to_samples(model: Model, samples: ImageSamples) -> Model:
+    """Fit ``model`` to an image's samples: a spatial mixture to the pixel grid (masked
+    where pixels are transparent), the others to the samples weighted by their counts
+    (k-means with a cluster per distinct colour: those colours, without Lloyd passes).
+    Records the space the samples are in (``input_space_``, kept in model files), so
+    that scoring an image with the model later converts pixels the same way
+    (emcore.densities.pixels_in_model_space)."""
+    if isinstance(model, SpatialGaussianMixture):
+        values, mask = samples.pixel_grid()
+        model.fit(values, mask=mask)
+    elif (isinstance(model, KMeans) and samples.weights is not None
+          and model.n_clusters == len(samples.fit_samples)):
+        _every_value_kept(model, samples.fit_samples)
+    else:
         model.fit(samples.fit_samples, sample_weight=samples.weights)
-    # what the model's samples are, so that scoring an image with it later (and its
-    # model file) converts pixels the same way: see emcore.densities.pixel_samples
     model.input_space_ = samples.input_space
     return model
 

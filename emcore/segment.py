@@ -19,7 +19,7 @@ from emcore.exceptions import ConvergenceWarning
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
 from emcore.pipeline import (IMAGE_COVARIANCE, METHODS, SPATIAL_OPTIONS, ImageSamples,
-                             Segmentation, finish, fit_model, segment_image)
+                             Segmentation, finish, fit_model, fit_to_samples, segment_image)
 from emcore.spatial import SpatialGaussianMixture
 
 _GMM_OPTIONS = set(inspect.signature(GaussianMixture.__init__).parameters) - {
@@ -139,11 +139,7 @@ class EM:
         with warnings.catch_warnings():  # the caller chose the number of epochs
             warnings.filterwarnings("ignore", "Best performing initialization did not converge",
                                     ConvergenceWarning)
-            if isinstance(self.model_, SpatialGaussianMixture):
-                values, mask = self._samples.pixel_grid()
-                self.model_.fit(values, mask=mask)
-            else:
-                self.model_.fit(self._samples.fit_samples, sample_weight=self._samples.weights)
+            fit_to_samples(self.model_, self._samples)
         self._result = None
         return self
 

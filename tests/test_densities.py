@@ -360,3 +360,13 @@ def test_a_model_fitted_in_another_space_scores_pixels_in_that_space(tmp_path, c
                                rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="fitted in oklab"):
         compute_densities(crop.astype(np.float64), loaded)
+
+
+def test_the_em_class_records_its_space_as_the_pipeline_does(coffee):
+    from emcore import EM, segment_image
+    crop = coffee[100:160, 200:280]
+    em = EM(crop, 6, color_space="oklab").fit(30)
+    assert em.model_.input_space_ == "oklab"
+    pipeline = segment_image(crop, 6, method="gmm", color_space="oklab").model
+    np.testing.assert_array_equal(compute_densities(crop, em.model_),
+                                  compute_densities(crop, pipeline))
