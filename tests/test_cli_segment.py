@@ -29,6 +29,17 @@ def _psnr(a, b):
     return 10 * np.log10(255 ** 2 / mse)
 
 
+def _frames(path):
+    """(every frame decoded as RGB, their durations, the file's loop count)."""
+    with PILImage.open(path) as im:
+        decoded, durations = [], []
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info.get("duration"))
+            decoded.append(np.asarray(im.convert("RGB")))
+        return decoded, durations, im.info.get("loop")
+
+
 def _small_photo(tmp_path, name, size=(120, 80)):
     path = tmp_path / name
     PILImage.open(CHELSEA).convert("RGB").resize(size).save(path)
@@ -150,20 +161,13 @@ def test_every_frame_quantized_with_durations_and_loop(tmp_path, ext, capsys):
     out = tmp_path / f"out{ext}"
     assert main(["segment", str(src), "-k", "8", "-o", str(out)]) == 0
     assert "only the first" not in capsys.readouterr().err  # every frame was read
-    with PILImage.open(out) as im:
-        assert im.n_frames == 3 and im.info["loop"] == 0
-        decoded, durations = [], []
-        for i in range(3):
-            im.seek(i)
-            durations.append(im.info["duration"])
-            decoded.append(np.asarray(im.convert("RGB")))
+    decoded, durations, loop = _frames(out)
+    assert len(decoded) == 3 and loop == 0
     assert durations == [100, 200, 300]
     # one palette fitted to every frame: 8 colours over all of them
     assert len(np.unique(np.concatenate(decoded).reshape(-1, 3), axis=0)) <= 8
-    with PILImage.open(src) as im:
-        for i, frame in enumerate(decoded):  # each frame is its own picture, not the first's
-            im.seek(i)
-            assert _psnr(np.asarray(im.convert("RGB")), frame) > 22
+    for original, frame in zip(_frames(src)[0], decoded):  # each its own, not the first's
+        assert _psnr(original, frame) > 22
 
 
 @pytest.mark.parametrize("args, message", [
@@ -232,33 +236,20 @@ def test_a_palette_per_frame(tmp_path, ext):
     src = tmp_path / f"anim{ext}"
     PILImage.fromarray(frames[0]).save(src, save_all=True, duration=[50, 60, 70], loop=0,
                                        append_images=[PILImage.fromarray(f) for f in frames[1:]])
-    with PILImage.open(src) as im:  # what the file holds (GIF has quantized it already)
-        originals = []
-        for i in range(3):
-            im.seek(i)
-            originals.append(np.asarray(im.convert("RGB")))
+    originals = _frames(src)[0]  # what the file holds (GIF has quantized it already)
     shared, own = tmp_path / f"shared{ext}", tmp_path / f"own{ext}"
     assert main(["segment", str(src), "-k", "4", "-o", str(shared), "--quiet"]) == 0
     assert main(["segment", str(src), "-k", "4", "--frame-palettes", "-o", str(own),
                  "--quiet"]) == 0
-    with PILImage.open(own) as im:
-        assert im.n_frames == 3 and im.info["loop"] == 0
-        decoded, durations = [], []
-        for i in range(3):
-            im.seek(i)
-            durations.append(im.info["duration"])
-            decoded.append(np.asarray(im.convert("RGB")))
+    decoded, durations, loop = _frames(own)
+    assert len(decoded) == 3 and loop == 0
     assert durations == [50, 60, 70]
     colours = [set(map(tuple, d.reshape(-1, 3))) for d in decoded]
     assert all(len(c) <= 4 for c in colours) and not colours[0] & colours[1]
     for original, frame in zip(originals, decoded):  # each frame is its own 4-colour fit
         expected = segment_image(original, 4).image
         assert abs(_psnr(original, frame) - _psnr(original, expected)) < 0.05
-    with PILImage.open(shared) as im:
-        shared_frames = []
-        for i in range(3):
-            im.seek(i)
-            shared_frames.append(np.asarray(im.convert("RGB")))
+    shared_frames = _frames(shared)[0]
     assert np.mean([_psnr(o, f) for o, f in zip(originals, decoded)]) > np.mean(
         [_psnr(o, f) for o, f in zip(originals, shared_frames)]) + 2  # 4 colours for 12
 
