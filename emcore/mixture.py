@@ -175,22 +175,22 @@ class GaussianMixture(EstimatorMixin):
                                  f"but got {m.shape} (means_init)")
             check_samples(m, "means_init", dtype=np.float64)
         if self.precisions_init is not None:
-            kind = f"'{self.covariance_type} precision'"
+            kind = f"{self.covariance_type} precision"
             shape = covariance_shape(self.covariance_type, k, d)
             p = np.asarray(self.precisions_init, dtype=np.float64)
             if p.shape != shape:
-                raise ValueError(f"The parameter {kind[1:-1]!r} should have the shape of "
+                raise ValueError(f"The parameter '{kind}' should have the shape of "
                                  f"{shape}, but got {p.shape} (precisions_init)")
             if not np.isfinite(p).all():
                 raise ValueError("precisions_init contains NaN or infinite values")
             if self.covariance_type in ("diag", "spherical"):
                 if not (p > 0).all():
-                    raise ValueError(f"{kind} should be positive (precisions_init)")
+                    raise ValueError(f"'{kind}' should be positive (precisions_init)")
             else:
                 for matrix in p.reshape(-1, d, d):
                     if not (np.allclose(matrix, matrix.T)
                             and (np.linalg.eigvalsh(matrix) > 0).all()):
-                        raise ValueError(f"{kind} should be symmetric, positive-definite "
+                        raise ValueError(f"'{kind}' should be symmetric, positive-definite "
                                          "(precisions_init)")
 
     # ------------------------------------------------------------- the EM core
@@ -219,18 +219,9 @@ class GaussianMixture(EstimatorMixin):
             weights = np.asarray(self.weights_init, dtype=np.float64)
         if self.means_init is not None:
             means = np.asarray(self.means_init, dtype=np.float64)
-        if self.precisions_init is not None:
+        if self.precisions_init is not None:  # positive (definite): _check_params
             prec = np.asarray(self.precisions_init, dtype=np.float64)
-            if self.covariance_type in ("full", "tied"):
-                try:
-                    cov = np.linalg.inv(prec)
-                except np.linalg.LinAlgError:
-                    raise ValueError("precisions_init holds a singular matrix: every precision "
-                                     "must be symmetric positive definite") from None
-            else:
-                if not (prec > 0).all():
-                    raise ValueError("precisions_init must be positive")
-                cov = 1.0 / prec
+            cov = np.linalg.inv(prec) if self.covariance_type in ("full", "tied") else 1.0 / prec
         return weights, means, cov
 
     def _reseed_empty(self, source, weights, means, cov):
