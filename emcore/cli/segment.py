@@ -216,19 +216,17 @@ class _Quantizer:
     def __init__(self, picture, args, n_threads, tick, frames=None):
         from emcore.pipeline import ImageSamples
         self.args, self.n_threads, self.tick = args, n_threads, tick
-        self.samples = ImageSamples(picture,
-                                    unique_colors=not (args.no_unique_colors or args.smooth),
-                                    color_space=args.color_space, n_threads=n_threads)
+        def samples_of(picture):
+            return ImageSamples(picture, unique_colors=not (args.no_unique_colors or args.smooth),
+                                color_space=args.color_space, n_threads=n_threads)
+        self.samples = samples_of(picture)
         self.original = picture.pixels
         self.frames = frames
         self.frame_samples = None  # with --frame-palettes: each frame's own samples
         if frames is not None and args.frame_palettes:
             from emcore.image import Picture
-            self.frame_samples = [
-                ImageSamples(Picture(pixels, frames.icc_profile, None),
-                             unique_colors=not (args.no_unique_colors or args.smooth),
-                             color_space=args.color_space, n_threads=n_threads)
-                for pixels in frames.pixels]
+            self.frame_samples = [samples_of(Picture(pixels, frames.icc_profile, None))
+                                  for pixels in frames.pixels]
         self.fmt = "PNG" if args.destination == STDIO else image_format(args.destination)
         self._done: dict[int, tuple] = {}
         self._palettes: dict[int, list] = {}  # id(result) -> each frame's palette
