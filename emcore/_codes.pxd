@@ -3,8 +3,10 @@
 # photos). A bit per code (2 MiB, cache-sized, rather than a 64 MiB table of
 # counts): one pass over the pixels sets the bits (mark_codes), the running count
 # of set bits before each 64-bit word ("rank") gives every code its colour index,
-# code order being the lexicographic order of (r, g, b), and code_index maps a
-# code to that index from its word's rank and a bit count.
+# code order being the lexicographic order of (r, g, b) (or, with z_order, the
+# Z-order: the bits of r, g and b interleaved, so that colours near in code order
+# are near in colour, which the k-means kernels' box pruning wants), and
+# code_index maps a code to that index from its word's rank and a bit count.
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
@@ -14,18 +16,39 @@ cdef enum:
     N_WORDS = 1 << 18   # 2**24 colour codes, one bit each, in 64-bit words
 
 
-cdef inline uint32_t rgb_code(const uint8_t[:, ::1] pixels, Py_ssize_t i) noexcept nogil:
+cdef inline uint32_t spread_bits(uint32_t v) noexcept nogil:
+    """The 8 bits of v moved to bits 0, 3, 6, ..., 21."""
+    v = (v | (v << 16)) & 0x030000FF
+    v = (v | (v << 8)) & 0x0300F00F
+    v = (v | (v << 4)) & 0x030C30C3
+    return (v | (v << 2)) & 0x09249249
+
+
+cdef inline uint32_t gather_bits(uint32_t v) noexcept nogil:
+    """spread_bits inverted: bits 0, 3, 6, ..., 21 of v as one byte."""
+    v = v & 0x09249249
+    v = (v ^ (v >> 2)) & 0x030C30C3
+    v = (v ^ (v >> 4)) & 0x0300F00F
+    return (v ^ (v >> 8)) & 0xFF
+
+
+cdef inline uint32_t rgb_code(const uint8_t[:, ::1] pixels, Py_ssize_t i,
+                              bint z_order=False) noexcept nogil:
+    if z_order:
+        return ((spread_bits(pixels[i, 0]) << 2) | (spread_bits(pixels[i, 1]) << 1)
+                | spread_bits(pixels[i, 2]))
     return (<uint32_t> pixels[i, 0] << 16) | (<uint32_t> pixels[i, 1] << 8) | pixels[i, 2]
 
 
 cdef inline void mark_range(const uint8_t[:, ::1] pixels,  # IN (N, 3)
                             Py_ssize_t start, Py_ssize_t stop,
-                            uint64_t *bits) noexcept nogil:  # IN/OUT (N_WORDS,) bitmap
+                            uint64_t *bits,  # IN/OUT (N_WORDS,) bitmap
+                            bint z_order=False) noexcept nogil:
     """Set the bits of the colour codes of pixels start..stop-1."""
     cdef Py_ssize_t i
     cdef uint32_t code
     for i in range(start, stop):
-        code = rgb_code(pixels, i)
+        code = rgb_code(pixels, i, z_order)
         bits[code >> 6] |= (<uint64_t> 1) << (code & 63)
 
 
@@ -42,14 +65,16 @@ cdef inline Py_ssize_t rank_codes(const uint64_t[::1] present,      # IN (N_WORD
 cdef inline Py_ssize_t mark_codes(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
         uint64_t[::1] present,              # IN all zero, OUT a bit per colour code
-        uint32_t[::1] rank) noexcept nogil:  # OUT (N_WORDS,) colours before each word
+        uint32_t[::1] rank,                 # OUT (N_WORDS,) colours before each word
+        bint z_order=False) noexcept nogil:
     """Mark every pixel's colour code; returns the number of distinct colours."""
-    mark_range(pixels, 0, pixels.shape[0], &present[0])
+    mark_range(pixels, 0, pixels.shape[0], &present[0], z_order)
     return rank_codes(present, rank)
 
 
 cdef inline void list_codes(const uint64_t[::1] present,     # IN from mark_codes
-                            uint8_t[:, ::1] colors) noexcept nogil:  # OUT (M, 3)
+                            uint8_t[:, ::1] colors,  # OUT (M, 3)
+                            bint z_order=False) noexcept nogil:
     """The marked colours in code order."""
     cdef Py_ssize_t w, index = 0
     cdef uint64_t word
@@ -58,9 +83,14 @@ cdef inline void list_codes(const uint64_t[::1] present,     # IN from mark_code
         word = present[w]
         while word:
             code = <uint32_t> (w << 6) + <uint32_t> emc_lowest_bit64(word)
-            colors[index, 0] = code >> 16
-            colors[index, 1] = (code >> 8) & 255
-            colors[index, 2] = code & 255
+            if z_order:
+                colors[index, 0] = gather_bits(code >> 2)
+                colors[index, 1] = gather_bits(code >> 1)
+                colors[index, 2] = gather_bits(code)
+            else:
+                colors[index, 0] = code >> 16
+                colors[index, 1] = (code >> 8) & 255
+                colors[index, 2] = code & 255
             index += 1
             word &= word - 1
 

@@ -30,8 +30,10 @@ def _check_bitmap(pixels, present, rank):
 def unique_rgb8(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
         uint64_t[::1] present,              # SCRATCH (2**18,) all zero on entry
-        uint32_t[::1] rank):                # SCRATCH (2**18,)
-    """Unique colours in code order, their counts, and each pixel's colour index.
+        uint32_t[::1] rank,                 # SCRATCH (2**18,)
+        bint z_order=False):
+    """Unique colours in code order (lexicographic, or Z-order), their counts, and
+    each pixel's colour index.
 
     Two passes over the pixels (mark_codes, then code_index for each), the GIL
     released throughout. Returns (colors (M, 3) uint8, counts (M,) int64,
@@ -40,7 +42,7 @@ def unique_rgb8(
     _check_bitmap(pixels, present, rank)
     cdef Py_ssize_t i, n = pixels.shape[0], m, index
     with nogil:
-        m = mark_codes(pixels, present, rank)
+        m = mark_codes(pixels, present, rank, z_order)
     colors_arr = np.empty((m, 3), dtype=np.uint8)
     counts_arr = np.zeros(m, dtype=np.int64)
     inverse_arr = np.empty(n, dtype=np.int32)
@@ -48,9 +50,9 @@ def unique_rgb8(
     cdef int64_t[::1] counts = counts_arr
     cdef int32_t[::1] inverse = inverse_arr
     with nogil:
-        list_codes(present, colors)
+        list_codes(present, colors, z_order)
         for i in range(n):
-            index = code_index(rgb_code(pixels, i), present, rank)
+            index = code_index(rgb_code(pixels, i, z_order), present, rank)
             inverse[i] = <int32_t> index
             counts[index] += 1
     return colors_arr, counts_arr, inverse_arr

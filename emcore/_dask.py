@@ -285,7 +285,7 @@ def _chunk_colors(block):
 
 
 class _IndexOf:
-    """A picklable function: each pixel row's index in a sorted table of colours."""
+    """A picklable function: each pixel row's index in a table of distinct colours."""
 
     def __init__(self, colors):
         self.colors = colors
@@ -298,17 +298,43 @@ class _IndexOf:
             return table[_codes(block)]
         _, inverse = np.unique(np.concatenate([self.colors, block]), axis=0,
                                return_inverse=True)
-        return inverse.ravel()[len(self.colors):].astype(np.int32)
+        inverse = inverse.ravel()
+        n = len(self.colors)
+        index_of = np.empty(n, dtype=np.int32)  # sorted position -> index in self.colors,
+        index_of[inverse[:n]] = np.arange(n, dtype=np.int32)  # whatever their order
+        return index_of[inverse[n:]]
 
 
-def _codes(rgb8):
-    rgb8 = rgb8.astype(np.int32)
+def _spread(v):
+    """Each of the 8 bits of v moved to every third bit (emcore/_codes.pxd)."""
+    v = v.astype(np.int64)
+    out = np.zeros_like(v)
+    for bit in range(8):
+        out |= ((v >> bit) & 1) << (3 * bit)
+    return out
+
+
+def _codes(rgb8, z_order=False):
+    """24-bit colour codes: lexicographic, or interleaved bits (Z-order)."""
+    if z_order:
+        return (_spread(rgb8[:, 0]) << 2) | (_spread(rgb8[:, 1]) << 1) | _spread(rgb8[:, 2])
+    rgb8 = rgb8.astype(np.int64)
     return (rgb8[:, 0] << 16) | (rgb8[:, 1] << 8) | rgb8[:, 2]
 
 
-def unique_colors(pixels):
-    """emcore.unique_colors of a Dask (N, C) array: the colours and counts in memory
-    (merged from every chunk's), the inverse a lazy (N,) int32 Dask array."""
+def _decode(codes, z_order):
+    if not z_order:
+        return np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
+    channels = np.zeros((len(codes), 3), dtype=np.int64)
+    for bit in range(8):
+        for c in range(3):
+            channels[:, c] |= ((codes >> (3 * bit + 2 - c)) & 1) << bit
+    return channels
+
+
+def unique_colors(pixels, z_order=False):
+    """emcore.image.distinct_colors of a Dask (N, C) array: the colours and counts in
+    memory (merged from every chunk's), the inverse a lazy (N,) int32 Dask array."""
     import dask
     if pixels.ndim != 2:
         raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")
@@ -318,14 +344,18 @@ def unique_colors(pixels):
     chunk_colors = np.concatenate([c for c, _ in parts])
     chunk_counts = np.concatenate([n for _, n in parts])
     if pixels.dtype == np.uint8 and pixels.shape[1] == 3:  # merged as 24-bit codes
-        totals = np.bincount(_codes(chunk_colors), chunk_counts, minlength=1 << 24)
+        totals = np.bincount(_codes(chunk_colors, z_order), chunk_counts, minlength=1 << 24)
         codes = np.flatnonzero(totals)
-        colors = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
+        colors = _decode(codes, z_order)
         colors, counts = colors.astype(np.uint8), totals[codes].astype(np.int64)
     else:
         colors, inverse = np.unique(chunk_colors, axis=0, return_inverse=True)
         counts = np.bincount(inverse.ravel(), chunk_counts,
                              minlength=len(colors)).astype(np.int64)
+        from emcore.image import z_order_permutation
+        order = z_order_permutation(colors) if z_order else None
+        if order is not None:
+            colors, counts = colors[order], counts[order]
     return colors, counts, pixels.map_blocks(_IndexOf(colors), dtype=np.int32, drop_axis=1)
 
 

@@ -9,11 +9,11 @@ are computed a tile of samples at a time (structure-of-arrays, vectorised).
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
-from libc.stdlib cimport free
+from libc.stdlib cimport free, malloc
 
 from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
                            vmax, vmin, weight_step)
-from emcore._vecmath cimport emc_maxd, emc_pick, emc_rgb_nearestf, emc_sum
+from emcore._vecmath cimport emc_maxd, emc_mind, emc_pick, emc_rgb_nearestf, emc_sum
 
 
 cdef inline void tile_sq_distances(
@@ -34,6 +34,62 @@ cdef inline void tile_sq_distances(
             dist[t] = dist[t] + v * v
 
 
+# Box pruning of the nearest-centre search. Every sample of a tile lies in the
+# tile's bounding box, so its nearest centre is at most U away, U being the
+# smallest over centres of the distance to the box's farthest corner; a centre
+# farther than U from the box itself is nobody's nearest and is left out. The
+# search over the rest, in index order, gives exactly the labels and distances of
+# the full search: CANDIDATE_MARGIN covers the rounding of a computed distance
+# (relative 1e-6 at most with PRUNE_MAX_FEATURES float32 terms). Samples in
+# colour order (emcore/_codes.pxd) make tiles small boxes: a photo's tile keeps
+# about 30 of 256 centres.
+cdef double CANDIDATE_MARGIN = 1.0001
+cdef enum:
+    PRUNE_MIN_CENTERS = 16   # below this the test costs more than the search it saves
+    PRUNE_MAX_FEATURES = 8
+
+
+cdef inline int tile_candidates(
+        const floating *xs,          # IN (D, TILE)
+        const double *centers_t,     # IN (D, K) the centres, feature by feature
+        int n_centers,
+        int n_features,
+        double *far,                 # SCRATCH (K,)
+        double *gap,                 # SCRATCH (K,)
+        int *candidate) noexcept nogil:  # OUT (K,) the centres kept, in index order
+    """The centres that can be nearest to a sample of the tile; returns their count."""
+    cdef int i, j, t, m = 0
+    cdef floating lo_t, hi_t
+    cdef double lo, hi, c, a, g, upper = INFINITY
+    cdef const double *row
+    for j in range(n_centers):
+        far[j] = 0
+        gap[j] = 0
+    for i in range(n_features):
+        lo_t = xs[i * TILE]
+        hi_t = lo_t
+        for t in range(1, TILE):
+            lo_t = vmin(xs[i * TILE + t], lo_t)
+            hi_t = vmax(xs[i * TILE + t], hi_t)
+        lo = lo_t
+        hi = hi_t
+        row = centers_t + i * n_centers
+        for j in range(n_centers):
+            c = row[j]
+            a = emc_maxd(c - lo, hi - c)          # to the farther face: never negative
+            g = emc_maxd(emc_maxd(lo - c, c - hi), 0)
+            far[j] = far[j] + a * a
+            gap[j] = gap[j] + g * g
+    for j in range(n_centers):
+        upper = emc_mind(far[j], upper)
+    upper = upper * CANDIDATE_MARGIN
+    for j in range(n_centers):
+        if gap[j] <= upper:
+            candidate[m] = j
+            m = m + 1
+    return m
+
+
 cdef inline void tile_nearest(
         const floating *xs,        # IN (D, TILE)
         const floating *centers,   # IN (K, D)
@@ -41,18 +97,35 @@ cdef inline void tile_nearest(
         int n_features,
         floating *best,            # OUT (TILE,) squared distance to the nearest centre
         int *label,                # OUT (TILE,) its index (first one on ties)
-        floating *dist) noexcept nogil:  # SCRATCH (TILE,)
-    cdef int j, t
+        floating *dist,            # SCRATCH (TILE,)
+        const double *centers_t,   # IN (D, K), or NULL: search every centre
+        double *far,               # SCRATCH (K,) with centers_t
+        double *gap,               # SCRATCH (K,) with centers_t
+        int *candidate,            # SCRATCH (K,) with centers_t
+        floating *picked) noexcept nogil:  # SCRATCH (K, D) with centers_t
+    cdef int j, jj, t, i, m = n_centers
     cdef const floating *c
     cdef floating v0, v1, v2, d
+    if centers_t != NULL:
+        m = tile_candidates(xs, centers_t, n_centers, n_features, far, gap, candidate)
     if floating is float and n_features == 3:  # RGB photos: the C loop in _vecmath.h
-        emc_rgb_nearestf(xs, xs + TILE, xs + 2 * TILE, centers, n_centers, TILE, best, label)
+        if m == n_centers:
+            emc_rgb_nearestf(xs, xs + TILE, xs + 2 * TILE, centers, n_centers, TILE, best,
+                             label)
+            return
+        for jj in range(m):
+            for i in range(3):
+                picked[3 * jj + i] = centers[3 * candidate[jj] + i]
+        emc_rgb_nearestf(xs, xs + TILE, xs + 2 * TILE, picked, m, TILE, best, label)
+        for t in range(TILE):
+            label[t] = candidate[label[t]]
         return
     for t in range(TILE):
         best[t] = INFINITY
         label[t] = 0
     if n_features == 3:  # RGB float64: distance and selection fused, one pass per centre
-        for j in range(n_centers):
+        for jj in range(m):
+            j = jj if m == n_centers else candidate[jj]
             c = centers + 3 * j
             for t in range(TILE):
                 v0 = xs[t] - c[0]
@@ -62,7 +135,8 @@ cdef inline void tile_nearest(
                 label[t] = emc_pick(d < best[t], j, label[t])
                 best[t] = vmin(d, best[t])
         return
-    for j in range(n_centers):
+    for jj in range(m):
+        j = jj if m == n_centers else candidate[jj]
         tile_sq_distances(xs, centers + j * n_features, n_features, dist)
         for t in range(TILE):
             label[t] = emc_pick(dist[t] < best[t], j, label[t])
@@ -128,6 +202,19 @@ cdef inline void add_tile_to_sums(
             row[1 + d] += w * x[d]
 
 
+cdef double *transposed(const floating *centers, int n_centers,
+                        int n_features) noexcept nogil:
+    """A malloc'ed (D, K) float64 copy of (K, D) centres (free() it), or NULL."""
+    cdef double *out = <double *> malloc(n_centers * n_features * sizeof(double))
+    cdef int i, j
+    if out == NULL:
+        return NULL
+    for j in range(n_centers):
+        for i in range(n_features):
+            out[i * n_centers + j] = centers[j * n_features + i]
+    return out
+
+
 def lloyd_pass(
         const floating[:, ::1] X,           # IN (N, D)
         const double[::1] sample_weight,    # IN (N,) or (1,) shared by all
@@ -149,18 +236,33 @@ def lloyd_pass(
     cdef floating *dist = NULL        # (TILE,)
     cdef int *tile_label = NULL       # (TILE,)
     cdef double *term = NULL          # (TILE,)
+    cdef double *far = NULL           # (K,) with pruning
+    cdef double *gap = NULL           # (K,) with pruning
+    cdef int *candidate = NULL        # (K,) with pruning
+    cdef floating *picked = NULL      # (K, D) with pruning
+    cdef double *centers_t = NULL     # (D, K) with pruning, shared by the threads
     cdef double inertia
+    cdef bint prune = (n_centers >= PRUNE_MIN_CENTERS and n_features <= PRUNE_MAX_FEATURES)
     cdef Py_ssize_t xs_bytes = n_features * TILE * sizeof(floating)
     cdef Py_ssize_t row_bytes = TILE * sizeof(floating)
     cdef Py_ssize_t label_bytes = TILE * sizeof(int)
     cdef Py_ssize_t term_bytes = TILE * sizeof(double)
+    cdef Py_ssize_t k_bytes = n_centers * sizeof(double) if prune else 0
+    cdef Py_ssize_t candidate_bytes = n_centers * sizeof(int) if prune else 0
+    cdef Py_ssize_t picked_bytes = n_centers * n_features * sizeof(floating) if prune else 0
     cdef Py_ssize_t per_thread = (padded(xs_bytes) + 2 * padded(row_bytes) + padded(label_bytes)
-                                  + padded(term_bytes))
+                                  + padded(term_bytes) + 2 * padded(k_bytes)
+                                  + padded(candidate_bytes) + padded(picked_bytes))
     block_sums[...] = 0
     block_inertia[...] = 0
     if n_samples == 0:
         return
     team = team_scratch(n_threads, per_thread)
+    if prune:
+        centers_t = transposed(&centers[0, 0], n_centers, n_features)
+        if centers_t == NULL:
+            free(team)
+            raise MemoryError()
     with nogil, parallel(num_threads=n_threads):
         cursor = thread_scratch(team, per_thread)
         xs = <floating *> take(&cursor, xs_bytes)
@@ -168,6 +270,10 @@ def lloyd_pass(
         dist = <floating *> take(&cursor, row_bytes)
         tile_label = <int *> take(&cursor, label_bytes)
         term = <double *> take(&cursor, term_bytes)
+        far = <double *> take(&cursor, k_bytes)
+        gap = <double *> take(&cursor, k_bytes)
+        candidate = <int *> take(&cursor, candidate_bytes)
+        picked = <floating *> take(&cursor, picked_bytes)
         for b in prange(n_blocks, schedule='dynamic'):
             start = b * block_size
             end = min(start + block_size, n_samples)
@@ -177,13 +283,14 @@ def lloyd_pass(
                 n = min(<Py_ssize_t> TILE, end - i0)
                 load_tile(&X[0, 0], i0, n, n_features, xs)
                 tile_nearest(xs, &centers[0, 0], n_centers, n_features, best, tile_label,
-                             dist)
+                             dist, centers_t, far, gap, candidate, picked)
                 for t in range(n):
                     labels[i0 + t] = tile_label[t]
                 add_tile_to_sums(&X[0, 0], &sample_weight[0], w_step, i0, n, n_features,
                                  tile_label, best, term, &block_sums[b, 0, 0], &inertia)
             block_inertia[b] = inertia
     free(team)
+    free(centers_t)
 
 
 # k-means++ seeding. A tile of samples is skipped for a centre (chosen or tried)

@@ -323,15 +323,50 @@ def unique_colors(pixels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray
     codes (without the GIL); other types use a sort. For a Dask array the colours and counts are
     merged from every chunk's and the inverse is a lazy Dask array.
     """
+    return distinct_colors(pixels)
+
+
+def distinct_colors(pixels: ArrayLike, z_order: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """unique_colors; with ``z_order``, integer colours come in Z-order (the bits of
+    their channels interleaved, most significant first) rather than lexicographic
+    order. Neighbours in Z-order are near in colour, which makes the k-means
+    kernels' tiles small boxes (emcore/_kmeans.pyx), and the order of 16-bit
+    colours v * 257 is that of the 8-bit colours v."""
     if is_dask_array(pixels):  # colours and counts in memory, the inverse lazy
         from emcore import _dask
-        return _dask.unique_colors(pixels)
+        return _dask.unique_colors(pixels, z_order)
     pixels = np.ascontiguousarray(pixels)
     if pixels.ndim != 2:
         raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")
-    if pixels.dtype == np.uint8 and pixels.shape[1] == 3:
+    if pixels.dtype == np.uint8 and pixels.shape[1] == 3:  # Z-order from the bitmap itself
         code_bits = np.zeros(1 << 18, dtype=np.uint64)  # a bit per 24-bit colour code
-        return _colors.unique_rgb8(pixels, code_bits, np.empty(1 << 18, dtype=np.uint32))
+        return _colors.unique_rgb8(pixels, code_bits, np.empty(1 << 18, dtype=np.uint32),
+                                   z_order)
+    colors, counts, inverse = _lexicographic_colors(pixels)
+    order = z_order_permutation(colors) if z_order else None
+    if order is None:
+        return colors, counts, inverse
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return colors[order], counts[order], rank[inverse]
+
+
+def z_order_permutation(colors: np.ndarray) -> np.ndarray | None:
+    """The permutation that puts distinct (M, C) unsigned-integer colours in Z-order,
+    or None where that is their order already (one channel) or undefined (floats)."""
+    if colors.dtype.kind != "u" or colors.shape[1] < 2 or colors.shape[1] * colors.itemsize > 8:
+        return None
+    n_channels, n_bits = colors.shape[1], 8 * colors.itemsize
+    values = colors.astype(np.uint64)
+    key = np.zeros(len(colors), dtype=np.uint64)
+    for bit in range(n_bits - 1, -1, -1):  # most significant bits first
+        for c in range(n_channels):
+            key = (key << np.uint64(1)) | ((values[:, c] >> np.uint64(bit)) & np.uint64(1))
+    return np.argsort(key)
+
+
+def _lexicographic_colors(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pixels.dtype == np.uint8 and pixels.shape[1] == 1:
         counts = np.bincount(pixels[:, 0], minlength=256)
         present = np.flatnonzero(counts)

@@ -25,7 +25,7 @@ from emcore._validation import (check_bool, check_choice, check_float, check_int
                                 check_labels)
 from emcore.colorspace import COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab
 from emcore.image import read_picture, save_image, split_alpha
-from emcore.image import unique_colors as count_colors
+from emcore.image import distinct_colors
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
 from emcore.spatial import SpatialGaussianMixture
@@ -108,7 +108,7 @@ class ImageSamples:
             self._with_alpha(unique_colors)
             return
         flat = self.color.reshape(-1, self.color.shape[2])
-        colors, counts, inverse = count_colors(flat)
+        colors, counts, inverse = distinct_colors(flat, z_order=True)
         self.n_distinct = len(colors)
         if unique_colors:
             self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse
@@ -126,7 +126,7 @@ class ImageSamples:
         visible = values[:, -1] > 0
         self.has_transparent = not bool(visible.all())
         shown = values[visible] if self.has_transparent else values
-        colors, counts, inverse = count_colors(shown)
+        colors, counts, inverse = distinct_colors(shown, z_order=True)
         self.n_distinct = len(colors) + self.has_transparent
         if unique_colors:
             self.samples, self.weights = colors, counts.astype(np.float64)
@@ -161,7 +161,7 @@ class ImageSamples:
         self.grayscale = image.ndim == 2
         self.color = None
         self.shape = image.shape[:2]
-        colors, counts, inverse = count_colors(rows)
+        colors, counts, inverse = distinct_colors(rows, z_order=True)
         self.n_distinct = len(colors)
         self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse
         self._fit_space(n_threads)

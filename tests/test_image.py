@@ -24,6 +24,47 @@ def test_unique_colors_match_numpy_unique(coffee, dtype, channels):
     np.testing.assert_array_equal(colors[inverse], X)
 
 
+def _z_key(color, n_bits):
+    """A colour's Z-order key, bit by bit: the channels' most significant bits first."""
+    key = 0
+    for bit in range(n_bits - 1, -1, -1):
+        for value in color:
+            key = (key << 1) | ((int(value) >> bit) & 1)
+    return key
+
+
+@pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint16, 3), (np.uint8, 4)])
+def test_distinct_colors_in_z_order(coffee, dtype, channels):
+    """The same colours and counts as unique_colors, in increasing Z-order key; the
+    8-bit bitmap path, the sort path and a Dask image agree, and 16-bit colours
+    v * 257 come in the order of the 8-bit colours v."""
+    from emcore.image import distinct_colors
+    X = coffee.reshape(-1, 3) if channels == 3 else np.concatenate(
+        [coffee.reshape(-1, 3), coffee.reshape(-1, 3)[:, :1] // 7], axis=1)
+    X = X.astype(dtype) * (dtype(257) if dtype == np.uint16 else dtype(1))
+    colors, counts, inverse = distinct_colors(X, z_order=True)
+    np.testing.assert_array_equal(colors[inverse], X)
+    ref, ref_counts = np.unique(X, axis=0, return_counts=True)
+    order = np.lexsort(colors.T[::-1])
+    np.testing.assert_array_equal(colors[order], ref)
+    np.testing.assert_array_equal(counts[order], ref_counts)
+    sample = colors[:: max(1, len(colors) // 2000)]
+    keys = [_z_key(c, 8 * X.itemsize) for c in sample]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    if dtype == np.uint16:
+        eight = distinct_colors(coffee.reshape(-1, 3), z_order=True)[0]
+        np.testing.assert_array_equal(colors, eight.astype(np.uint16) * 257)
+    if dtype == np.uint8 and channels == 3:
+        from emcore.image import z_order_permutation
+        np.testing.assert_array_equal(colors, ref[z_order_permutation(ref)])
+    da = pytest.importorskip("dask.array")
+    lazy_colors, lazy_counts, lazy_inverse = distinct_colors(da.from_array(X, chunks=(50_000, -1)),
+                                                             z_order=True)
+    np.testing.assert_array_equal(lazy_colors, colors)
+    np.testing.assert_array_equal(lazy_counts, counts)
+    np.testing.assert_array_equal(lazy_inverse.compute(), inverse)
+
+
 def test_unique_rgb8_at_the_edges_of_the_code_bitmap():
     """Codes at the first and last bit of a 64-bit word and of the whole 24-bit range,
     dense runs of neighbouring codes, and random ones, against numpy.unique."""

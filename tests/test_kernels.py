@@ -37,6 +37,9 @@ for dt in ("float32", "float64"):
     km = emcore.KMeans(8, random_state=0).fit(X)
     out[f"{dt} kmeans centres"] = km.cluster_centers_.tolist()
     out[f"{dt} kmeans labels"] = km.labels_.tolist()
+    km = emcore.KMeans(64, random_state=0, max_iter=10).fit(X)  # the box-pruned search
+    out[f"{dt} kmeans 64 centres"] = km.cluster_centers_.tolist()
+    out[f"{dt} kmeans 64 labels"] = km.labels_.tolist()
 pixels = np.ascontiguousarray(img.reshape(-1, 3))
 colors, present = _kernels.distinct_rgb8(pixels, 2)
 spread = np.empty(len(pixels))

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image as PILImage
 
 from emcore import EM, GaussianMixture, quantize, save_new, unique_colors
+from emcore.image import distinct_colors
 from emcore.transparency import composite_coordinates
 
 from _photos import DATA, segment_mean_palette
@@ -70,7 +71,8 @@ def test_unique_colours_give_the_every_pixel_model(chelsea, cov_type):
 
 
 def test_same_as_a_weighted_mixture_on_counts(chelsea):
-    colors, counts, inverse = unique_colors(chelsea.reshape(-1, 3))
+    # the pipeline's samples: the distinct colours in Z-order (emcore/_codes.pxd)
+    colors, counts, inverse = distinct_colors(chelsea.reshape(-1, 3), z_order=True)
     em = EM(chelsea, 4, random_state=3).fit(10)
     # the pipeline fits 8-bit colours in float32 (GaussianMixture itself, like
     # scikit-learn's, computes integer input in float64)
@@ -95,7 +97,7 @@ def test_grayscale_rgba_sixteen_bit_fortran_readonly(chelsea):
     # colour and alpha are fitted together: 3 components on the visible pixels'
     # composite coordinates (the 4th entry is the transparent one)
     visible = rgba.reshape(-1, 4)[rgba.reshape(-1, 4)[:, 3] > 0]
-    colors, counts = np.unique(visible, axis=0, return_counts=True)
+    colors, counts, _ = distinct_colors(visible, z_order=True)  # the pipeline's order
     y = composite_coordinates(colors[:, :3], colors[:, 3], 255).astype(np.float32)
     gm = GaussianMixture(3, random_state=0, max_iter=5, covariance_type="spherical").fit(
         y, sample_weight=counts)

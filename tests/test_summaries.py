@@ -1,9 +1,11 @@
-"""emcore/summaries.py: em_sums against the textbook float64 E-step."""
+"""emcore/summaries.py: em_sums against the textbook float64 E-step, lloyd_sums against
+the full nearest-centre search."""
 import numpy as np
 import pytest
 from scipy.special import logsumexp
 
 from emcore import summaries
+from emcore.summaries import lloyd_sums, merge
 
 
 def textbook_em_sums(X, means, prec_chol, weights, sample_weight, centre):
@@ -72,3 +74,42 @@ def test_posterior_sums_are_the_weighted_moments_and_merge_over_pieces(full):
         bad = X.copy()
         bad[7, 1] = np.nan
         summaries.posterior_sums(bad, q, centre, full, w)
+
+
+def _float32_search(X, centers):
+    """The squared distances the RGB float32 kernel computes, operation by operation
+    ((c - x)^2 for red, then two fused multiply-adds), and the nearest centre."""
+    v = [(centers[None, :, i] - X[:, None, i]).astype(np.float32) for i in range(3)]
+    d = v[0] * v[0]
+    for i in (1, 2):  # a fused multiply-add rounds once: exact in float64, then to float32
+        d = (v[i].astype(np.float64) ** 2 + d).astype(np.float32)
+    return d
+
+
+@pytest.mark.parametrize("z_order", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_box_pruned_lloyd_pass_equals_the_full_search(coffee, z_order, dtype):
+    """From 16 centres on, each tile searches only the centres its bounding box lets
+    be nearest. Adding a 16th centre that is nobody's nearest switches the pruning on
+    and must change nothing (labels, sums and inertia bitwise those of the 15-centre
+    full search); labels and inertia also match a recomputation of the distances."""
+    from emcore.image import distinct_colors
+    colors, counts, _ = distinct_colors(coffee.reshape(-1, 3), z_order=z_order)
+    X, w = colors[::4].astype(dtype), counts[::4].astype(np.float64)  # order kept
+    rng = np.random.RandomState(0)
+    for k in (15, 63, 255):
+        centers = X[rng.choice(len(X), k, replace=False)] + dtype(0.25)
+        full_labels = np.empty(len(X), dtype=np.int32)
+        full, full_inertia = merge([lloyd_sums(X, centers, w, labels=full_labels)])
+        far = np.concatenate([centers, np.full((1, 3), 5000, dtype=dtype)])
+        pruned_labels = np.empty(len(X), dtype=np.int32)
+        pruned, pruned_inertia = merge([lloyd_sums(X, far, w, labels=pruned_labels)])
+        np.testing.assert_array_equal(pruned_labels, full_labels)
+        np.testing.assert_array_equal(pruned[:k], full)
+        assert pruned_inertia == full_inertia and not pruned[k].any()
+        if dtype == np.float32:
+            d = _float32_search(X, far)
+        else:
+            d = ((X[:, None, :] - far[None, :, :]) ** 2).sum(axis=2)
+        np.testing.assert_array_equal(pruned_labels, d.argmin(axis=1))
+        np.testing.assert_allclose(pruned_inertia, (w * d.min(axis=1)).sum(), rtol=1e-12)
