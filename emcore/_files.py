@@ -18,6 +18,10 @@ import threading
 from collections.abc import Iterator, Sequence
 
 
+def _article(noun):
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
 def check_readable_file(path: str | bytes | os.PathLike, what: str = "file") -> str:
     """The path as a str if it names a regular file; an OSError naming the problem otherwise.
 
@@ -32,12 +36,13 @@ def check_readable_file(path: str | bytes | os.PathLike, what: str = "file") -> 
     except OSError as err:
         raise OSError(f"cannot read {path}: {err.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(f"{path} is a folder, not a {what}")
+        raise IsADirectoryError(f"{path} is a folder, not {_article(what)} {what}")
     if not stat.S_ISREG(info.st_mode):
         kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else
                 "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
                 "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
-        raise OSError(f"{path} is {kind}, not a {what}: emcore reads regular files only")
+        raise OSError(f"{path} is {kind}, not {_article(what)} {what}: emcore reads regular "
+                      "files only")
     return path
 
 

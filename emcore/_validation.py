@@ -190,15 +190,15 @@ def value_range(X):
             np.array([X[:, j].max() for j in columns], dtype=np.float64))
 
 
-def overflow_error(low, high, dtype, what):
+def overflow_error(low, high, dtype, what, name="X"):
     """The ValueError for ``what`` (squared distances, covariances) overflowing ``dtype``,
-    for data whose per-feature range is [low, high]."""
+    for data (called ``name`` in the message) whose per-feature range is [low, high]."""
     largest = float(np.maximum(np.abs(low), np.abs(high)).max())
-    return ValueError(f"{what} overflow {np.dtype(dtype)}: X's values (up to "
-                      f"{largest:.3g}) are too large; rescale X")
+    return ValueError(f"{what} overflow {np.dtype(dtype)}: {name}'s values (up to "
+                      f"{largest:.3g}) are too large; rescale {name}")
 
 
-def check_spread(low, high, dtype):
+def check_spread(low, high, dtype, name="X"):
     """ValueError when squared distances between samples could overflow ``dtype``, for
     data whose per-feature range is [low, high] (float64 arrays).
 
@@ -209,7 +209,7 @@ def check_spread(low, high, dtype):
     with np.errstate(over="ignore"):  # an infinite square is the answer, not a problem
         spread = float(((high - low) ** 2).sum())
     if spread > np.finfo(dtype).max / 16:
-        raise overflow_error(low, high, dtype, "squared distances")
+        raise overflow_error(low, high, dtype, "squared distances", name)
 
 
 def check_sample_weight(sample_weight, n_samples, positive_sum=True):

@@ -22,10 +22,9 @@ from emcore import _colors, _dask
 from emcore._dask import is_dask_array
 from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import (check_bool, check_choice, check_float, check_int,
-                                check_labels)
+                                check_labels, check_spread, value_range)
 from emcore.colorspace import COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab
-from emcore.image import read_picture, save_image, split_alpha
-from emcore.image import distinct_colors
+from emcore.image import distinct_colors, read_picture, save_image, split_alpha
 from emcore.kmeans import KMeans
 from emcore.mixture import GaussianMixture
 from emcore.spatial import SpatialGaussianMixture
@@ -172,6 +171,9 @@ class ImageSamples:
         else:  # converted once here, not again in fit and predict
             dtype = np.float64 if self.samples.dtype == np.float64 else np.float32
             self.fit_samples = np.ascontiguousarray(self.samples, dtype=dtype)
+        if self.samples.dtype.kind == "f":  # refused here, in the image's own words
+            low, high = value_range(self.fit_samples)
+            check_spread(low, high, self.fit_samples.dtype, name="the image")
 
     def effective_k(self, k: int, name: str) -> int:
         """k, or the number of distinct colours when k is larger (every colour kept: lossless)."""

@@ -386,6 +386,21 @@ def test_kmeans_overflow_is_an_error_not_inf(dtype, scale):
         KMeans(2, random_state=0).fit(X)
 
 
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 3e19), (np.float64, 1e155)])
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_image_overflow_names_the_image_not_an_internal_array(dtype, scale, method):
+    image = (np.random.RandomState(0).rand(16, 16, 3) * scale).astype(dtype)
+    with pytest.raises(ValueError, match="overflow") as err:
+        quantize(image, 4, method=method)
+    assert "the image's values" in str(err.value) and "X" not in str(err.value)
+    quantize(image / scale * 1e3, 4, method=method)  # the same image, rescaled, is fitted
+
+
+def test_a_folder_given_as_an_image_is_refused_in_plain_words(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder, not an image"):
+        EM(str(tmp_path), 3)
+
+
 @pytest.mark.parametrize("dtype, scale", [(np.float32, 1e30), (np.float64, 1e155)])
 @pytest.mark.parametrize("init", ["random", "random_from_data", "kmeans"])
 def test_mixture_overflow_is_reported_as_overflow_not_degenerate_data(dtype, scale, init):
