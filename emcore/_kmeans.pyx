@@ -58,19 +58,16 @@ cdef inline int tile_candidates(
         double *gap,                 # SCRATCH (K,)
         int *candidate) noexcept nogil:  # OUT (K,) the centres kept, in index order
     """The centres that can be nearest to a sample of the tile; returns their count."""
-    cdef int i, j, t, m = 0
+    cdef int i, j, u, m = 0
     cdef floating lo_t, hi_t
-    cdef double lo, hi, c, a, g, upper = INFINITY
+    cdef double lo, hi, c, a, g, upper
+    cdef double low4[4]
     cdef const double *row
     for j in range(n_centers):
         far[j] = 0
         gap[j] = 0
     for i in range(n_features):
-        lo_t = xs[i * TILE]
-        hi_t = lo_t
-        for t in range(1, TILE):
-            lo_t = vmin(xs[i * TILE + t], lo_t)
-            hi_t = vmax(xs[i * TILE + t], hi_t)
+        lane_min_max(xs + i * TILE, &lo_t, &hi_t)
         lo = lo_t
         hi = hi_t
         row = centers_t + i * n_centers
@@ -80,14 +77,44 @@ cdef inline int tile_candidates(
             g = emc_maxd(emc_maxd(lo - c, c - hi), 0)
             far[j] = far[j] + a * a
             gap[j] = gap[j] + g * g
-    for j in range(n_centers):
+    # the smallest far[j]: four lanes (a min is exact in any order), then the rest
+    for u in range(4):
+        low4[u] = INFINITY
+    for j in range(0, n_centers - 3, 4):
+        for u in range(4):
+            low4[u] = emc_mind(far[j + u], low4[u])
+    upper = emc_mind(emc_mind(low4[0], low4[1]), emc_mind(low4[2], low4[3]))
+    for j in range(n_centers - n_centers % 4, n_centers):
         upper = emc_mind(far[j], upper)
     upper = upper * CANDIDATE_MARGIN
-    for j in range(n_centers):
-        if gap[j] <= upper:
-            candidate[m] = j
-            m = m + 1
+    for j in range(n_centers):  # branch-free: which centres pass is not predictable
+        candidate[m] = j
+        m = m + (gap[j] <= upper)
     return m
+
+
+cdef inline void lane_min_max(
+        const floating *x,          # IN (TILE,)
+        floating *low,              # OUT min of x
+        floating *high) noexcept nogil:  # OUT max of x
+    """A tile row's smallest and largest values, in eight independent lanes: one
+    running min would chain every compare on the one before (and gcc does not
+    vectorise a floating-point min reduction); min and max are exact in any order."""
+    cdef floating lo8[8]
+    cdef floating hi8[8]
+    cdef int t, u
+    for u in range(8):
+        lo8[u] = x[u]
+        hi8[u] = x[u]
+    for t in range(8, TILE, 8):
+        for u in range(8):
+            lo8[u] = vmin(x[t + u], lo8[u])
+            hi8[u] = vmax(x[t + u], hi8[u])
+    low[0] = lo8[0]
+    high[0] = hi8[0]
+    for u in range(1, 8):
+        low[0] = vmin(lo8[u], low[0])
+        high[0] = vmax(hi8[u], high[0])
 
 
 cdef inline void tile_nearest(
@@ -173,8 +200,13 @@ cdef inline void add_tile_to_sums(
     cdef double w, run_w = 0, run_0 = 0, run_1 = 0, run_2 = 0
     cdef const floating *x
     cdef double *row
-    for t in range(n):
-        term[t] = sample_weight[(i0 + t) * w_step] * sq[t]
+    cdef const double *wt = sample_weight + i0 * w_step
+    if w_step:  # the two weight layouts apart: a strided index keeps gcc from vectorising
+        for t in range(n):
+            term[t] = wt[t] * sq[t]
+    else:
+        for t in range(n):
+            term[t] = wt[0] * sq[t]
     for t in range(n, TILE):
         term[t] = 0
     inertia[0] += emc_sum(term, TILE)
@@ -341,9 +373,15 @@ cdef inline void potential_terms(
         floating *dist,                 # OUT (TILE,) squared distances to center
         double *term) noexcept nogil:   # OUT (TILE,) w_i min(closest_i, dist_i), 0 past n
     cdef Py_ssize_t t
+    cdef const double *wt = sample_weight + i0 * w_step
+    cdef const double *closest = closest_sq + i0
     tile_sq_distances(xs, center, n_features, dist)
-    for t in range(n):
-        term[t] = sample_weight[(i0 + t) * w_step] * vmin(<double> dist[t], closest_sq[i0 + t])
+    if w_step:  # as in add_tile_to_sums
+        for t in range(n):
+            term[t] = wt[t] * vmin(<double> dist[t], closest[t])
+    else:
+        for t in range(n):
+            term[t] = wt[0] * vmin(<double> dist[t], closest[t])
     for t in range(n, TILE):
         term[t] = 0
 
