@@ -305,31 +305,9 @@ class _IndexOf:
         return index_of[inverse[n:]]
 
 
-def _spread(v):
-    """Each of the 8 bits of v moved to every third bit (emcore/_codes.pxd)."""
-    v = v.astype(np.int64)
-    out = np.zeros_like(v)
-    for bit in range(8):
-        out |= ((v >> bit) & 1) << (3 * bit)
-    return out
-
-
-def _codes(rgb8, z_order=False):
-    """24-bit colour codes: lexicographic, or interleaved bits (Z-order)."""
-    if z_order:
-        return (_spread(rgb8[:, 0]) << 2) | (_spread(rgb8[:, 1]) << 1) | _spread(rgb8[:, 2])
-    rgb8 = rgb8.astype(np.int64)
+def _codes(rgb8):
+    rgb8 = rgb8.astype(np.int32)
     return (rgb8[:, 0] << 16) | (rgb8[:, 1] << 8) | rgb8[:, 2]
-
-
-def _decode(codes, z_order):
-    if not z_order:
-        return np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
-    channels = np.zeros((len(codes), 3), dtype=np.int64)
-    for bit in range(8):
-        for c in range(3):
-            channels[:, c] |= ((codes >> (3 * bit + 2 - c)) & 1) << bit
-    return channels
 
 
 def unique_colors(pixels, z_order=False):
@@ -344,18 +322,18 @@ def unique_colors(pixels, z_order=False):
     chunk_colors = np.concatenate([c for c, _ in parts])
     chunk_counts = np.concatenate([n for _, n in parts])
     if pixels.dtype == np.uint8 and pixels.shape[1] == 3:  # merged as 24-bit codes
-        totals = np.bincount(_codes(chunk_colors, z_order), chunk_counts, minlength=1 << 24)
+        totals = np.bincount(_codes(chunk_colors), chunk_counts, minlength=1 << 24)
         codes = np.flatnonzero(totals)
-        colors = _decode(codes, z_order)
+        colors = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
         colors, counts = colors.astype(np.uint8), totals[codes].astype(np.int64)
     else:
         colors, inverse = np.unique(chunk_colors, axis=0, return_inverse=True)
         counts = np.bincount(inverse.ravel(), chunk_counts,
                              minlength=len(colors)).astype(np.int64)
-        from emcore.image import z_order_permutation
-        order = z_order_permutation(colors) if z_order else None
-        if order is not None:
-            colors, counts = colors[order], counts[order]
+    from emcore.image import z_order_permutation  # image.py imports this module
+    order = z_order_permutation(colors) if z_order else None
+    if order is not None:  # merged in lexicographic order, then put in Z-order
+        colors, counts = colors[order], counts[order]
     return colors, counts, pixels.map_blocks(_IndexOf(colors), dtype=np.int32, drop_axis=1)
 
 
