@@ -15,10 +15,12 @@ def srgb_to_oklab(
 def floyd_steinberg(
     image: np.ndarray,
     palette: np.ndarray,
+    diffused: np.ndarray,
     gap: np.ndarray,
     order: np.ndarray,
     strength: float,
     low: float,
     high: float,
+    encode: bool,
     labels: np.ndarray,
 ) -> None: ...

@@ -65,6 +65,13 @@ cdef inline double srgb_to_linear(double u) noexcept nogil:
     return pow((u + 0.055) / 1.055, 2.4)
 
 
+cdef inline double linear_to_srgb(double v) noexcept nogil:
+    """The sRGB transfer function, v in [0, 1]."""
+    if v <= 0.0031308:
+        return 12.92 * v
+    return 1.055 * pow(v, 1.0 / 2.4) - 0.055
+
+
 def srgb_to_oklab(
         const pixel_t[:, ::1] rgb,          # IN (N, 3) sRGB, 0..scale
         double scale,                       # the value of full intensity (255, 65535, 1.0)
@@ -123,20 +130,25 @@ cdef inline int nearest_color(
 
 
 def floyd_steinberg(
-        const pixel_t[:, :, ::1] image,     # IN (H, W, C)
-        const double[:, ::1] palette,       # IN (K, C) the colours painted
+        const pixel_t[:, :, ::1] image,     # IN (H, W, C) in the space the error is diffused in
+        const double[:, ::1] palette,       # IN (K, C) the colours, in the space searched
+        const double[:, ::1] diffused,      # IN (K, C) the same colours, in the image's space
         const double[:, ::1] gap,           # IN (K, K) see nearest_color
         const int[:, ::1] order,            # IN (K, K) see nearest_color
         double strength,                    # 0 (none) to 1 (full error diffusion)
         double low,                         # the diffused colour is clipped to [low, high]
         double high,
+        bint encode,                        # search sRGB-encoded colours of linear light
         int32_t[:, ::1] labels):            # OUT (H, W) palette index of every pixel
     """Serpentine Floyd-Steinberg error diffusion onto a fixed palette.
 
     Rows alternate direction. A pixel's colour plus the error diffused into it
     is clipped to [low, high], matched to its nearest palette colour, and
     strength times the difference is passed on: 7/16 ahead, 3/16 behind on the
-    next row, 5/16 below, 1/16 ahead on the next row. Every step is float64.
+    next row, 5/16 below, 1/16 ahead on the next row. With ``encode`` the image
+    and ``diffused`` are linear light in [0, 1] and the nearest colour is searched
+    among ``palette``'s sRGB-encoded ones after encoding the pixel's the same way;
+    otherwise both palettes are the same colours. Every step is float64.
     """
     cdef Py_ssize_t height = image.shape[0], width = image.shape[1]
     cdef int n_channels = image.shape[2], n_colors = palette.shape[0]
@@ -148,14 +160,17 @@ def floyd_steinberg(
     cdef double *below
     cdef double *tmp
     cdef double *value
-    # two rows of diffused error, each with one pixel of padding at both ends
-    rows = <double *> malloc((2 * (width + 2) + 1) * n_channels * sizeof(double))
+    cdef double *searched
+    # two rows of diffused error, each with one pixel of padding at both ends, and the
+    # pixel's colour in the two spaces
+    rows = <double *> malloc((2 * (width + 2) + 2) * n_channels * sizeof(double))
     if rows == NULL:
         raise MemoryError()
     with nogil:
         here = rows
         below = rows + (width + 2) * n_channels
         value = below + (width + 2) * n_channels
+        searched = value + n_channels if encode else value
         for i in range(2 * (width + 2) * n_channels):
             rows[i] = 0
         for y in range(height):
@@ -165,12 +180,15 @@ def floyd_steinberg(
                 for c in range(n_channels):
                     v = image[y, x, c] + here[(x + 1) * n_channels + c]
                     value[c] = low if v < low else (high if v > high else v)
-                best = nearest_color(value, &palette[0, 0], &gap[0, 0], &order[0, 0],
+                if encode:
+                    for c in range(n_channels):
+                        searched[c] = linear_to_srgb(value[c])
+                best = nearest_color(searched, &palette[0, 0], &gap[0, 0], &order[0, 0],
                                      n_colors, n_channels, guess)
                 labels[y, x] = best
                 guess = best
                 for c in range(n_channels):
-                    e = (value[c] - palette[best, c]) * strength
+                    e = (value[c] - diffused[best, c]) * strength
                     here[(x + 1 + step) * n_channels + c] += e * 0.4375
                     below[(x + 1 - step) * n_channels + c] += e * 0.1875
                     below[(x + 1) * n_channels + c] += e * 0.3125

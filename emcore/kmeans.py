@@ -70,6 +70,51 @@ def relocate_empty_clusters(source, centers, stats):
         stats[cluster, 1:] = total * value
 
 
+def lattice_lloyd(X, w, centers, step, low, high, n_threads, max_iter=100):
+    """Lloyd's iterations with every centre on the lattice ``step * integer`` in [low, high].
+
+    For a palette of integers (``step`` 1) or of 8-bit entries for 16-bit samples
+    (``step`` 257). Each iteration gives every sample its nearest lattice centre and
+    moves each centre to the lattice point nearest its samples' weighted mean,
+    which is the lattice point of least squared error for those samples (the error
+    is a parabola in each coordinate), so the weighted squared error never rises;
+    it stops when no centre moves. An empty cluster keeps its centre.
+
+    Parameters
+    ----------
+    X : ndarray (N, D) float32 or float64
+        The samples; float32 is exact only while squared distances stay below 2**24
+        (8-bit values), so wider values should come as float64.
+    w : ndarray (N,) float64
+    centers : ndarray (K, D)
+        The start, put on the lattice first.
+    step, low, high : float
+    n_threads : int
+    max_iter : int
+
+    Returns
+    -------
+    centers : ndarray (K, D) float64 on the lattice
+    labels : ndarray (N,) int32, each sample's nearest centre
+    inertia : float, the weighted squared error of ``labels`` under ``centers``
+    """
+    def on_lattice(values):
+        return np.clip(np.rint(np.asarray(values, dtype=np.float64) / step) * step, low, high)
+    source = InMemorySamples(X, w, n_threads)
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    centers = on_lattice(centers)
+    for _ in range(max_iter):
+        stats, inertia = source.lloyd(centers.astype(X.dtype), labels)
+        moved, _ = cluster_centers(stats, centers)
+        moved = on_lattice(moved)
+        if np.array_equal(moved, centers):
+            break
+        centers = moved
+    else:  # the labels of the last centres
+        inertia = source.lloyd(centers.astype(X.dtype), labels)[1]
+    return centers, labels, inertia
+
+
 def _check_inertia(inertia, source):
     if not np.isfinite(inertia):
         raise source.overflow_error("squared distances")

@@ -54,7 +54,8 @@ class EM:
     color_space : {'rgb', 'oklab'}, default 'rgb'
         Fit in sRGB or in the perceptual OKLab space.
     dither : float, default 0
-        Floyd-Steinberg error diffusion strength (0 to 1) in ``segmented()``.
+        Floyd-Steinberg error diffusion strength (0 to 1) in ``segmented()``;
+        15/16 looks best from a distance (README, "Dithering").
     repaint : {'segment', 'component'}, default 'segment'
         Paint each segment with the mean colour of its pixels (the colour that
         minimises its squared error) or with the component's mean.

@@ -151,6 +151,29 @@ def test_metadata_kept_unless_stripped(tmp_path):
         assert not im.text and "dpi" not in im.info and not im.getexif()
 
 
+def test_optimize_keeps_pixels_and_metadata_in_a_smaller_file(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "meta.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Comment", "ein Kätzchen")
+    PILImage.open(CHELSEA).convert("RGB").resize((180, 120)).save(src, pnginfo=info,
+                                                                   dpi=(300, 300))
+    plain, small = tmp_path / "plain.png", tmp_path / "small.png"
+    assert main(["segment", str(src), "-k", "24", "-o", str(plain), "--quiet"]) == 0
+    assert main(["segment", str(src), "-k", "24", "-o", str(small), "--optimize",
+                 "--quiet"]) == 0
+    assert small.stat().st_size < plain.stat().st_size
+    with PILImage.open(plain) as a, PILImage.open(small) as b:
+        np.testing.assert_array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
+        assert b.text["Comment"] == "ein Kätzchen"
+        assert tuple(round(v) for v in b.info["dpi"]) == (300, 300)
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "oxipng" else real(name, *a))
+    assert main(["segment", str(src), "-o", str(tmp_path / "x.png"), "--optimize"]) == 1
+    assert "pyoxipng" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
 @pytest.mark.parametrize("ext", [".gif", ".png"])
 def test_every_frame_quantized_with_durations_and_loop(tmp_path, ext, capsys):
     photo = PILImage.open(CHELSEA).convert("RGB").resize((90, 60))

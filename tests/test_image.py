@@ -261,3 +261,44 @@ def test_closed_pil_image_is_a_clear_error(chelsea):
     im.close()
     with pytest.raises(ValueError, match="closed"):
         segment_image(im, 3)
+
+
+@pytest.mark.parametrize("k, alpha", [(6, False), (14, True), (40, False)])
+def test_small_palettes_are_written_in_luminance_order_with_the_same_pixels(tmp_path, chelsea,
+                                                                            k, alpha):
+    from emcore import segment_image
+    img = chelsea[:60, :80]
+    if alpha:  # a transparent corner and a translucent band
+        a = np.full(img.shape[:2], 255, np.uint8)
+        a[:10, :10], a[20:25] = 0, 128
+        img = np.dstack([img, a])
+    seg = segment_image(img, k)
+    seg.save(tmp_path / "q.png")
+    with PILImage.open(tmp_path / "q.png") as im:
+        assert im.mode == "P"
+        decoded = np.asarray(im.convert("RGBA" if alpha else "RGB"))
+        written = np.array(im.getpalette()[:3 * len(seg.palette)]).reshape(-1, 3)
+    np.testing.assert_array_equal(decoded, seg.image)
+    luma = written @ [0.299, 0.587, 0.114]
+    if k > 16:  # kept as fitted
+        np.testing.assert_array_equal(written, seg.palette[:, :3])
+    elif not alpha:
+        assert (np.diff(luma) >= 0).all()
+    else:  # transparent, then translucent, then opaque; each by luminance
+        rank = np.where(seg.palette[:, 3] == 0, 0, np.where(seg.palette[:, 3] < 255, 1, 2))
+        order = np.lexsort((np.arange(len(rank)), seg.palette[:, :3] @ [0.299, 0.587, 0.114],
+                            rank))
+        np.testing.assert_array_equal(written, seg.palette[order, :3])
+
+
+@pytest.mark.parametrize("k", [8, 64])
+def test_optimize_makes_smaller_pngs_of_the_same_pixels_and_metadata(tmp_path, coffee, k):
+    from emcore import segment_image
+    seg = segment_image(coffee, k)
+    seg.metadata = {"text": {"Title": "coffee"}, "dpi": (72, 72)}
+    seg.save(tmp_path / "plain.png")
+    seg.save(tmp_path / "small.png", optimize=True)
+    assert (tmp_path / "small.png").stat().st_size < (tmp_path / "plain.png").stat().st_size
+    with PILImage.open(tmp_path / "plain.png") as a, PILImage.open(tmp_path / "small.png") as b:
+        np.testing.assert_array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
+        assert b.text == {"Title": "coffee"} and round(b.info["dpi"][0]) == 72

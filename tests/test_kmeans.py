@@ -246,3 +246,54 @@ def test_bad_input(kwargs, error, message):
 def test_predict_before_fit():
     with pytest.raises(ValueError, match="not fitted"):
         KMeans(2).predict(np.zeros((3, 3)))
+
+
+def lattice_lloyd_reference(X, w, centers, step, low, high, max_iter=100):
+    """Lloyd's iterations on the lattice in float64 numpy, brute-force nearest centre."""
+    X, w = np.asarray(X, dtype=np.float64), np.asarray(w, dtype=np.float64)
+
+    def on_lattice(c):
+        return np.clip(np.rint(c / step) * step, low, high)
+
+    def nearest(c):
+        d = ((X[:, None, :] - c[None]) ** 2).sum(axis=2)
+        return d.argmin(axis=1), (w * d.min(axis=1)).sum()
+    c = on_lattice(np.asarray(centers, dtype=np.float64))
+    for _ in range(max_iter):
+        labels, _ = nearest(c)
+        moved = c.copy()
+        for j in range(len(c)):
+            mine = labels == j
+            if w[mine].sum() > 0:
+                moved[j] = (w[mine, None] * X[mine]).sum(axis=0) / w[mine].sum()
+        moved = on_lattice(moved)
+        if np.array_equal(moved, c):
+            break
+        c = moved
+    labels, inertia = nearest(c)
+    return c, labels, inertia
+
+
+@pytest.mark.parametrize("k", [5, 20])
+@pytest.mark.parametrize("step, high, dtype", [(1, 255, np.float32), (257, 65535, np.float64)])
+def test_lattice_lloyd_matches_a_float64_reference_and_never_adds_error(k, step, high, dtype):
+    from emcore.kmeans import lattice_lloyd
+    rng = np.random.RandomState(3)
+    X = (rng.randint(0, high // step + 1, (600, 3)) * step).astype(dtype)
+    X += rng.randint(-step // 2, step // 2 + 1, X.shape).clip(-X, high - X).astype(dtype)
+    w = rng.randint(1, 50, len(X)).astype(np.float64)
+    start = X[rng.choice(len(X), k, replace=False)].astype(np.float64) + rng.uniform(
+        -3 * step, 3 * step, (k, 3))
+    centers, labels, inertia = lattice_lloyd(X, w, start, step, 0, high, n_threads=2)
+    ref_centers, ref_labels, ref_inertia = lattice_lloyd_reference(X, w, start, step, 0, high)
+    np.testing.assert_array_equal(centers, ref_centers)
+    np.testing.assert_array_equal(labels, ref_labels)
+    assert inertia == pytest.approx(ref_inertia, rel=1e-12)
+    assert (centers % step == 0).all() and centers.min() >= 0 and centers.max() <= high
+    rounded = np.clip(np.rint(start / step) * step, 0, high)
+    start_error = (w * ((X[:, None].astype(np.float64) - rounded[None]) ** 2).sum(2).min(1)).sum()
+    assert inertia <= start_error
+    # a fixed point: every centre is its samples' mean put on the lattice
+    for j in np.unique(labels):
+        mean = (w[labels == j, None] * X[labels == j]).sum(0) / w[labels == j].sum()
+        np.testing.assert_array_equal(centers[j], np.clip(np.rint(mean / step) * step, 0, high))

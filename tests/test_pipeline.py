@@ -11,8 +11,9 @@ from emcore.pipeline import IMAGE_COVARIANCE, nearest_search_tables
 from _photos import segment_mean_palette
 
 
-def floyd_steinberg_reference(image, palette, strength, low, high):
-    """Serpentine Floyd-Steinberg in plain float64 Python, brute-force nearest colour."""
+def floyd_steinberg_reference(image, palette, strength, low, high, encode=None, searched=None):
+    """Serpentine Floyd-Steinberg in plain float64 Python, brute-force nearest colour;
+    with ``encode``, the nearest of ``searched`` to the encoded value."""
     h, w, c = image.shape
     err = np.zeros((h + 1, w + 2, c))
     labels = np.empty((h, w), dtype=np.int64)
@@ -22,7 +23,9 @@ def floyd_steinberg_reference(image, palette, strength, low, high):
         for x in xs:
             value = [min(max(float(image[y, x, ch]) + err[y, x + 1, ch], low), high)
                      for ch in range(c)]
-            dists = [sum((value[ch] - palette[k, ch]) ** 2 for ch in range(c))
+            match, among = (value, palette) if encode is None else (
+                [encode(v) for v in value], searched)
+            dists = [sum((match[ch] - among[k, ch]) ** 2 for ch in range(c))
                      for k in range(len(palette))]
             best = int(np.argmin(dists))  # lowest index on ties
             labels[y, x] = best
@@ -42,6 +45,25 @@ def test_dithering_matches_a_float64_reference(chelsea, strength):
     expected = floyd_steinberg_reference(img, seg.palette.astype(np.float64), strength, 0, 255)
     np.testing.assert_array_equal(seg.labels, expected)
     np.testing.assert_array_equal(seg.image, seg.palette[seg.labels])
+
+
+def test_dithering_in_linear_light_matches_a_float64_reference(chelsea):
+    from emcore.pipeline import ImageSamples
+
+    def decode(u):  # the sRGB transfer function inverted, from its definition
+        return u / 12.92 if u <= 0.04045 else ((u + 0.055) / 1.055) ** 2.4
+
+    def encode(v):
+        return 12.92 * v if v <= 0.0031308 else 1.055 * v ** (1 / 2.4) - 0.055
+    img = chelsea[60:84, 150:181]
+    palette = segment_image(img, 7).palette.astype(np.float64)
+    labels = ImageSamples(img).dither(palette, 15 / 16, linear=True)
+    linear_img = np.vectorize(decode)(img / 255.0)
+    expected = floyd_steinberg_reference(linear_img, np.vectorize(decode)(palette / 255),
+                                         15 / 16, 0.0, 1.0, encode=encode,
+                                         searched=palette / 255)
+    np.testing.assert_array_equal(labels, expected)
+    assert not np.array_equal(labels, ImageSamples(img).dither(palette, 15 / 16))
 
 
 def test_dithering_uses_only_palette_colours_and_keeps_local_means(coffee):
@@ -67,8 +89,8 @@ def test_nearest_search_is_exact_against_brute_force():
     img = rng.randint(0, 256, (30, 40, 3)).astype(np.uint8)
     seg_labels = np.empty((30, 40), dtype=np.int32)
     from emcore import _colors
-    _colors.floyd_steinberg(np.ascontiguousarray(img), palette, gap, order, 0.0, 0.0, 255.0,
-                            seg_labels)
+    _colors.floyd_steinberg(np.ascontiguousarray(img), palette, palette, gap, order, 0.0, 0.0,
+                            255.0, False, seg_labels)
     d = ((img.reshape(-1, 1, 3).astype(np.float64) - palette[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(seg_labels.ravel(), d.argmin(1))  # strength 0: nearest
     assert not (seg_labels == 9).any()
@@ -95,6 +117,38 @@ def test_segment_colours_are_the_pixel_means(chelsea):
     for method, options in [("kmeans", {}), ("gmm", {"covariance_type": "full"})]:
         seg = segment_image(chelsea, 7, method=method, **options)
         np.testing.assert_array_equal(seg.palette, segment_mean_palette(chelsea, seg.labels, 7))
+
+
+@pytest.mark.parametrize("k", [6, 40])
+def test_kmeans_palette_is_a_local_optimum_among_integers(chelsea, k):
+    img = chelsea[::2, ::2]
+    seg = segment_image(img, k)
+    flat = img.reshape(-1, 3).astype(np.float64)
+    palette = seg.palette.astype(np.float64)
+    d = ((flat[:, None] - palette[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(seg.labels.ravel(), d.argmin(axis=1))  # nearest entry
+    np.testing.assert_array_equal(seg.palette, segment_mean_palette(img, seg.labels, k))
+    # at most the error of the fitted centres rounded, each pixel on its centre's entry
+    rounded = np.clip(np.rint(seg.model.cluster_centers_), 0, 255)
+    centre_of = seg.model.predict(flat.astype(np.float32))
+    assert d.min(axis=1).sum() <= ((flat - rounded[centre_of]) ** 2).sum()
+
+
+def test_sixteen_bit_palette_for_eight_bit_files_is_a_local_optimum(chelsea):
+    from emcore.pipeline import ImageSamples, finish, fit_model
+    rng = np.random.RandomState(0)
+    img16 = (chelsea[::3, ::3].astype(np.int64) * 257 + rng.randint(-128, 129, (
+        chelsea[::3, ::3].shape))).clip(0, 65535).astype(np.uint16)
+    samples = ImageSamples(img16)
+    seg = finish(samples, fit_model(samples, 12), eight_bit=True)
+    assert seg.palette.dtype == np.uint8
+    flat = img16.reshape(-1, 3).astype(np.float64)
+    entries = seg.palette.astype(np.float64) * 257
+    d = ((flat[:, None] - entries[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(seg.labels.ravel(), d.argmin(axis=1))
+    for j in np.unique(seg.labels):
+        mean = flat[seg.labels.ravel() == j].mean(axis=0)
+        np.testing.assert_array_equal(seg.palette[j], np.rint(mean / 257))
 
 
 def test_segment_means_lower_the_error_of_a_mixture(chelsea):
