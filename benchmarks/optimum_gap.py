@@ -11,8 +11,9 @@ entry:
   a few Lloyd iterations, kept when the error falls);
 - every candidate finished by emcore.kmeans.lattice_lloyd (centres on integers).
 
-The gap is the default's PSNR below the best found (0 or less: the default is the
-best found). Everything runs on the distinct colours weighted by their counts,
+The gap is the default's PSNR below the best found (0: the default is the best
+found); the same for ``n_init=10`` (ten k-means++ restarts, the CLI's ``--n-init
+10``). Everything runs on the distinct colours weighted by their counts,
 which is exactly the every-pixel problem.
 
     python benchmarks/optimum_gap.py                  # K = 32 and 256, 7 photos + 2 synthetic
@@ -119,15 +120,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     images = {**photographs(args.photos), **({} if args.photos else synthetic())}
     warnings.simplefilter("ignore")  # ConvergenceWarnings of the short swap fits
-    print("| image | K | default dB | best found dB | gap dB | found by | default ms | "
-          "search s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| image | K | default dB (ms) | n_init=10 dB (ms) | best found dB | gap of the "
+          "default | gap of n_init=10 | found by | search s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for k in args.k:
         for name, img in images.items():
-            t0 = time.perf_counter()
-            seg = segment_image(img, k)
-            default_ms = (time.perf_counter() - t0) * 1e3
-            default = psnr(img, seg.image)
+            runs = []
+            for n_init in (1, 10):
+                t0 = time.perf_counter()
+                seg = segment_image(img, k, n_init=n_init)
+                runs.append((psnr(img, seg.image), (time.perf_counter() - t0) * 1e3))
             t0 = time.perf_counter()
             search = Search(img, k)
             found = [(r, f"restart {i}") for i, r in enumerate(search.restarts(args.restarts))]
@@ -136,9 +138,11 @@ def main(argv=None):
             swapped = search.swaps((inertia, centers), args.swaps)
             if swapped[0] < inertia:
                 inertia, how = swapped[0], how + " + swaps"
-            best = to_psnr(inertia, search.n_values)
-            print(f"| {name} | {k} | {default:.3f} | {best:.3f} | {best - default:+.3f} | "
-                  f"{how} | {default_ms:.0f} | {time.perf_counter() - t0:.0f} |", flush=True)
+            best = max(to_psnr(inertia, search.n_values), *(p for p, _ in runs))
+            (default, ms), (restarted, ms10) = runs
+            print(f"| {name} | {k} | {default:.3f} ({ms:.0f}) | {restarted:.3f} ({ms10:.0f}) | "
+                  f"{best:.3f} | {best - default:.3f} | {best - restarted:.3f} | {how} | "
+                  f"{time.perf_counter() - t0:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def pillow_method(method):
 #: name -> quantizer; the first is the command line's default
 METHODS = {
     "emcore kmeans (default)": emcore_method(),
-    "emcore kmeans dither": emcore_method(dither=1.0),
+    "emcore kmeans dither 15/16": emcore_method(dither=15 / 16),
     "emcore kmeans oklab": emcore_method(color_space="oklab"),
     "emcore gmm spherical": emcore_method(method="gmm"),
     "emcore gmm spherical, component means": emcore_method(method="gmm", repaint="component"),

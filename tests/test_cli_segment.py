@@ -300,3 +300,19 @@ def test_quiet_prints_nothing_but_json_still_prints(tmp_path):
     as_json = run("segment", str(src), "-k", "4", "-o", str(tmp_path / "j.png"), "--quiet",
                   "--json")
     assert json.loads(as_json.stdout)["k"] == 4
+
+
+def test_n_init_keeps_the_best_of_several_seeds(tmp_path):
+    from emcore import segment_image
+    src = _small_photo(tmp_path, "p.png", (160, 110))
+    out, model = tmp_path / "out.png", tmp_path / "model.npz"
+    assert main(["segment", str(src), "-k", "12", "--n-init", "4", "-o", str(out),
+                 "--model", str(model), "--quiet"]) == 0
+    pixels = np.asarray(PILImage.open(src).convert("RGB"))
+    expected = segment_image(pixels, 12, n_init=4, random_state=0)
+    np.testing.assert_array_equal(np.asarray(PILImage.open(out).convert("RGB")), expected.image)
+    single = segment_image(pixels, 12, random_state=0)  # the first of the four seeds
+    assert expected.model.inertia_ <= single.model.inertia_
+    with pytest.raises(SystemExit) as exit_:
+        main(["segment", str(src), "--n-init", "0", "-o", str(tmp_path / "x.png")])
+    assert exit_.value.code == 2 and not (tmp_path / "x.png").exists()

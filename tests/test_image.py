@@ -302,3 +302,36 @@ def test_optimize_makes_smaller_pngs_of_the_same_pixels_and_metadata(tmp_path, c
     with PILImage.open(tmp_path / "plain.png") as a, PILImage.open(tmp_path / "small.png") as b:
         np.testing.assert_array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
         assert b.text == {"Title": "coffee"} and round(b.info["dpi"][0]) == 72
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+@pytest.mark.parametrize("interlace", [False, True])
+def test_plain_pngs_read_by_libspng_equal_what_pillow_reads(tmp_path, chelsea, mode,
+                                                            interlace, monkeypatch):
+    import png
+    from PIL import ImageCms, PngImagePlugin
+
+    import emcore.image as image
+    im = PILImage.fromarray(chelsea).convert(mode)
+    path = tmp_path / "p.png"
+    if interlace:  # Pillow writes no interlaced PNG: pypng does (Adam7)
+        rows = np.asarray(im).reshape(im.height, -1)
+        with open(path, "wb") as f:
+            png.Writer(im.width, im.height, greyscale=mode in ("L", "LA"), alpha="A" in mode,
+                       interlace=True, bitdepth=8).write(f, rows)
+    else:
+        icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        im.save(path, dpi=(150, 150), icc_profile=icc)
+    assert image._plain_png(path.read_bytes())
+    fast = image.read_picture(path)
+    monkeypatch.setattr(image, "_fast_png", lambda source, im: None)  # Pillow's reading
+    slow = image.read_picture(path)
+    np.testing.assert_array_equal(fast.pixels, slow.pixels)
+    assert fast.pixels.dtype == slow.pixels.dtype == np.uint8
+    assert (fast.icc_profile, fast.metadata) == (slow.icc_profile, slow.metadata)
+    if not interlace:
+        assert round(fast.metadata["dpi"][0]) == 150
+    info = PngImagePlugin.PngInfo()  # a text chunk: Pillow reads the file, text kept
+    info.add_text("Title", "cat")
+    im.save(path, pnginfo=info)
+    assert not image._plain_png(path.read_bytes())

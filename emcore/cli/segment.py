@@ -127,6 +127,9 @@ def add_parser(sub, formatter_class):
                      help="iterations at most")
     seg.add_argument("--tol", type=non_negative_float, default=None,
                      help="convergence tolerance (default: 1e-3 for gmm, 1e-4 for kmeans)")
+    seg.add_argument("--n-init", type=positive_int, default=1, metavar="N",
+                     help="fit from N seeds and keep the least error (slower, closer to "
+                          "the best palette: README, \"How close to the optimum\")")
     seg.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
     seg.add_argument("--no-unique-colors", action="store_true",
                      help="fit every pixel rather than each distinct colour weighted by count")
@@ -213,8 +216,21 @@ def _psnr(original: np.ndarray, result: np.ndarray) -> float:
             return composite_coordinates(arr[..., :c].reshape(-1, c), arr[..., c].ravel(),
                                          scale) / scale, c
         return arr.astype(np.float64).reshape(arr.shape[0], -1) / scale, 1
-    (a, c), (b, _) = unit(original), unit(result)
-    mse = float(((a - b) ** 2).sum(axis=1).mean()) / (c if c > 1 else a.shape[1])
+    original, result = np.asarray(original), np.asarray(result)
+    if (original.dtype == result.dtype and original.dtype.kind in "ui"
+            and original.shape == result.shape
+            and not (original.ndim == 3 and original.shape[2] in (2, 4))):
+        # the common case, exactly and without float64 copies of the images: squared
+        # integer differences summed a chunk at a time (exact in float64 per chunk)
+        a, b = original.reshape(-1), result.reshape(-1)
+        chunk, total = 1 << 20, 0.0
+        for start in range(0, len(a), chunk):
+            d = a[start:start + chunk].astype(np.float64) - b[start:start + chunk]
+            total += float(np.dot(d, d))
+        mse = total / max(len(a), 1) / full_scale(original.dtype) ** 2
+    else:
+        (a, c), (b, _) = unit(original), unit(result)
+        mse = float(((a - b) ** 2).sum(axis=1).mean()) / (c if c > 1 else a.shape[1])
     return float("inf") if mse == 0 else float(-10 * np.log10(mse))
 
 
@@ -244,7 +260,7 @@ class _Quantizer:
         if k not in self._done:
             from emcore.pipeline import finish, fit_model
             args = self.args
-            options = dict(max_iter=args.max_iter, random_state=args.seed,
+            options = dict(max_iter=args.max_iter, random_state=args.seed, n_init=args.n_init,
                            n_threads=self.n_threads, callback=self.tick)
             if args.tol is not None:
                 options["tol"] = args.tol
