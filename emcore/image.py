@@ -245,6 +245,7 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     (Pillow's size limit kept)."""
     source, path = readable_source(path)
     meta: dict = {}
+    arr: np.ndarray | None
     with pillow_errors(path):
         with PILImage.open(source) as im:
             fast = None if _sixteen_bit_colour(im) else _fast_png(source, im)
