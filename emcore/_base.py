@@ -143,6 +143,16 @@ class EstimatorMixin:
             if getattr(self, name) != fitted:
                 raise ValueError(f"{name}={getattr(self, name)!r} was set after fit (the fitted "
                                  f"model has {name}={fitted!r}): fit again, or set it back")
+        for name, shape in self._fitted_shapes().items():
+            if np.shape(getattr(self, name, None)) != shape:
+                raise ValueError(f"{name} has shape {np.shape(getattr(self, name, None))}, but "
+                                 f"the fitted model needs {shape}: fit again, or load a model "
+                                 "file")
+
+    def _fitted_shapes(self) -> dict[str, tuple]:
+        """The shape each fitted array must have, from the fitted structure (a cheap
+        check before every use; _check_fitted_arrays checks values too)."""
+        return {}
 
     def _fitted_structure(self) -> dict[str, Any]:
         """The parameters that shape the fitted arrays, as the fitted arrays say they are;

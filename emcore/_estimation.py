@@ -66,7 +66,16 @@ def m_step(stats: np.ndarray, centre: np.ndarray, eps: float, covariance_type: s
     covariances : ndarray
         In the layout of ``covariance_type``.
     """
+    stats, centre = np.asarray(stats), np.asarray(centre)
+    if centre.ndim != 2 or stats.ndim != 2 or len(stats) != len(centre):
+        raise ValueError(f"stats must be (K, 1 + D + S) and centre (K, D) for the same K; got "
+                         f"shapes {stats.shape} and {centre.shape}")
     n_features = centre.shape[1]
+    n_second = n_features * (n_features + 1) // 2 if covariance_type in ("full", "tied") \
+        else n_features
+    if stats.shape[1] != 1 + n_features + n_second:
+        raise ValueError(f"stats for '{covariance_type}' components of {n_features} features "
+                         f"must have {1 + n_features + n_second} columns, got {stats.shape[1]}")
     nk = stats[:, 0] + 10 * eps
     shift = stats[:, 1:1 + n_features] / nk[:, None]
     means = centre + shift

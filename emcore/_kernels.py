@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from emcore._openmp import cpu_has_avx2_fma, cpu_has_avx512
-from emcore._threads import max_threads
+from emcore._threads import affordable_threads, max_threads
 
 TILE = 128  # samples per tile, emcore/_tile.pxd
 CODE_WORDS = 1 << 18  # 64-bit words of the 24-bit colour code bitmap, emcore/_codes.pxd
@@ -78,7 +78,7 @@ def _threads(n_threads):
     limit = max_threads()
     if not 1 <= n_threads <= limit:
         raise KernelArgumentError(f"n_threads must be between 1 and {limit}, got {n_threads}")
-    return n_threads
+    return affordable_threads(n_threads)
 
 
 def _fits_int(name, *counts):

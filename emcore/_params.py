@@ -98,8 +98,18 @@ def kernel_arrays(means, prec_chol, weights, covariance_type, dtype, normalize=T
     log_const - ||(x - mean) prec||^2. Computed in float64, then cast.
     """
     means = np.asarray(means, dtype=np.float64)
+    if means.ndim != 2 or covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(f"means must be (n_components, n_features) and covariance_type one "
+                         f"of {', '.join(COVARIANCE_TYPES)}; got means of shape "
+                         f"{means.shape} and {covariance_type!r}")
     n_components, n_features = means.shape
     prec_chol = np.asarray(prec_chol, dtype=np.float64)
+    expected = covariance_shape(covariance_type, n_components, n_features)
+    if prec_chol.shape != expected or np.shape(weights) != (n_components,):
+        raise ValueError(f"for {n_components} '{covariance_type}' components of {n_features} "
+                         f"features the precision Cholesky factors must have shape {expected} "
+                         f"and the weights ({n_components},); got {prec_chol.shape} and "
+                         f"{np.shape(weights)}")
     with np.errstate(divide="ignore"):  # a zero weight is log 0 = -inf: never chosen
         log_const = np.log(np.asarray(weights, dtype=np.float64))
     log_const = log_const + log_det_precision_cholesky(prec_chol, covariance_type, n_features)

@@ -14,7 +14,9 @@ The rule for ``n_threads=None`` (measured in benchmarks/load.py; README, "Thread
   runtime's spinning threads take the cycles the others need: small fits ran 2-4x
   slower on 2 threads than on 1 with 1-3 other busy processes.
 
-An explicit ``n_threads`` is used as given. Results do not depend on the count.
+An explicit ``n_threads`` is used as given, except that no team is made larger than
+the address space left (RLIMIT_AS) holds stacks for (``threads_that_fit``). Results
+do not depend on the count.
 
 Passive waiting (``OMP_WAIT_POLICY=passive``) was measured as the alternative and
 is not set: it made fits with many short passes (k-means at K = 256 on an image's
@@ -116,6 +118,69 @@ def idle_cpus() -> int | None:
     return max(1, (os.cpu_count() or 1) - others)
 
 
+#: Address space kept free beside the OpenMP threads' stacks for the kernel's own
+#: scratch and Python's allocations
+RESERVED_BYTES = 4 << 20
+#: The most threads that have run at once here: the runtime keeps them, so a team of
+#: up to this many needs no new stack
+_most_started = 1
+
+
+def thread_stack_bytes() -> int:
+    """The address space an OpenMP thread's stack takes: OMP_STACKSIZE (GNU OpenMP's
+    units: K by default, or B, K, M, G), else the stack limit, else glibc's 32 MiB
+    default for an unlimited one; plus a guard page's worth."""
+    text = os.environ.get("OMP_STACKSIZE", "").strip().upper()
+    units = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    if text:
+        number, unit = (text[:-1], text[-1]) if text[-1] in units else (text, "K")
+        if number.strip().isdigit():
+            return int(number) * units[unit] + (64 << 10)
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    except (ImportError, OSError, ValueError):
+        soft = -1
+    return (soft if soft > 0 else 32 << 20) + (64 << 10)
+
+
+def address_space_headroom() -> int | None:
+    """Bytes of address space this process may still map (RLIMIT_AS less the size
+    mapped now); None when unlimited or unknown."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft < 0 or soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
+    return soft - mapped
+
+
+def threads_that_fit(n: int, headroom: int | None, stack: int, started: int) -> int:
+    """At most ``n`` threads such that the ones not yet started (beyond ``started``)
+    get their stacks within ``headroom`` bytes, RESERVED_BYTES kept free; a pure
+    function. GNU OpenMP ends the whole process when it cannot create a thread, so a
+    team too large for the address space left is made smaller instead (one thread
+    runs in the caller's and needs none)."""
+    if headroom is None or n <= started:
+        return n
+    room = max(0, headroom - RESERVED_BYTES) // max(stack, 1)
+    return max(1, min(n, started + room))
+
+
+def affordable_threads(n: int) -> int:
+    """``n`` lowered by threads_that_fit for this process now (usually ``n`` itself:
+    the address space is unlimited)."""
+    global _most_started
+    if n > _most_started:
+        n = threads_that_fit(n, address_space_headroom(), thread_stack_bytes(), _most_started)
+        _most_started = max(_most_started, n)
+    return n
+
+
 def resolve_n_threads(n_threads: Any, work: float | None = None) -> int:
     """The thread count for the kernels: ``n_threads`` as given, or the default rule
     (module docstring) when None, for passes of ``work`` units.
@@ -140,7 +205,7 @@ def resolve_n_threads(n_threads: Any, work: float | None = None) -> int:
     elif int(n_threads) > limit:
         raise ValueError(f"n_threads={n_threads} is more than {MAX_THREADS_PER_CORE} per usable "
                          f"core (at most {limit} here); use None for all cores")
-    return 1 if _forked_child else int(n_threads)
+    return 1 if _forked_child else affordable_threads(int(n_threads))
 
 
 def work_of(X, n_components: int) -> float | None:

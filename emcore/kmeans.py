@@ -344,6 +344,9 @@ class KMeans(EstimatorMixin):
     def _fitted_structure(self):
         return {"n_clusters": len(self.cluster_centers_)}
 
+    def _fitted_shapes(self):
+        return {"cluster_centers_": (len(self.cluster_centers_), self.n_features_in_)}
+
     def _check_fitted_arrays(self):
         """The fitted centres' shape and finiteness (after load); ValueError otherwise."""
         k = check_int(self.n_clusters, "n_clusters", minimum=1)

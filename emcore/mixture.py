@@ -42,6 +42,14 @@ def fitted_mixture_structure(model) -> dict[str, Any]:
                                                   model.covariance_type)}
 
 
+def fitted_mixture_shapes(model) -> dict[str, tuple]:
+    """The shapes of a fitted mixture's arrays, from its components and features."""
+    k, d = len(model.means_), model.n_features_in_
+    cov = covariance_shape(model.covariance_type, k, d)
+    return {"means_": (k, d), "weights_": (k,), "precisions_cholesky_": cov,
+            "covariances_": cov}
+
+
 class GaussianMixture(EstimatorMixin):
     """A Gaussian mixture fitted by expectation-maximisation.
 
@@ -303,6 +311,9 @@ class GaussianMixture(EstimatorMixin):
 
     def _fitted_structure(self):
         return fitted_mixture_structure(self)
+
+    def _fitted_shapes(self):
+        return fitted_mixture_shapes(self)
 
     def _check_fitted_arrays(self):
         """Every fitted array's shape, finiteness and positive definiteness (after load).

@@ -34,7 +34,8 @@ from emcore._dask import IN_MEMORY_BELOW, is_dask_array
 from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import (as_real_array, check_choice, check_declared_params,
                                 check_float, check_int)
-from emcore.mixture import INIT_PARAMS, GaussianMixture, fitted_mixture_structure
+from emcore.mixture import (INIT_PARAMS, GaussianMixture, fitted_mixture_shapes,
+                            fitted_mixture_structure)
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -477,6 +478,9 @@ class SpatialGaussianMixture(EstimatorMixin):
 
     def _fitted_structure(self):
         return fitted_mixture_structure(self)
+
+    def _fitted_shapes(self):
+        return fitted_mixture_shapes(self)
 
     def _check_fitted_arrays(self):
         GaussianMixture._check_fitted_arrays(self)

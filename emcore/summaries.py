@@ -268,6 +268,10 @@ def cluster_centers(stats: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray
     filled : ndarray of shape (K,), bool
         The clusters that had weight.
     """
+    stats, previous = np.asarray(stats), np.asarray(previous)
+    if previous.ndim != 2 or stats.shape != (len(previous), 1 + previous.shape[1]):
+        raise ValueError(f"stats must have shape (K, 1 + D) for previous centres (K, D); got "
+                         f"{stats.shape} and {previous.shape}")
     weight, sums = stats[:, 0], stats[:, 1:]
     filled = weight > 0
     centers = np.array(previous, copy=True)

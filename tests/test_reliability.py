@@ -581,3 +581,26 @@ def test_an_image_too_wide_for_its_format_is_refused_naming_the_format(tmp_path)
         save_image(wide, tmp_path / "w.gif")
     assert not (tmp_path / "w.gif").exists()
     save_image(wide, tmp_path / "w.png")  # PNG holds it
+
+
+def test_summaries_and_changed_fitted_arrays_are_refused_in_public_words():
+    from emcore import summaries
+    X = np.random.RandomState(0).rand(300, 3)
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="precision Cholesky factors must have shape"):
+        summaries.em_sums(X, gm.means_, np.ones((3, 3)), gm.weights_, "full")
+    with pytest.raises(ValueError, match="covariance_type one of"):
+        summaries.em_sums(X, gm.means_, gm.precisions_cholesky_, gm.weights_, "fuller")
+    with pytest.raises(ValueError, match=r"stats must have shape \(K, 1 \+ D\)"):
+        summaries.cluster_centers(np.ones((3, 2)), np.ones((4, 3)))
+    with pytest.raises(ValueError, match="stats must be"):
+        summaries.m_step(np.ones((3, 2)), np.zeros(3), 1e-10, "full", 1e-6)
+    with pytest.raises(ValueError, match="must have 10 columns"):
+        summaries.m_step(np.ones((3, 9)), np.zeros((3, 3)), 1e-10, "full", 1e-6)
+    gm.means_ = gm.means_[:, :2]
+    with pytest.raises(ValueError, match=r"means_ has shape \(3, 2\)"):
+        gm.predict(X)
+    km = KMeans(3, random_state=0).fit(X)
+    km.cluster_centers_ = np.ones((3, 4))
+    with pytest.raises(ValueError, match="cluster_centers_ has shape"):
+        km.predict(X)

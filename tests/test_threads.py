@@ -84,3 +84,49 @@ def test_results_do_not_depend_on_the_count_the_rule_picks(coffee, monkeypatch):
         np.testing.assert_array_equal(km.cluster_centers_, fits[0][0].cluster_centers_)
         np.testing.assert_array_equal(gm.means_, fits[0][1].means_)
         np.testing.assert_array_equal(gm.predict_proba(X[:500]), fits[0][1].predict_proba(X[:500]))
+
+
+@pytest.mark.parametrize("n, headroom, started, expected", [
+    (4, None, 1, 4),                          # unlimited address space
+    (4, 4 << 20, 1, 1),                       # no room beyond the reserve: the caller alone
+    (4, (4 << 20) + 2 * (8 << 20), 1, 3),     # room for two more stacks
+    (4, 0, 4, 4),                             # the threads exist already
+    (8, (4 << 20) + (8 << 20), 2, 3),         # one more than those started
+])
+def test_threads_that_fit_the_address_space(n, headroom, started, expected):
+    assert _threads.threads_that_fit(n, headroom, 8 << 20, started) == expected
+
+
+def test_thread_stack_size_follows_omp_stacksize(monkeypatch):
+    monkeypatch.setenv("OMP_STACKSIZE", "2M")
+    assert _threads.thread_stack_bytes() == (2 << 20) + (64 << 10)
+    monkeypatch.setenv("OMP_STACKSIZE", "512")  # GNU OpenMP's default unit: K
+    assert _threads.thread_stack_bytes() == (512 << 10) + (64 << 10)
+
+
+@pytest.mark.parametrize("extra_mb", [3, 6, 10])
+def test_a_fit_near_the_address_space_limit_never_ends_the_process(extra_mb):
+    """GNU OpenMP ends the process (status 1, no exception) when it cannot create a
+    thread: with a few MB of address space left, a 2-thread fit must run on fewer
+    threads (the same result) or raise MemoryError."""
+    code = f"""
+import resource, numpy as np
+from emcore import KMeans
+X = np.random.RandomState(0).rand(100000, 3).astype(np.float32)
+mapped = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()
+limit = mapped + {extra_mb} * 2 ** 20
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+try:
+    print('inertia', repr(KMeans(8, random_state=0, n_threads=2).fit(X).inertia_))
+except MemoryError:
+    print('MemoryError')
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.split()
+    if out[0] == "inertia":
+        X = np.random.RandomState(0).rand(100000, 3).astype(np.float32)
+        assert float(out[1]) == KMeans(8, random_state=0, n_threads=1).fit(X).inertia_
+    else:
+        assert out == ["MemoryError"]
