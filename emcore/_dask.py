@@ -7,12 +7,15 @@ included; only model-sized summaries come back, and they are merged in chunk
 order, so the result does not depend on which worker finished first. Per-sample
 outputs are lazy ``map_blocks``.
 """
+import sys
+
 import numpy as np
 
 from emcore import summaries
 from emcore._estimation import distinct_rows
 from emcore._sources import (farthest_from_centers, log_density, nearest_labels,
                              worst_for_mixture)
+from emcore._threads import threads_per_task, usable_cores
 from emcore._validation import (check_finite, check_sample_weight, check_spread, compute_dtype,
                                 n_weighted, overflow_error, value_range, weight_total)
 
@@ -79,21 +82,41 @@ def _prepare(x, w, dtype):
     return x, w
 
 
+def _task_threads(n_threads):
+    """A task's threads: the estimator's, capped at the task's share of the cores when
+    its scheduler runs several tasks at once (a distributed worker's threads, or the
+    local threaded and process schedulers' one task per core), so that an explicit
+    n_threads never oversubscribes the machine."""
+    if n_threads <= 1:
+        return 1
+    distributed = sys.modules.get("distributed")  # a worker has imported it; else not one
+    try:
+        concurrent = distributed.get_worker().state.nthreads
+    except (ValueError, AttributeError):  # not on a distributed worker
+        import dask
+        scheduler = dask.config.get("scheduler", None)
+        concurrent = 1 if scheduler in ("sync", "synchronous", "single-threaded") else (
+            dask.config.get("num_workers", None) or usable_cores())
+    return threads_per_task(n_threads, int(concurrent), usable_cores())
+
+
 def _chunk_em(x, w, dtype, means, prec_chol, weights, cov_type, block_size, n_threads):
     x, w = _prepare(x, w, dtype)  # weights checked once, before the fit (_chunk_check)
     return summaries.em_sums(x, means, prec_chol, weights, cov_type, w,
-                             block_size=block_size, n_threads=n_threads, check_weights=False)
+                             block_size=block_size, n_threads=_task_threads(n_threads),
+                             check_weights=False)
 
 
 def _chunk_lloyd(x, w, dtype, centers, block_size, n_threads):
     x, w = _prepare(x, w, dtype)
-    return summaries.lloyd_sums(x, centers, w, block_size=block_size, n_threads=n_threads,
-                                check_weights=False)
+    return summaries.lloyd_sums(x, centers, w, block_size=block_size,
+                                n_threads=_task_threads(n_threads), check_weights=False)
 
 
 def _chunk_log_density(x, w, dtype, means, prec_chol, weights, cov_type, n_threads):
     x, w = _prepare(x, w, dtype)
-    return float(np.dot(w, log_density(x, means, prec_chol, weights, cov_type, n_threads)))
+    return float(np.dot(w, log_density(x, means, prec_chol, weights, cov_type,
+                                       _task_threads(n_threads))))
 
 
 def _chunk_distinct(x, w, dtype):
@@ -106,11 +129,13 @@ def _values_and_scores(values, masks, totals, score):
 
 
 def _chunk_worst_mixture(x, w, dtype, mixture, count, n_threads):
+    n_threads = _task_threads(n_threads)
     x, w = _prepare(x, w, dtype)
     return _values_and_scores(*worst_for_mixture(x, w, mixture, count, n_threads))
 
 
 def _chunk_farthest(x, w, dtype, centers, count, n_threads):
+    n_threads = _task_threads(n_threads)
     x, w = _prepare(x, w, dtype)
     return _values_and_scores(*farthest_from_centers(x, w, centers, count, n_threads))
 

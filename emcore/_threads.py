@@ -208,6 +208,13 @@ def resolve_n_threads(n_threads: Any, work: float | None = None) -> int:
     return 1 if _forked_child else affordable_threads(int(n_threads))
 
 
+def threads_per_task(n_threads: int, concurrent_tasks: int, cores: int) -> int:
+    """Threads for one task of a parallel scheduler that runs ``concurrent_tasks`` at
+    once on ``cores``: at most ``n_threads`` and at most the task's share of the
+    cores, so that tasks x threads never exceeds them; a pure function."""
+    return max(1, min(n_threads, cores // max(1, concurrent_tasks)))
+
+
 def work_of(X, n_components: int) -> float | None:
     """Units of work of one pass over X for n_components (None when X has no shape)."""
     shape = getattr(X, "shape", None)

@@ -130,3 +130,26 @@ except MemoryError:
         assert float(out[1]) == KMeans(8, random_state=0, n_threads=1).fit(X).inertia_
     else:
         assert out == ["MemoryError"]
+
+
+@pytest.mark.parametrize("n, concurrent, cores, expected", [
+    (2, 2, 2, 1),   # two tasks at once on 2 cores: one thread each
+    (4, 1, 2, 2),   # one task at a time: its n_threads, at most the cores
+    (8, 2, 8, 4),
+    (1, 1, 8, 1),
+    (3, 16, 8, 1),  # more tasks than cores: never below one
+])
+def test_threads_per_dask_task_never_oversubscribe(n, concurrent, cores, expected):
+    assert _threads.threads_per_task(n, concurrent, cores) == expected
+
+
+def test_dask_tasks_take_their_share_of_the_cores(monkeypatch):
+    import dask
+
+    from emcore import _dask
+    cores = _threads.usable_cores()
+    with dask.config.set(scheduler="sync"):  # one task at a time
+        assert _dask._task_threads(cores) == cores
+    with dask.config.set(scheduler="threads", num_workers=cores):
+        assert _dask._task_threads(cores) == 1
+    assert _dask._task_threads(1) == 1
