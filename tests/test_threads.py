@@ -121,8 +121,9 @@ try:
 except MemoryError:
     print('MemoryError')
 """
+    # from the tests' folder: in the repository's root the source folder would be imported
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=os.path.dirname(os.path.abspath(__file__)))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.split()
     if out[0] == "inertia":
