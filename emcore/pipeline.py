@@ -278,8 +278,8 @@ class ImageSamples:
         ``palette`` holds a row per entry with the image's colour channels (and, for
         an image with alpha, the alpha after them). ``linear``: diffuse the error in
         linear light (8 and 16-bit opaque images), the nearest entry still chosen in
-        sRGB; measured worse than diffusing in sRGB on 6 of 7 photographs
-        (benchmarks/dither_quality.py), so not the default.
+        sRGB; measured no better than diffusing in sRGB on the photographs and worse
+        on the dark ones (README, "Dithering"), so not the default.
         """
         if self.color is None:
             raise ValueError("dithering needs the whole image in memory: not available for "

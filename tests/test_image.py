@@ -335,3 +335,19 @@ def test_plain_pngs_read_by_libspng_equal_what_pillow_reads(tmp_path, chelsea, m
     info.add_text("Title", "cat")
     im.save(path, pnginfo=info)
     assert not image._plain_png(path.read_bytes())
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_low_bit_depth_grey_pngs_read_by_libspng_are_scaled_as_pillow_does(
+        tmp_path, bits, monkeypatch):
+    import png
+
+    import emcore.image as image
+    levels = np.random.RandomState(bits).randint(0, 2 ** bits, (20, 30))
+    path = tmp_path / "g.png"
+    with open(path, "wb") as f:
+        png.Writer(30, 20, greyscale=True, bitdepth=bits).write(f, levels.tolist())
+    fast = image.read_picture(path).pixels
+    monkeypatch.setattr(image, "_fast_png", lambda source, im: None)
+    np.testing.assert_array_equal(fast, image.read_picture(path).pixels)
+    np.testing.assert_array_equal(fast, levels * (255 // (2 ** bits - 1)))
