@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from emcore._params import n_em_stats
+
 #: Rows of random responsibilities drawn and summed at a time (init_params='random').
 RANDOM_CHUNK = 1 << 16
 
@@ -71,11 +73,10 @@ def m_step(stats: np.ndarray, centre: np.ndarray, eps: float, covariance_type: s
         raise ValueError(f"stats must be (K, 1 + D + S) and centre (K, D) for the same K; got "
                          f"shapes {stats.shape} and {centre.shape}")
     n_features = centre.shape[1]
-    n_second = n_features * (n_features + 1) // 2 if covariance_type in ("full", "tied") \
-        else n_features
-    if stats.shape[1] != 1 + n_features + n_second:
+    n_stats = n_em_stats(n_features, covariance_type in ("full", "tied"))
+    if stats.shape[1] != n_stats:
         raise ValueError(f"stats for '{covariance_type}' components of {n_features} features "
-                         f"must have {1 + n_features + n_second} columns, got {stats.shape[1]}")
+                         f"must have {n_stats} columns, got {stats.shape[1]}")
     nk = stats[:, 0] + 10 * eps
     shift = stats[:, 1:1 + n_features] / nk[:, None]
     means = centre + shift

@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from emcore._openmp import cpu_has_avx2_fma, cpu_has_avx512
+from emcore._params import n_em_stats
 from emcore._threads import affordable_threads, max_threads
 
 TILE = 128  # samples per tile, emcore/_tile.pxd
@@ -205,7 +206,7 @@ def em_pass(X, sample_weight, means, prec, log_const, full, block_size, block_st
     """One E-step and the M-step's per-block sums: emcore/_em.pyx."""
     k, d = _mixture(X, means, prec, log_const, full)
     _weights(sample_weight, X.shape[0])
-    n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
+    n_stats = n_em_stats(d, full)
     _fits_int("EM pass", (d + 4) * TILE + _em.LANES * k * n_stats)
     n_blocks = _n_blocks(block_stats)
     _writable(_array(block_stats, "block_stats", np.float64, 3, (n_blocks, k, n_stats)),
@@ -340,7 +341,7 @@ def posterior_sums(X, q, sample_weight, centre, full, block_size, block_stats, n
         raise KernelArgumentError(f"q must have shape ({n}, K >= 1), got {q.shape}")
     _array(centre, "centre", X.dtype, 2, (k, d))
     _weights(sample_weight, n)
-    n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
+    n_stats = n_em_stats(d, full)
     _fits_int("posterior sums", (2 * d + k + 2) * TILE + _em.LANES * k * n_stats)
     n_blocks = _n_blocks(block_stats)
     _writable(_array(block_stats, "block_stats", np.float64, 3, (n_blocks, k, n_stats)),

@@ -13,6 +13,14 @@ import numpy as np
 COVARIANCE_TYPES = ("spherical", "diag", "tied", "full")
 
 
+def n_em_stats(n_features, full):
+    """Columns of an EM pass's per-component statistics: the mass, the D sums of
+    r (x - c), and the sums of r (x - c)^2: D of them, or the upper triangle's
+    D(D+1)/2 for 'full' and 'tied' (``full``)."""
+    d = n_features
+    return 1 + d + (d * (d + 1) // 2 if full else d)
+
+
 def covariance_shape(covariance_type, n_components, n_features):
     """The shape of covariances_ (and precisions_) for a covariance type."""
     k, d = n_components, n_features

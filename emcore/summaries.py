@@ -38,7 +38,7 @@ import numpy as np
 
 from emcore import _kernels
 from emcore._estimation import m_step
-from emcore._params import kernel_arrays, precision_cholesky
+from emcore._params import kernel_arrays, n_em_stats, precision_cholesky
 from emcore._validation import (block_layout, check_finite, check_int, check_sample_weight,
                                 kernel_weights)
 
@@ -150,8 +150,7 @@ def em_sums(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray,
                                                    covariance_type, X.dtype)
     block_size, n_blocks = _blocks(X.shape[0], block_size)
     d = X.shape[1]
-    n_stats = 1 + d + (d * (d + 1) // 2 if full else d)
-    stats = np.empty((n_blocks, len(k_means), n_stats))
+    stats = np.empty((n_blocks, len(k_means), n_em_stats(d, full)))
     totals = np.empty(n_blocks)
     _kernels.em_pass(X, kernel_weights(w), k_means, k_prec, k_const, full, block_size,
                      stats, totals, n_threads)
@@ -222,7 +221,7 @@ def posterior_sums(X: np.ndarray, q: np.ndarray, centre: np.ndarray, full: bool,
     w = _piece(X, sample_weight, check_weights)
     block_size, n_blocks = _blocks(X.shape[0], block_size)
     d = X.shape[1]
-    stats = np.empty((n_blocks, q.shape[1], 1 + d + (d * (d + 1) // 2 if full else d)))
+    stats = np.empty((n_blocks, q.shape[1], n_em_stats(d, full)))
     _kernels.posterior_sums(X, q, kernel_weights(w), centre, full, block_size, stats, n_threads)
     return BlockSums(stats, np.zeros(n_blocks))
 
