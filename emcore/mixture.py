@@ -42,12 +42,20 @@ def fitted_mixture_structure(model) -> dict[str, Any]:
                                                   model.covariance_type)}
 
 
+def mixture_array_shapes(covariance_type: str, k: int, d: int) -> dict[str, tuple]:
+    """The shape of each fitted array of a mixture of k components of d features."""
+    cov = covariance_shape(covariance_type, k, d)
+    return {"means_": (k, d), "weights_": (k,), "covariances_": cov,
+            "precisions_cholesky_": cov, "precisions_": cov}
+
+
 def fitted_mixture_shapes(model) -> dict[str, tuple]:
-    """The shapes of a fitted mixture's arrays, from its components and features."""
-    k, d = len(model.means_), model.n_features_in_
-    cov = covariance_shape(model.covariance_type, k, d)
-    return {"means_": (k, d), "weights_": (k,), "precisions_cholesky_": cov,
-            "covariances_": cov}
+    """The shapes of the arrays a fitted mixture predicts with, from its components
+    and features."""
+    shapes = mixture_array_shapes(model.covariance_type, len(model.means_),
+                                  model.n_features_in_)
+    return {name: shapes[name] for name in ("means_", "weights_", "precisions_cholesky_",
+                                            "covariances_")}
 
 
 class GaussianMixture(EstimatorMixin):
@@ -323,10 +331,8 @@ class GaussianMixture(EstimatorMixin):
         check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
         k = check_int(self.n_components, "n_components", minimum=1)
         d = check_int(self.n_features_in_, "n_features_in_", minimum=1)
-        cov_shape = covariance_shape(self.covariance_type, k, d)
         dtype = np.asarray(self.means_).dtype
-        for name, shape in (("means_", (k, d)), ("weights_", (k,)), ("covariances_", cov_shape),
-                            ("precisions_cholesky_", cov_shape), ("precisions_", cov_shape)):
+        for name, shape in mixture_array_shapes(self.covariance_type, k, d).items():
             value = np.asarray(getattr(self, name))
             if value.shape != shape or value.dtype not in (np.float32, np.float64):
                 raise ValueError(f"{name} must be a float array of shape {shape}, got "
