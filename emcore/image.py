@@ -519,15 +519,31 @@ def _as_indexed(labels: np.ndarray, palette: np.ndarray) -> PILImage.Image:
     return im  # ... and now P
 
 
+def entry_order(n: int, alpha: np.ndarray | None, opaque: float,
+                key: np.ndarray | None = None) -> np.ndarray:
+    """The permutation putting n palette entries fully transparent first, then
+    translucent, then opaque (alpha ``opaque``; all opaque without alpha), so that a
+    PNG's tRNS chunk stops at the last translucent entry; within each kind by
+    ``key`` (optional), ties in their order."""
+    rank = np.zeros(n) if alpha is None else np.where(
+        alpha == 0, 0, np.where(alpha < opaque, 1, 2))
+    return np.lexsort((np.arange(n),) + (() if key is None else (key,)) + (rank,))
+
+
+def reordered(palette: np.ndarray, labels: np.ndarray,
+              order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(palette in ``order``, int32 labels pointing at the same entries there)."""
+    position = np.empty(len(order), dtype=np.int32)
+    position[order] = np.arange(len(order))
+    return palette[order], position[labels]
+
+
 def luminance_order(colors: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    """The permutation putting palette rows (K, 1 or 3) in order of luminance (Rec. 601
-    weights), fully transparent first, then translucent, then opaque (so that a PNG's
-    tRNS chunk still stops at the last translucent entry); ties keep their order."""
+    """:func:`entry_order` of 8-bit palette rows (K, 1 or 3), each kind in order of
+    luminance (Rec. 601 weights)."""
     colors = np.asarray(colors, dtype=np.float64)
     luma = colors[:, 0] if colors.shape[1] == 1 else colors[:, :3] @ [0.299, 0.587, 0.114]
-    rank = np.zeros(len(colors)) if alpha is None else np.where(
-        alpha == 0, 0, np.where(alpha < 255, 1, 2))
-    return np.lexsort((np.arange(len(colors)), luma, rank))
+    return entry_order(len(colors), alpha, 255, luma)
 
 
 def optimized_png(data: bytes) -> bytes:
@@ -641,9 +657,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         alpha = _palette_alpha(image, palette)
         if fmt == "PNG" and len(palette) <= LUMINANCE_ORDER_MAX:
             order = luminance_order(palette if alpha is None else palette[:, :-1], alpha)
-            position = np.empty(len(order), dtype=np.uint8)
-            position[order] = np.arange(len(order))
-            palette, labels = palette[order], position[labels]
+            palette, labels = reordered(palette, labels, order)
             alpha = None if alpha is None else alpha[order]
             options["compress_type"] = zlib.Z_RLE  # see LUMINANCE_ORDER_MAX
         colors = palette if alpha is None else palette[:, :-1]

@@ -25,7 +25,8 @@ from emcore._validation import (check_bool, check_choice, check_float, check_int
                                 check_labels, check_spread, value_range)
 from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab,
                                srgb_to_linear)
-from emcore.image import distinct_colors, read_picture, save_image, split_alpha
+from emcore.image import (distinct_colors, entry_order, read_picture, reordered, save_image,
+                          split_alpha)
 from emcore.kmeans import KMeans, lattice_lloyd
 from emcore.mixture import GaussianMixture
 from emcore.spatial import SpatialGaussianMixture
@@ -569,12 +570,8 @@ def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np
         entries = composite_coordinates(palette[:, :-1], palette[:, -1], scale)
         labels, _ = constrained_assign(X, w, is_opaque, entries, palette[:, -1] == scale,
                                        threads)
-    alpha = palette[:, -1].astype(np.float64)
-    rank = np.where(alpha == 0, 0, np.where(alpha < scale, 1, 2))
-    order = np.lexsort((np.arange(len(palette)), rank))
-    position = np.empty_like(order)
-    position[order] = np.arange(len(order))
-    return palette[order], position[labels].astype(np.int32)
+    order = entry_order(len(palette), palette[:, -1].astype(np.float64), scale)
+    return reordered(palette, labels, order)
 
 
 def segment_image(image: Any, n_colors: int, *, method: str = "kmeans",
