@@ -102,10 +102,13 @@ class Picture(NamedTuple):
     metadata: dict | None = None
 
 
+def _resolution(info: dict) -> dict:
+    """The 'dpi' of Picture.metadata from a Pillow image's info, if it has one."""
+    return {"dpi": tuple(float(v) for v in info["dpi"])} if "dpi" in info else {}
+
+
 def _metadata(im: PILImage.Image, oriented: PILImage.Image) -> dict:
-    meta: dict = {}
-    if "dpi" in im.info:
-        meta["dpi"] = tuple(float(v) for v in im.info["dpi"])
+    meta = _resolution(im.info)
     text = getattr(im, "text", None)  # PNG tEXt, zTXt and iTXt chunks
     if text:
         meta["text"] = {str(k): str(v) for k, v in text.items()}
@@ -247,16 +250,16 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     profile kept where the pixels keep their encoding, colour spaces converted to sRGB
     (Pillow's size limit kept)."""
     source, path = readable_source(path)
-    meta: dict = {}
+    meta: dict
     arr: np.ndarray | None
     with pillow_errors(path):
         with PILImage.open(source) as im:
-            fast = None if _sixteen_bit_colour(im) else _fast_png(source, im)
+            sixteen_bit = _sixteen_bit_colour(im)
+            fast = None if sixteen_bit else _fast_png(source, im)
             if fast is not None:
                 arr, icc = fast, im.info.get("icc_profile")
-                if "dpi" in im.info:  # the one piece of _metadata such a file has
-                    meta["dpi"] = tuple(float(v) for v in im.info["dpi"])
-            elif _sixteen_bit_colour(im):
+                meta = _resolution(im.info)  # the one piece of _metadata such a file has
+            elif sixteen_bit:
                 arr = _full_depth(source, im)
                 icc = im.info.get("icc_profile")
                 meta = _metadata(im, im)
