@@ -85,8 +85,8 @@ PNG_LEVEL = 6
 #: Z_RLE a further 0.1-17% smaller at 2-16 colours in 49 of 49 cases, and 5-20x
 #: faster than the default strategy, but 10-40% larger above 16 colours.
 LUMINANCE_ORDER_MAX = 16
-#: oxipng's preset for ``optimize`` (2, its default: about 90 ms a 0.5 MP image, 5-27%
-#: smaller; benchmarks/file_size.py)
+#: oxipng's preset for ``optimize`` (2, its default: 0-21% smaller on 7 photographs,
+#: 0.05-1.2 s each; benchmarks/file_size.py)
 OXIPNG_LEVEL = 2
 
 
@@ -724,8 +724,8 @@ def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
         the format holds it.
     optimize : bool, default False
         Make a PNG smaller by oxipng without changing its pixels or metadata
-        (5-27% measured, at about 90 ms a 0.5 MP image; needs the ``optimize``
-        extra, pyoxipng).
+        (0-21% on 7 photographs, 0.05-1.2 s each; needs the ``optimize`` extra,
+        pyoxipng).
     """
     arr = image.rgb_matrix if isinstance(image, Image) else np.asarray(image)
     fmt = image_format(path)
