@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from emcore import summaries
-from emcore._estimation import distinct_rows
+from emcore._estimation import distinct_rows, weighted_sum
 from emcore._sources import (farthest_from_centers, log_density, nearest_labels,
                              worst_for_mixture)
 from emcore._threads import threads_per_task, usable_cores
@@ -115,8 +115,8 @@ def _chunk_lloyd(x, w, dtype, centers, block_size, n_threads):
 
 def _chunk_log_density(x, w, dtype, means, prec_chol, weights, cov_type, n_threads):
     x, w = _prepare(x, w, dtype)
-    return float(np.dot(w, log_density(x, means, prec_chol, weights, cov_type,
-                                       _task_threads(n_threads))))
+    return weighted_sum(w, log_density(x, means, prec_chol, weights, cov_type,
+                                       _task_threads(n_threads)))
 
 
 def _chunk_distinct(x, w, dtype):

@@ -15,6 +15,15 @@ from emcore._params import n_em_stats
 RANDOM_CHUNK = 1 << 16
 
 
+def weighted_sum(w, values) -> float:
+    """sum_i w_i v_i in float64, in one fixed order and without BLAS: numpy's dot
+    hands a long vector to OpenBLAS's threads, which then spin on every core for a
+    while after each call, taking the CPU from emcore's own threads and from the
+    other files of a batch (a one-thread batch used two cores)."""
+    return float(np.einsum("i,i->", np.asarray(w, dtype=np.float64),
+                           np.asarray(values, dtype=np.float64)))
+
+
 def _triangle_to_full(second, n_features):
     """(K, D(D+1)/2) upper-triangle sums -> (K, D, D) symmetric matrices."""
     iu = np.triu_indices(n_features)

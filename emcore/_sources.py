@@ -8,7 +8,7 @@ per-sample helpers below are what both kinds of source run on their rows.
 import numpy as np
 
 from emcore import _kernels, summaries
-from emcore._estimation import distinct_rows, worst_distinct_values
+from emcore._estimation import distinct_rows, weighted_sum, worst_distinct_values
 from emcore._params import kernel_arrays
 from emcore._validation import (check_sample_weight, check_spread, n_weighted, overflow_error,
                                 value_range, weight_total)
@@ -109,7 +109,7 @@ class InMemorySamples:
         """sum_i w_i log p(x_i)."""
         scores = log_density(self.X, means, prec_chol, weights, covariance_type,
                              self.n_threads)
-        return float(np.dot(self.w, scores))
+        return weighted_sum(self.w, scores)
 
     def n_distinct(self):
         return len(distinct_rows(self.X, self.w))

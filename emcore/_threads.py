@@ -181,6 +181,28 @@ def affordable_threads(n: int) -> int:
     return n
 
 
+def allowed_threads() -> int:
+    """The most threads the default may take, whatever the work and the load:
+    ``OMP_NUM_THREADS`` when set (at most max_threads()), else the usable CPUs;
+    lowered to the OpenMP runtime's limit when threadpoolctl has lowered it."""
+    env = _environment_limit()
+    allowed = min(env, max_threads()) if env is not None else usable_cores()
+    runtime = runtime_max_threads()
+    if runtime < _LOADED_LIMIT:
+        allowed = min(allowed, runtime)
+    return max(1, allowed)
+
+
+def batch_layout(n_jobs: int, workers_allowed: int, team_threads: int) -> tuple[int, int]:
+    """(jobs run at once, threads for each job's kernels) for a batch of ``n_jobs``
+    independent files; a pure function. As many jobs at once as ``workers_allowed``
+    (the cores, without the idle-CPU cap: jobs of one thread each meet at no barrier,
+    so on a busy CPU they only share its time), and the ``team_threads`` the rule
+    gives one fit shared among them, at least one each."""
+    workers = max(1, min(n_jobs, workers_allowed))
+    return workers, max(1, team_threads // workers)
+
+
 def resolve_n_threads(n_threads: Any, work: float | None = None) -> int:
     """The thread count for the kernels: ``n_threads`` as given, or the default rule
     (module docstring) when None, for passes of ``work`` units.
@@ -190,12 +212,7 @@ def resolve_n_threads(n_threads: Any, work: float | None = None) -> int:
     """
     limit = max_threads()
     if n_threads is None:
-        env = _environment_limit()
-        allowed = min(env, limit) if env is not None else usable_cores()
-        runtime = runtime_max_threads()
-        if runtime < _LOADED_LIMIT:
-            allowed = min(allowed, runtime)
-        allowed = default_threads(max(1, allowed), work, None)
+        allowed = default_threads(allowed_threads(), work, None)
         # reading the machine's load costs ~50 us: only when a second thread may pay
         n_threads = default_threads(allowed, None, idle_cpus()) if allowed > 1 else 1
     elif isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):

@@ -9,7 +9,7 @@ import numpy as np
 
 from emcore import _kernels
 from emcore._base import EstimatorMixin
-from emcore._estimation import hard_parameters, m_step, random_parameters
+from emcore._estimation import hard_parameters, m_step, random_parameters, weighted_sum
 from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
                             precision_cholesky, precision_from_cholesky)
 from emcore._validation import (check_bool, check_choice, check_declared_params, check_float,
@@ -526,7 +526,7 @@ class GaussianMixture(EstimatorMixin):
         scores = self.score_samples(X)
         w = check_sample_weight(sample_weight, len(scores))
         n = weight_total(w)
-        return float(np.dot(w, scores.astype(np.float64)) / n), n
+        return weighted_sum(w, scores) / n, n
 
     def _n_parameters(self):
         k, d = self.means_.shape

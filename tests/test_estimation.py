@@ -6,11 +6,13 @@ the same model, also when a component or cluster empties and restarts, on an
 image whose background is one colour (the case where picking single pixels put
 two components on one colour).
 """
+import math
+
 import numpy as np
 import pytest
 
 from emcore import GaussianMixture, KMeans, unique_colors
-from emcore._estimation import hard_parameters, m_step, worst_distinct_values
+from emcore._estimation import hard_parameters, m_step, weighted_sum, worst_distinct_values
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +109,13 @@ def test_m_step_of_hard_labels_is_the_textbook_estimate(cov_type):
         np.testing.assert_allclose(got_w, nk / nk.sum(), rtol=1e-12)
         np.testing.assert_allclose(got_m, textbook_means, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(got_c, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_sum_is_the_float64_dot(dtype):
+    rng = np.random.RandomState(3)
+    w = rng.uniform(0, 50, 100_003)
+    v = rng.normal(-7, 30, 100_003).astype(dtype)
+    exact = math.fsum(float(a) * float(b) for a, b in zip(w, v))
+    assert weighted_sum(w, v) == pytest.approx(exact, rel=1e-12)
+    assert weighted_sum(w[:0], v[:0]) == 0.0

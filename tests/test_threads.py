@@ -154,3 +154,49 @@ def test_dask_tasks_take_their_share_of_the_cores(monkeypatch):
     with dask.config.set(scheduler="threads", num_workers=cores):
         assert _dask._task_threads(cores) == 1
     assert _dask._task_threads(1) == 1
+
+
+@pytest.mark.parametrize("n_jobs, workers_allowed, team, expected", [
+    (100, 2, 2, (2, 1)),   # a quiet 2-core machine: two files at once, one thread each
+    (100, 2, 1, (2, 1)),   # busy: still two at once (one-thread jobs meet at no barrier)
+    (3, 16, 16, (3, 5)),   # few files on many cores: the team shared among them
+    (3, 16, 2, (3, 1)),    # ... but never more threads than the rule's team
+    (1, 8, 8, (1, 8)),
+    (5, 1, 1, (1, 1)),
+])
+def test_batch_layout(n_jobs, workers_allowed, team, expected):
+    assert _threads.batch_layout(n_jobs, workers_allowed, team) == expected
+
+
+ONE_CPU_CHILD = """
+import sys, time
+import numpy as np
+from PIL import Image
+from emcore import GaussianMixture, quantize
+from emcore.cli.segment import _psnr
+photo = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
+X = photo.reshape(-1, 3).astype(float)
+work = {
+    "kmeans": lambda: quantize(photo, 16, n_threads=1),
+    "gmm": lambda: GaussianMixture(4, n_threads=1, random_state=0).fit(X).score(X),
+    "psnr": lambda: _psnr(photo, photo // 2),
+}[sys.argv[2]]
+work()
+cpu, wall = time.process_time(), time.perf_counter()
+while time.perf_counter() - wall < 1.0:
+    work()
+print((time.process_time() - cpu) / (time.perf_counter() - wall))
+"""
+
+
+@pytest.mark.parametrize("work", ["kmeans", "gmm", "psnr"])
+def test_one_thread_means_one_cpu(work):
+    """n_threads=1 keeps the work on one CPU: nothing emcore calls leaves threads
+    spinning beside it (numpy's dot woke OpenBLAS's threads, which then spun on
+    every core: a one-thread batch of files used 1.9 CPUs)."""
+    from _photos import DATA
+    done = subprocess.run([sys.executable, "-c", ONE_CPU_CHILD, str(DATA / "chelsea.png"), work],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 1.2  # CPU seconds per second: one CPU, whatever the load

@@ -205,6 +205,7 @@ def _check_job_outputs(job: Job, args) -> None:
 def _psnr(original: np.ndarray, result: np.ndarray) -> float:
     """PSNR in dB, each image on its own full scale (a 16-bit original beside an 8-bit
     result); for an image with alpha, of the composites over black and white."""
+    from emcore._estimation import weighted_sum
     from emcore.colorspace import full_scale
     from emcore.transparency import composite_coordinates
 
@@ -226,7 +227,7 @@ def _psnr(original: np.ndarray, result: np.ndarray) -> float:
         chunk, total = 1 << 20, 0.0
         for start in range(0, len(a), chunk):
             d = a[start:start + chunk].astype(np.float64) - b[start:start + chunk]
-            total += float(np.dot(d, d))
+            total += weighted_sum(d, d)
         mse = total / max(len(a), 1) / full_scale(original.dtype) ** 2
     else:
         (a, c), (b, _) = unit(original), unit(result)
@@ -476,7 +477,7 @@ def _status(err: BaseException) -> int:
 def run(args):
     from importlib.util import find_spec
 
-    from emcore._threads import resolve_n_threads
+    from emcore._threads import allowed_threads, batch_layout, resolve_n_threads
     if args.optimize and find_spec("oxipng") is None:  # before any file is read
         raise ImportError("--optimize needs pyoxipng: pip install 'emcore[optimize]'")
     jobs = _plan(args)
@@ -496,9 +497,9 @@ def run(args):
                 bar.close()
         _report(summary, args)
         return 0
-    cores = resolve_n_threads(args.threads)
-    workers = min(len(jobs), cores)
-    per_job = max(1, cores // workers)
+    team = resolve_n_threads(args.threads)
+    workers, per_job = batch_layout(len(jobs), team if args.threads else allowed_threads(),
+                                    team)
     bar = progress(len(jobs), "files", args.quiet)
     status = 0
 
