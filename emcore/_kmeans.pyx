@@ -13,7 +13,8 @@ from libc.stdlib cimport free, malloc
 
 from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
                            vmax, vmin, weight_step)
-from emcore._vecmath cimport emc_maxd, emc_mind, emc_pick, emc_rgb_nearestf, emc_sum
+from emcore._vecmath cimport (emc_indices_at_most, emc_maxd, emc_min_maxd, emc_min_maxf,
+                              emc_mind, emc_pick, emc_rgb_nearestf, emc_sum)
 
 
 cdef inline void tile_sq_distances(
@@ -56,27 +57,35 @@ cdef inline int tile_candidates(
         int n_features,
         double *far,                 # SCRATCH (K,)
         double *gap,                 # SCRATCH (K,)
-        int *candidate) noexcept nogil:  # OUT (K,) the centres kept, in index order
+        int *candidate) noexcept nogil:  # OUT (K + 8,) the centres kept, in index order
     """The centres that can be nearest to a sample of the tile; returns their count."""
-    cdef int i, j, u, m = 0
+    cdef int i, j, u
     cdef floating lo_t, hi_t
     cdef double lo, hi, c, a, g, upper
     cdef double low4[4]
+    cdef double box[6]
     cdef const double *row
-    for j in range(n_centers):
-        far[j] = 0
-        gap[j] = 0
-    for i in range(n_features):
-        lane_min_max(xs + i * TILE, &lo_t, &hi_t)
-        lo = lo_t
-        hi = hi_t
-        row = centers_t + i * n_centers
+    if n_features == 3:  # RGB: the three features in one pass over the centres
+        for i in range(3):
+            lane_min_max(xs + i * TILE, &lo_t, &hi_t)
+            box[2 * i] = lo_t
+            box[2 * i + 1] = hi_t
+        rgb_box_distances(centers_t, n_centers, box, far, gap)
+    else:
         for j in range(n_centers):
-            c = row[j]
-            a = emc_maxd(c - lo, hi - c)          # to the farther face: never negative
-            g = emc_maxd(emc_maxd(lo - c, c - hi), 0)
-            far[j] = far[j] + a * a
-            gap[j] = gap[j] + g * g
+            far[j] = 0
+            gap[j] = 0
+        for i in range(n_features):
+            lane_min_max(xs + i * TILE, &lo_t, &hi_t)
+            lo = lo_t
+            hi = hi_t
+            row = centers_t + i * n_centers
+            for j in range(n_centers):
+                c = row[j]
+                a = emc_maxd(c - lo, hi - c)          # to the farther face: never negative
+                g = emc_maxd(emc_maxd(lo - c, c - hi), 0)
+                far[j] = far[j] + a * a
+                gap[j] = gap[j] + g * g
     # the smallest far[j]: four lanes (a min is exact in any order), then the rest
     for u in range(4):
         low4[u] = INFINITY
@@ -86,35 +95,43 @@ cdef inline int tile_candidates(
     upper = emc_mind(emc_mind(low4[0], low4[1]), emc_mind(low4[2], low4[3]))
     for j in range(n_centers - n_centers % 4, n_centers):
         upper = emc_mind(far[j], upper)
-    upper = upper * CANDIDATE_MARGIN
-    for j in range(n_centers):  # branch-free: which centres pass is not predictable
-        candidate[m] = j
-        m = m + (gap[j] <= upper)
-    return m
+    return emc_indices_at_most(gap, n_centers, upper * CANDIDATE_MARGIN, candidate)
+
+
+cdef inline void rgb_box_distances(
+        const double *centers_t,     # IN (3, K)
+        int n_centers,
+        const double *box,           # IN (6,) low and high of each feature
+        double *far,                 # OUT (K,) squared distance to the farthest corner
+        double *gap) noexcept nogil:  # OUT (K,) squared distance to the box
+    cdef int j
+    cdef double c0, c1, c2, a0, a1, a2, g0, g1, g2
+    cdef const double *r0 = centers_t
+    cdef const double *r1 = centers_t + n_centers
+    cdef const double *r2 = centers_t + 2 * n_centers
+    for j in range(n_centers):
+        c0 = r0[j]
+        c1 = r1[j]
+        c2 = r2[j]
+        a0 = emc_maxd(c0 - box[0], box[1] - c0)
+        a1 = emc_maxd(c1 - box[2], box[3] - c1)
+        a2 = emc_maxd(c2 - box[4], box[5] - c2)
+        g0 = emc_maxd(emc_maxd(box[0] - c0, c0 - box[1]), 0)
+        g1 = emc_maxd(emc_maxd(box[2] - c1, c1 - box[3]), 0)
+        g2 = emc_maxd(emc_maxd(box[4] - c2, c2 - box[5]), 0)
+        far[j] = a0 * a0 + a1 * a1 + a2 * a2
+        gap[j] = g0 * g0 + g1 * g1 + g2 * g2
 
 
 cdef inline void lane_min_max(
         const floating *x,          # IN (TILE,)
         floating *low,              # OUT min of x
         floating *high) noexcept nogil:  # OUT max of x
-    """A tile row's smallest and largest values, in eight independent lanes: one
-    running min would chain every compare on the one before (and gcc does not
-    vectorise a floating-point min reduction); min and max are exact in any order."""
-    cdef floating lo8[8]
-    cdef floating hi8[8]
-    cdef int t, u
-    for u in range(8):
-        lo8[u] = x[u]
-        hi8[u] = x[u]
-    for t in range(8, TILE, 8):
-        for u in range(8):
-            lo8[u] = vmin(x[t + u], lo8[u])
-            hi8[u] = vmax(x[t + u], hi8[u])
-    low[0] = lo8[0]
-    high[0] = hi8[0]
-    for u in range(1, 8):
-        low[0] = vmin(lo8[u], low[0])
-        high[0] = vmax(hi8[u], high[0])
+    """A tile row's smallest and largest values (in vector registers: _vecmath.h)."""
+    if floating is float:
+        emc_min_maxf(x, TILE, low, high)
+    else:
+        emc_min_maxd(x, TILE, low, high)
 
 
 cdef inline void tile_nearest(
@@ -128,7 +145,7 @@ cdef inline void tile_nearest(
         const double *centers_t,   # IN (D, K), or NULL: search every centre
         double *far,               # SCRATCH (K,) with centers_t
         double *gap,               # SCRATCH (K,) with centers_t
-        int *candidate,            # SCRATCH (K,) with centers_t
+        int *candidate,            # SCRATCH (K + 8,) with centers_t
         floating *picked) noexcept nogil:  # SCRATCH (K, D) with centers_t
     cdef int j, jj, t, i, m = n_centers
     cdef const floating *c
@@ -179,8 +196,17 @@ cdef inline void add_run(double *row, double w, double s0, double s1,
     row[3] += s2
 
 
+cdef inline void weighted_row(const double *w, const floating *x, double *out,
+                              Py_ssize_t n) noexcept nogil:
+    """out[t] = w[t] x[t] in float64 (x widened first: one rounding, as x[t] * w)."""
+    cdef Py_ssize_t t
+    for t in range(n):
+        out[t] = w[t] * x[t]
+
+
 cdef inline void add_tile_to_sums(
         const floating *X,              # IN (N, D)
+        const floating *xs,             # IN (D, TILE) the same tile, loaded
         const double *sample_weight,    # IN (N,) or (1,)
         Py_ssize_t w_step,
         Py_ssize_t i0,
@@ -189,12 +215,14 @@ cdef inline void add_tile_to_sums(
         const int *label,               # IN (n,) their clusters
         const floating *sq,             # IN (n,) their squared distances to them
         double *term,                   # SCRATCH (TILE,)
+        double *wx,                     # SCRATCH (4, TILE) with RGB
         double *sums,                   # IN/OUT (K, 1 + D) the block's cluster sums
         double *inertia) noexcept nogil:  # IN/OUT the block's inertia
     """Add a tile's samples to their clusters' weights and sums, and to the inertia,
     in an order fixed by the tile alone. For RGB, a run of neighbours in the same
     cluster is summed in registers and added once: adding each sample into memory
-    would chain every add on the previous one's store."""
+    would chain every add on the previous one's store; the products w x are made
+    first, in vector registers, so that the run loop only adds."""
     cdef Py_ssize_t t
     cdef int d, run
     cdef double w, run_w = 0, run_0 = 0, run_1 = 0, run_2 = 0
@@ -211,18 +239,24 @@ cdef inline void add_tile_to_sums(
         term[t] = 0
     inertia[0] += emc_sum(term, TILE)
     if n_features == 3:
+        if w_step:
+            for t in range(n):
+                wx[t] = wt[t]
+        else:
+            for t in range(n):
+                wx[t] = wt[0]
+        for d in range(3):  # hoisted rows: a d * TILE + t index keeps gcc from vectorising
+            weighted_row(wx, xs + d * TILE, wx + (1 + d) * TILE, n)
         run = label[0]
         for t in range(n):
             if label[t] != run:
                 add_run(sums + 4 * run, run_w, run_0, run_1, run_2)
                 run_w = run_0 = run_1 = run_2 = 0
                 run = label[t]
-            w = sample_weight[(i0 + t) * w_step]
-            x = X + (i0 + t) * 3
-            run_w = run_w + w
-            run_0 = run_0 + w * x[0]
-            run_1 = run_1 + w * x[1]
-            run_2 = run_2 + w * x[2]
+            run_w = run_w + wx[t]
+            run_0 = run_0 + wx[TILE + t]
+            run_1 = run_1 + wx[2 * TILE + t]
+            run_2 = run_2 + wx[3 * TILE + t]
         add_run(sums + 4 * run, run_w, run_0, run_1, run_2)
         return
     for t in range(n):
@@ -268,9 +302,10 @@ def lloyd_pass(
     cdef floating *dist = NULL        # (TILE,)
     cdef int *tile_label = NULL       # (TILE,)
     cdef double *term = NULL          # (TILE,)
+    cdef double *wx = NULL            # (4, TILE) with RGB
     cdef double *far = NULL           # (K,) with pruning
     cdef double *gap = NULL           # (K,) with pruning
-    cdef int *candidate = NULL        # (K,) with pruning
+    cdef int *candidate = NULL        # (K + 8,) with pruning
     cdef floating *picked = NULL      # (K, D) with pruning
     cdef double *centers_t = NULL     # (D, K) with pruning, shared by the threads
     cdef double inertia
@@ -279,11 +314,12 @@ def lloyd_pass(
     cdef Py_ssize_t row_bytes = TILE * sizeof(floating)
     cdef Py_ssize_t label_bytes = TILE * sizeof(int)
     cdef Py_ssize_t term_bytes = TILE * sizeof(double)
+    cdef Py_ssize_t wx_bytes = 4 * TILE * sizeof(double) if n_features == 3 else 0
     cdef Py_ssize_t k_bytes = n_centers * sizeof(double) if prune else 0
-    cdef Py_ssize_t candidate_bytes = n_centers * sizeof(int) if prune else 0
+    cdef Py_ssize_t candidate_bytes = (n_centers + 8) * sizeof(int) if prune else 0
     cdef Py_ssize_t picked_bytes = n_centers * n_features * sizeof(floating) if prune else 0
     cdef Py_ssize_t per_thread = (padded(xs_bytes) + 2 * padded(row_bytes) + padded(label_bytes)
-                                  + padded(term_bytes) + 2 * padded(k_bytes)
+                                  + padded(term_bytes) + padded(wx_bytes) + 2 * padded(k_bytes)
                                   + padded(candidate_bytes) + padded(picked_bytes))
     block_sums[...] = 0
     block_inertia[...] = 0
@@ -302,6 +338,7 @@ def lloyd_pass(
         dist = <floating *> take(&cursor, row_bytes)
         tile_label = <int *> take(&cursor, label_bytes)
         term = <double *> take(&cursor, term_bytes)
+        wx = <double *> take(&cursor, wx_bytes)
         far = <double *> take(&cursor, k_bytes)
         gap = <double *> take(&cursor, k_bytes)
         candidate = <int *> take(&cursor, candidate_bytes)
@@ -318,8 +355,8 @@ def lloyd_pass(
                              dist, centers_t, far, gap, candidate, picked)
                 for t in range(n):
                     labels[i0 + t] = tile_label[t]
-                add_tile_to_sums(&X[0, 0], &sample_weight[0], w_step, i0, n, n_features,
-                                 tile_label, best, term, &block_sums[b, 0, 0], &inertia)
+                add_tile_to_sums(&X[0, 0], xs, &sample_weight[0], w_step, i0, n, n_features,
+                                 tile_label, best, term, wx, &block_sums[b, 0, 0], &inertia)
             block_inertia[b] = inertia
     free(team)
     free(centers_t)

@@ -381,6 +381,86 @@ static inline int emc_pick(int take_first, int first, int second) {
     return (first & mask) | (second & ~mask);
 }
 
+/* The smallest and largest of x[0], ..., x[n - 1], n a multiple of 8 (a tile's
+ * row, _kmeans.pyx): a few running minima and maxima side by side (a vector
+ * register of each with AVX; gcc leaves such a loop written in Cython scalar,
+ * each compare chained on the one before), then across them. Min and max are
+ * exact in any order, so every build gives the same result. */
+#define EMC_ACROSS(lo, hi, w, low, high)                                              \
+    do {                                                                             \
+        *(low) = (lo)[0];                                                            \
+        *(high) = (hi)[0];                                                           \
+        for (int u_ = 1; u_ < (w); u_++) {                                           \
+            *(low) = (lo)[u_] < *(low) ? (lo)[u_] : *(low);                          \
+            *(high) = (hi)[u_] > *(high) ? (hi)[u_] : *(high);                       \
+        }                                                                            \
+    } while (0)
+#if defined(__AVX__)
+static inline void emc_min_maxf(const float *x, int n, float *low, float *high) {
+    __m256 lo_v = _mm256_loadu_ps(x), hi_v = lo_v;
+    float lo[8], hi[8];
+    for (int t = 8; t < n; t += 8) {
+        __m256 v = _mm256_loadu_ps(x + t);
+        lo_v = _mm256_min_ps(v, lo_v);
+        hi_v = _mm256_max_ps(v, hi_v);
+    }
+    _mm256_storeu_ps(lo, lo_v);
+    _mm256_storeu_ps(hi, hi_v);
+    EMC_ACROSS(lo, hi, 8, low, high);
+}
+static inline void emc_min_maxd(const double *x, int n, double *low, double *high) {
+    __m256d lo_v = _mm256_loadu_pd(x), hi_v = lo_v;
+    double lo[4], hi[4];
+    for (int t = 4; t < n; t += 4) {
+        __m256d v = _mm256_loadu_pd(x + t);
+        lo_v = _mm256_min_pd(v, lo_v);
+        hi_v = _mm256_max_pd(v, hi_v);
+    }
+    _mm256_storeu_pd(lo, lo_v);
+    _mm256_storeu_pd(hi, hi_v);
+    EMC_ACROSS(lo, hi, 4, low, high);
+}
+#else
+#define EMC_DEFINE_MIN_MAX(SUFFIX, T)                                                 \
+static inline void emc_min_max##SUFFIX(const T *x, int n, T *low, T *high) {           \
+    T lo[8], hi[8];                                                                  \
+    for (int u = 0; u < 8; u++) lo[u] = hi[u] = x[u];                                \
+    for (int t = 8; t < n; t += 8) {                                                 \
+        for (int u = 0; u < 8; u++) {                                                \
+            lo[u] = x[t + u] < lo[u] ? x[t + u] : lo[u];                             \
+            hi[u] = x[t + u] > hi[u] ? x[t + u] : hi[u];                             \
+        }                                                                            \
+    }                                                                                \
+    EMC_ACROSS(lo, hi, 8, low, high);                                                \
+}
+EMC_DEFINE_MIN_MAX(f, float)
+EMC_DEFINE_MIN_MAX(d, double)
+#endif
+
+/* The indices j < k with value[j] <= upper, in increasing order, into index;
+ * returns their count. index must have room for k + 8 entries: the AVX-512 form
+ * keeps eight at a time, packed in a register (vpcompressd) and stored whole
+ * (a compressing store straight to memory is microcoded on AMD's cores). */
+static inline int emc_indices_at_most(const double *__restrict value, int k, double upper,
+                                      int *__restrict index) {
+    int m = 0, j = 0;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    const __m512d bound = _mm512_set1_pd(upper);
+    const __m256i eight = _mm256_set1_epi32(8);
+    __m256i next = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (; j + 8 <= k; j += 8, next = _mm256_add_epi32(next, eight)) {
+        __mmask8 keep = _mm512_cmp_pd_mask(_mm512_loadu_pd(value + j), bound, _CMP_LE_OQ);
+        _mm256_storeu_si256((__m256i *) (index + m), _mm256_maskz_compress_epi32(keep, next));
+        m += emc_popcount64(keep);
+    }
+#endif
+    for (; j < k; j++) {  /* branch-free: which pass is not predictable */
+        index[m] = j;
+        m += value[j] <= upper;
+    }
+    return m;
+}
+
 /* k-means assignment for an RGB float tile (_kmeans.pyx): for each of the n
  * samples (x0[t], x1[t], x2[t]), the squared distance to its nearest of the k
  * centres (row-major (k, 3)) and that centre's index, the first one on ties;

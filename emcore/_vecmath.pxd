@@ -18,6 +18,12 @@ cdef extern from "_vecmath.h":
     float emc_minf(float a, float b) noexcept nogil
     double emc_mind(double a, double b) noexcept nogil
     int emc_pick(int take_first, int first, int second) noexcept nogil
+    # the smallest and largest of x[0..n), n a multiple of 8
+    void emc_min_maxf(const float *x, int n, float *low, float *high) noexcept nogil
+    void emc_min_maxd(const double *x, int n, double *low, double *high) noexcept nogil
+    # the j < k with value[j] <= upper, in order, into index (room for k + 8); their count
+    int emc_indices_at_most(const double *value, int k, double upper,
+                            int *index) noexcept nogil
     int emc_popcount64(uint64_t x) noexcept nogil
     int emc_lowest_bit64(uint64_t x) noexcept nogil  # x != 0
     void emc_rgb_nearestf(const float *x0, const float *x1, const float *x2,
