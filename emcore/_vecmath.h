@@ -396,30 +396,23 @@ static inline int emc_pick(int take_first, int first, int second) {
         }                                                                            \
     } while (0)
 #if defined(__AVX__)
-static inline void emc_min_maxf(const float *x, int n, float *low, float *high) {
-    __m256 lo_v = _mm256_loadu_ps(x), hi_v = lo_v;
-    float lo[8], hi[8];
-    for (int t = 8; t < n; t += 8) {
-        __m256 v = _mm256_loadu_ps(x + t);
-        lo_v = _mm256_min_ps(v, lo_v);
-        hi_v = _mm256_max_ps(v, hi_v);
-    }
-    _mm256_storeu_ps(lo, lo_v);
-    _mm256_storeu_ps(hi, hi_v);
-    EMC_ACROSS(lo, hi, 8, low, high);
+#define EMC_DEFINE_MIN_MAX(SUFFIX, T, VT, W, LOADU, MIN, MAX, STOREU)                 \
+static inline void emc_min_max##SUFFIX(const T *x, int n, T *low, T *high) {           \
+    VT lo_v = LOADU(x), hi_v = lo_v;                                                 \
+    T lo[W], hi[W];                                                                  \
+    for (int t = W; t < n; t += W) {                                                 \
+        VT v = LOADU(x + t);                                                         \
+        lo_v = MIN(v, lo_v);                                                         \
+        hi_v = MAX(v, hi_v);                                                         \
+    }                                                                                \
+    STOREU(lo, lo_v);                                                                \
+    STOREU(hi, hi_v);                                                                \
+    EMC_ACROSS(lo, hi, W, low, high);                                                \
 }
-static inline void emc_min_maxd(const double *x, int n, double *low, double *high) {
-    __m256d lo_v = _mm256_loadu_pd(x), hi_v = lo_v;
-    double lo[4], hi[4];
-    for (int t = 4; t < n; t += 4) {
-        __m256d v = _mm256_loadu_pd(x + t);
-        lo_v = _mm256_min_pd(v, lo_v);
-        hi_v = _mm256_max_pd(v, hi_v);
-    }
-    _mm256_storeu_pd(lo, lo_v);
-    _mm256_storeu_pd(hi, hi_v);
-    EMC_ACROSS(lo, hi, 4, low, high);
-}
+EMC_DEFINE_MIN_MAX(f, float, __m256, 8, _mm256_loadu_ps, _mm256_min_ps, _mm256_max_ps,
+                   _mm256_storeu_ps)
+EMC_DEFINE_MIN_MAX(d, double, __m256d, 4, _mm256_loadu_pd, _mm256_min_pd, _mm256_max_pd,
+                   _mm256_storeu_pd)
 #else
 #define EMC_DEFINE_MIN_MAX(SUFFIX, T)                                                 \
 static inline void emc_min_max##SUFFIX(const T *x, int n, T *low, T *high) {           \
