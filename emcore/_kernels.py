@@ -260,6 +260,7 @@ def kmeans_plusplus(X, sample_weight, first, draws, n_threads):
     if not 0 <= first < n:
         raise KernelArgumentError(f"first must be a sample index below {n}, got {first}")
     n_tiles = -(-n // TILE)
+    n_groups = -(-n_tiles // _kmeans.SEEDING_GROUP)
     n_trials = draws.shape[1]
     _fits_int("k-means++", n_trials, X.shape[1] * TILE)
     chosen = np.empty(draws.shape[0] + 1, dtype=np.intp)
@@ -267,6 +268,7 @@ def kmeans_plusplus(X, sample_weight, first, draws, n_threads):
     _kmeans.kmeans_plusplus(X, sample_weight, draws, chosen, np.empty(n),
                             np.empty(n_tiles), np.empty(n_tiles), np.empty((n_tiles, n_trials)),
                             np.empty((n_tiles, 2 * X.shape[1]), dtype=X.dtype),
+                            np.empty(n_groups), np.empty((n_groups, 2 * X.shape[1]), dtype=X.dtype),
                             np.empty(n_trials, dtype=np.intp), _threads(n_threads))
     return chosen
 

@@ -369,19 +369,23 @@ def lloyd_pass(
 # summed in the same order). PRUNE_MARGIN covers the rounding of a float32
 # distance (relative 1e-6 at most), so skipping never changes a result.
 cdef double PRUNE_MARGIN = 1.00001
+cdef enum:
+    GROUP = 16  # tiles whose joint box is tested first: most are far from a new centre
+SEEDING_GROUP = GROUP  # for the door (emcore/_kernels.py), which sizes the group arrays
 
 
 cdef inline double box_gap_sq(
         const floating *box,       # IN (2, D): the tile's lowest, then highest values
         const floating *center,    # IN (D,)
         int n_features) noexcept nogil:
-    """Squared distance from center to the nearest point of the box."""
+    """Squared distance from center to the nearest point of the box (branch-free:
+    whether a centre is inside the box on a feature is not predictable)."""
     cdef int i
     cdef double gap, acc = 0
     for i in range(n_features):
-        gap = emc_maxd(<double> box[i] - center[i], <double> center[i] - box[n_features + i])
-        if gap > 0:
-            acc = acc + gap * gap
+        gap = emc_maxd(emc_maxd(<double> box[i] - center[i],
+                                <double> center[i] - box[n_features + i]), 0)
+        acc = acc + gap * gap
     return acc
 
 
@@ -463,51 +467,68 @@ cdef void seeding_pass(
         const double *sample_weight, Py_ssize_t w_step,
         const Py_ssize_t *candidates, int n_candidates,
         const floating *boxes,          # IN (n_tiles, 2 D)
+        const floating *group_boxes,    # IN (n_groups, 2 D) the boxes of GROUP tiles
         double *closest_sq,             # IN (N,); OUT when adding
         double *tile_potential,         # IN (n_tiles,); OUT when adding
         double *tile_farthest,          # IN (n_tiles,) the largest closest_sq; OUT when adding
+        double *group_farthest,         # IN (n_groups,) the largest of theirs; OUT when adding
         double *tile_trial,             # OUT (n_tiles, T) each candidate's tile potential
         bint adding,                    # IN: add candidates[0] (T = 1) to the centres
         char *team, Py_ssize_t per_thread, int n_threads) noexcept nogil:
     """Each candidate's potential, tile by tile; when adding, also each sample's new
-    closest_sq and each tile's potential and farthest distance."""
+    closest_sq and each tile's potential and farthest distance. A group of tiles too
+    far from a candidate is skipped at once: then so is each of its tiles."""
     cdef Py_ssize_t n_tiles = (n_samples + TILE - 1) // TILE
-    cdef Py_ssize_t tile, i0, n, t
+    cdef Py_ssize_t n_groups = (n_tiles + GROUP - 1) // GROUP
+    cdef Py_ssize_t group, tile, i0, n, t
     cdef int c, loaded
     cdef const floating *center
     cdef char *cursor = NULL
     cdef floating *xs = NULL
     cdef floating *dist = NULL
     cdef double *term = NULL
+    cdef char *group_near = NULL
     cdef double far
     with parallel(num_threads=n_threads):
         cursor = thread_scratch(team, per_thread)
         xs = <floating *> take(&cursor, n_features * TILE * sizeof(floating))
         dist = <floating *> take(&cursor, TILE * sizeof(floating))
         term = <double *> take(&cursor, TILE * sizeof(double))
-        for tile in prange(n_tiles, schedule='dynamic', chunksize=4):
-            i0 = tile * TILE
-            n = min(<Py_ssize_t> TILE, n_samples - i0)
-            loaded = 0
+        group_near = <char *> take(&cursor, n_candidates)
+        for group in prange(n_groups, schedule='dynamic'):
             for c in range(n_candidates):
-                center = X + candidates[c] * n_features
-                if box_gap_sq(boxes + tile * 2 * n_features, center, n_features) >= (
-                        PRUNE_MARGIN * tile_farthest[tile]):
-                    tile_trial[tile * n_candidates + c] = tile_potential[tile]
-                    continue
-                if not loaded:
-                    load_tile(X, i0, n, n_features, xs)
-                    loaded = 1
-                potential_terms(xs, center, n_features, sample_weight, w_step, i0, n,
-                                closest_sq, dist, term)
-                tile_trial[tile * n_candidates + c] = emc_sum(term, TILE)
-                if adding:
-                    far = 0
-                    for t in range(n):
-                        closest_sq[i0 + t] = vmin(<double> dist[t], closest_sq[i0 + t])
-                        far = emc_maxd(far, closest_sq[i0 + t])
-                    tile_farthest[tile] = far
-                    tile_potential[tile] = tile_trial[tile * n_candidates + c]
+                group_near[c] = box_gap_sq(group_boxes + group * 2 * n_features,
+                                           X + candidates[c] * n_features, n_features) < (
+                    PRUNE_MARGIN * group_farthest[group])
+            for tile in range(group * GROUP, min((group + 1) * GROUP, n_tiles)):
+                i0 = tile * TILE
+                n = min(<Py_ssize_t> TILE, n_samples - i0)
+                loaded = 0
+                for c in range(n_candidates):
+                    center = X + candidates[c] * n_features
+                    if not group_near[c] or box_gap_sq(
+                            boxes + tile * 2 * n_features, center, n_features) >= (
+                                PRUNE_MARGIN * tile_farthest[tile]):
+                        tile_trial[tile * n_candidates + c] = tile_potential[tile]
+                        continue
+                    if not loaded:
+                        load_tile(X, i0, n, n_features, xs)
+                        loaded = 1
+                    potential_terms(xs, center, n_features, sample_weight, w_step, i0, n,
+                                    closest_sq, dist, term)
+                    tile_trial[tile * n_candidates + c] = emc_sum(term, TILE)
+                    if adding:
+                        far = 0
+                        for t in range(n):
+                            closest_sq[i0 + t] = vmin(<double> dist[t], closest_sq[i0 + t])
+                            far = emc_maxd(far, closest_sq[i0 + t])
+                        tile_farthest[tile] = far
+                        tile_potential[tile] = tile_trial[tile * n_candidates + c]
+            if adding:
+                far = 0
+                for tile in range(group * GROUP, min((group + 1) * GROUP, n_tiles)):
+                    far = emc_maxd(far, tile_farthest[tile])
+                group_farthest[group] = far
 
 
 def kmeans_plusplus(
@@ -520,6 +541,8 @@ def kmeans_plusplus(
         double[::1] tile_farthest,          # SCRATCH (n_tiles,)
         double[:, ::1] tile_trial,          # SCRATCH (n_tiles, T)
         floating[:, ::1] boxes,             # SCRATCH (n_tiles, 2 D)
+        double[::1] group_farthest,         # SCRATCH (n_groups,)
+        floating[:, ::1] group_boxes,       # SCRATCH (n_groups, 2 D)
         Py_ssize_t[::1] candidates,         # SCRATCH (T,)
         int n_threads):
     """Greedy k-means++: centre k is the candidate, of the T drawn with draws[k - 1],
@@ -531,14 +554,27 @@ def kmeans_plusplus(
     cdef Py_ssize_t k, tile
     cdef int c, best, n_features = X.shape[1], n_candidates = draws.shape[1]
     cdef double potential, lowest, total
+    cdef Py_ssize_t n_groups = group_farthest.shape[0], group
+    cdef int i
     cdef Py_ssize_t per_thread = (padded(n_features * TILE * sizeof(floating))
-                                  + padded(TILE * sizeof(floating)) + padded(TILE * sizeof(double)))
+                                  + padded(TILE * sizeof(floating)) + padded(TILE * sizeof(double))
+                                  + padded(n_candidates))
     cdef char *team = team_scratch(n_threads, per_thread)
     with nogil:
         for tile in range(n_tiles):
             tile_box(&X[0, 0], tile * TILE, min(<Py_ssize_t> TILE, n_samples - tile * TILE),
                      n_features, &boxes[tile, 0])
             tile_farthest[tile] = INFINITY
+        for group in range(n_groups):
+            group_farthest[group] = INFINITY
+            for i in range(2 * n_features):
+                group_boxes[group, i] = boxes[group * GROUP, i]
+        for tile in range(n_tiles):
+            for i in range(n_features):
+                group_boxes[tile // GROUP, i] = vmin(boxes[tile, i],
+                                                     group_boxes[tile // GROUP, i])
+                group_boxes[tile // GROUP, n_features + i] = vmax(
+                    boxes[tile, n_features + i], group_boxes[tile // GROUP, n_features + i])
         for k in range(n_samples):
             closest_sq[k] = INFINITY
         for k in range(chosen.shape[0]):
@@ -551,9 +587,10 @@ def kmeans_plusplus(
                                                 n_tiles, n_samples, &sample_weight[0], w_step,
                                                 &closest_sq[0])
                 seeding_pass(&X[0, 0], n_features, n_samples, &sample_weight[0], w_step,
-                             &candidates[0], n_candidates, &boxes[0, 0], &closest_sq[0],
-                             &tile_potential[0], &tile_farthest[0], &tile_trial[0, 0], False,
-                             team, per_thread, n_threads)
+                             &candidates[0], n_candidates, &boxes[0, 0], &group_boxes[0, 0],
+                             &closest_sq[0], &tile_potential[0], &tile_farthest[0],
+                             &group_farthest[0], &tile_trial[0, 0], False, team, per_thread,
+                             n_threads)
                 best = 0
                 lowest = INFINITY
                 for c in range(n_candidates):
@@ -565,6 +602,7 @@ def kmeans_plusplus(
                         best = c
                 chosen[k] = candidates[best]
             seeding_pass(&X[0, 0], n_features, n_samples, &sample_weight[0], w_step,
-                         &chosen[k], 1, &boxes[0, 0], &closest_sq[0], &tile_potential[0],
-                         &tile_farthest[0], &tile_trial[0, 0], True, team, per_thread, n_threads)
+                         &chosen[k], 1, &boxes[0, 0], &group_boxes[0, 0], &closest_sq[0],
+                         &tile_potential[0], &tile_farthest[0], &group_farthest[0],
+                         &tile_trial[0, 0], True, team, per_thread, n_threads)
     free(team)
