@@ -173,7 +173,8 @@ class ImageSamples:
         else:  # converted once here, not again in fit and predict
             dtype = np.float64 if self.samples.dtype == np.float64 else np.float32
             self.fit_samples = np.ascontiguousarray(self.samples, dtype=dtype)
-        if self.samples.dtype.kind == "f":  # refused here, in the image's own words
+        if self.samples.dtype.itemsize > 2:  # refused here, in the image's own words
+            # (float and wide integer images: 8 and 16-bit values cannot overflow)
             low, high = value_range(self.fit_samples)
             check_spread(low, high, self.fit_samples.dtype, name="the image")
 

@@ -386,14 +386,16 @@ def test_kmeans_overflow_is_an_error_not_inf(dtype, scale):
         KMeans(2, random_state=0).fit(X)
 
 
-@pytest.mark.parametrize("dtype, scale", [(np.float32, 3e19), (np.float64, 1e155)])
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 3e19), (np.float64, 1e155),
+                                          (np.int64, 9e18), (np.uint64, 1.8e19)])
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])
 def test_image_overflow_names_the_image_not_an_internal_array(dtype, scale, method):
     image = (np.random.RandomState(0).rand(16, 16, 3) * scale).astype(dtype)
     with pytest.raises(ValueError, match="overflow") as err:
         quantize(image, 4, method=method)
     assert "the image's values" in str(err.value) and "X" not in str(err.value)
-    quantize(image / scale * 1e3, 4, method=method)  # the same image, rescaled, is fitted
+    rescaled = (image / scale * 1e3).astype(dtype)
+    quantize(rescaled, 4, method=method)  # the same image, rescaled, is fitted
 
 
 def test_a_folder_given_as_an_image_is_refused_in_plain_words(tmp_path):
