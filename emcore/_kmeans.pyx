@@ -205,8 +205,7 @@ cdef inline void weighted_row(const double *w, const floating *x, double *out,
 
 
 cdef inline void add_tile_to_sums(
-        const floating *X,              # IN (N, D)
-        const floating *xs,             # IN (D, TILE) the same tile, loaded
+        const floating *xs,             # IN (D, TILE) the tile
         const double *sample_weight,    # IN (N,) or (1,)
         Py_ssize_t w_step,
         Py_ssize_t i0,
@@ -215,19 +214,18 @@ cdef inline void add_tile_to_sums(
         const int *label,               # IN (n,) their clusters
         const floating *sq,             # IN (n,) their squared distances to them
         double *term,                   # SCRATCH (TILE,)
-        double *wx,                     # SCRATCH (4, TILE) with RGB
+        double *wx,                     # SCRATCH (1 + D, TILE)
+        double *acc,                    # SCRATCH (1 + D,)
         double *sums,                   # IN/OUT (K, 1 + D) the block's cluster sums
         double *inertia) noexcept nogil:  # IN/OUT the block's inertia
     """Add a tile's samples to their clusters' weights and sums, and to the inertia,
-    in an order fixed by the tile alone. For RGB, a run of neighbours in the same
-    cluster is summed in registers and added once: adding each sample into memory
-    would chain every add on the previous one's store; the products w x are made
-    first, in vector registers, so that the run loop only adds."""
+    in an order fixed by the tile alone. A run of neighbours in the same cluster is
+    summed apart and added once (in registers for RGB): adding each sample into its
+    cluster's row would chain every add on the previous one's store; the products
+    w x are made first, in vector registers, so that the run loop only adds."""
     cdef Py_ssize_t t
     cdef int d, run
-    cdef double w, run_w = 0, run_0 = 0, run_1 = 0, run_2 = 0
-    cdef const floating *x
-    cdef double *row
+    cdef double run_w = 0, run_0 = 0, run_1 = 0, run_2 = 0
     cdef const double *wt = sample_weight + i0 * w_step
     if w_step:  # the two weight layouts apart: a strided index keeps gcc from vectorising
         for t in range(n):
@@ -238,16 +236,16 @@ cdef inline void add_tile_to_sums(
     for t in range(n, TILE):
         term[t] = 0
     inertia[0] += emc_sum(term, TILE)
-    if n_features == 3:
-        if w_step:
-            for t in range(n):
-                wx[t] = wt[t]
-        else:
-            for t in range(n):
-                wx[t] = wt[0]
-        for d in range(3):  # hoisted rows: a d * TILE + t index keeps gcc from vectorising
-            weighted_row(wx, xs + d * TILE, wx + (1 + d) * TILE, n)
-        run = label[0]
+    if w_step:
+        for t in range(n):
+            wx[t] = wt[t]
+    else:
+        for t in range(n):
+            wx[t] = wt[0]
+    for d in range(n_features):  # hoisted rows: a d * TILE + t index keeps gcc from vectorising
+        weighted_row(wx, xs + d * TILE, wx + (1 + d) * TILE, n)
+    run = label[0]
+    if n_features == 3:  # RGB: the run's sums in registers
         for t in range(n):
             if label[t] != run:
                 add_run(sums + 4 * run, run_w, run_0, run_1, run_2)
@@ -259,13 +257,23 @@ cdef inline void add_tile_to_sums(
             run_2 = run_2 + wx[3 * TILE + t]
         add_run(sums + 4 * run, run_w, run_0, run_1, run_2)
         return
+    for d in range(1 + n_features):
+        acc[d] = 0
     for t in range(n):
-        w = sample_weight[(i0 + t) * w_step]
-        x = X + (i0 + t) * n_features
-        row = sums + label[t] * (1 + n_features)
-        row[0] += w
-        for d in range(n_features):
-            row[1 + d] += w * x[d]
+        if label[t] != run:
+            flush_run(sums + run * (1 + n_features), acc, 1 + n_features)
+            run = label[t]
+        for d in range(1 + n_features):
+            acc[d] = acc[d] + wx[d * TILE + t]
+    flush_run(sums + run * (1 + n_features), acc, 1 + n_features)
+
+
+cdef inline void flush_run(double *row, double *acc, int n) noexcept nogil:
+    """Add a run's sums to its cluster's row, and start the next run at zero."""
+    cdef int d
+    for d in range(n):
+        row[d] += acc[d]
+        acc[d] = 0
 
 
 cdef double *transposed(const floating *centers, int n_centers,
@@ -302,7 +310,8 @@ def lloyd_pass(
     cdef floating *dist = NULL        # (TILE,)
     cdef int *tile_label = NULL       # (TILE,)
     cdef double *term = NULL          # (TILE,)
-    cdef double *wx = NULL            # (4, TILE) with RGB
+    cdef double *wx = NULL            # (1 + D, TILE)
+    cdef double *acc = NULL           # (1 + D,)
     cdef double *far = NULL           # (K,) with pruning
     cdef double *gap = NULL           # (K,) with pruning
     cdef int *candidate = NULL        # (K + 8,) with pruning
@@ -314,12 +323,14 @@ def lloyd_pass(
     cdef Py_ssize_t row_bytes = TILE * sizeof(floating)
     cdef Py_ssize_t label_bytes = TILE * sizeof(int)
     cdef Py_ssize_t term_bytes = TILE * sizeof(double)
-    cdef Py_ssize_t wx_bytes = 4 * TILE * sizeof(double) if n_features == 3 else 0
+    cdef Py_ssize_t wx_bytes = (1 + n_features) * TILE * sizeof(double)
+    cdef Py_ssize_t acc_bytes = (1 + n_features) * sizeof(double)
     cdef Py_ssize_t k_bytes = n_centers * sizeof(double) if prune else 0
     cdef Py_ssize_t candidate_bytes = (n_centers + 8) * sizeof(int) if prune else 0
     cdef Py_ssize_t picked_bytes = n_centers * n_features * sizeof(floating) if prune else 0
     cdef Py_ssize_t per_thread = (padded(xs_bytes) + 2 * padded(row_bytes) + padded(label_bytes)
-                                  + padded(term_bytes) + padded(wx_bytes) + 2 * padded(k_bytes)
+                                  + padded(term_bytes) + padded(wx_bytes) + padded(acc_bytes)
+                                  + 2 * padded(k_bytes)
                                   + padded(candidate_bytes) + padded(picked_bytes))
     block_sums[...] = 0
     block_inertia[...] = 0
@@ -339,6 +350,7 @@ def lloyd_pass(
         tile_label = <int *> take(&cursor, label_bytes)
         term = <double *> take(&cursor, term_bytes)
         wx = <double *> take(&cursor, wx_bytes)
+        acc = <double *> take(&cursor, acc_bytes)
         far = <double *> take(&cursor, k_bytes)
         gap = <double *> take(&cursor, k_bytes)
         candidate = <int *> take(&cursor, candidate_bytes)
@@ -355,8 +367,8 @@ def lloyd_pass(
                              dist, centers_t, far, gap, candidate, picked)
                 for t in range(n):
                     labels[i0 + t] = tile_label[t]
-                add_tile_to_sums(&X[0, 0], xs, &sample_weight[0], w_step, i0, n, n_features,
-                                 tile_label, best, term, wx, &block_sums[b, 0, 0], &inertia)
+                add_tile_to_sums(xs, &sample_weight[0], w_step, i0, n, n_features, tile_label,
+                                 best, term, wx, acc, &block_sums[b, 0, 0], &inertia)
             block_inertia[b] = inertia
     free(team)
     free(centers_t)

@@ -90,11 +90,25 @@ cdef inline void load_tile(
     """Transpose rows start..start+n into xs; slots past n repeat row start."""
     cdef int t, d
     cdef const floating *row = X + start * n_features
-    if n_features == 3:  # RGB: three rows written in one pass
+    # the common widths in one pass each, with strides the compiler knows
+    if n_features == 3:  # RGB
         for t in range(n):
             xs[t] = row[3 * t]
             xs[TILE + t] = row[3 * t + 1]
             xs[2 * TILE + t] = row[3 * t + 2]
+    elif n_features == 1:  # grey
+        for t in range(n):
+            xs[t] = row[t]
+    elif n_features == 2:  # grey and alpha
+        for t in range(n):
+            xs[t] = row[2 * t]
+            xs[TILE + t] = row[2 * t + 1]
+    elif n_features == 4:  # RGBA
+        for t in range(n):
+            xs[t] = row[4 * t]
+            xs[TILE + t] = row[4 * t + 1]
+            xs[2 * TILE + t] = row[4 * t + 2]
+            xs[3 * TILE + t] = row[4 * t + 3]
     else:
         for d in range(n_features):
             for t in range(n):
