@@ -14,7 +14,8 @@ from libc.stdlib cimport free, malloc
 from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
                            vmax, vmin, weight_step)
 from emcore._vecmath cimport (emc_indices_at_most, emc_maxd, emc_min_maxd, emc_min_maxf,
-                              emc_mind, emc_pick, emc_rgb_nearestf, emc_sum)
+                              emc_mind, emc_pick, emc_rgb_nearestf, emc_rgba_nearestf,
+                              emc_sum)
 
 
 cdef inline void tile_sq_distances(
@@ -63,14 +64,22 @@ cdef inline int tile_candidates(
     cdef floating lo_t, hi_t
     cdef double lo, hi, c, a, g, upper
     cdef double low4[4]
-    cdef double box[6]
+    cdef double box[8]
     cdef const double *row
-    if n_features == 3:  # RGB: the three features in one pass over the centres
-        for i in range(3):
+    if n_features == 3 or n_features == 4:  # RGB(A): three features in one pass
+        for i in range(n_features):
             lane_min_max(xs + i * TILE, &lo_t, &hi_t)
             box[2 * i] = lo_t
             box[2 * i + 1] = hi_t
         rgb_box_distances(centers_t, n_centers, box, far, gap)
+        if n_features == 4:  # and the fourth in a second
+            row = centers_t + 3 * n_centers
+            for j in range(n_centers):
+                c = row[j]
+                a = emc_maxd(c - box[6], box[7] - c)
+                g = emc_maxd(emc_maxd(box[6] - c, c - box[7]), 0)
+                far[j] = far[j] + a * a
+                gap[j] = gap[j] + g * g
     else:
         for j in range(n_centers):
             far[j] = 0
@@ -134,6 +143,19 @@ cdef inline void lane_min_max(
         emc_min_maxd(x, TILE, low, high)
 
 
+cdef inline void nearest_in_rows(
+        const float *xs,           # IN (D, TILE), D = 3 or 4
+        int n_features,
+        const float *centers,      # IN (K, D)
+        int n_centers,
+        float *best,               # OUT (TILE,)
+        int *label) noexcept nogil:  # OUT (TILE,)
+    if n_features == 3:
+        emc_rgb_nearestf(xs, TILE, centers, n_centers, TILE, best, label)
+    else:
+        emc_rgba_nearestf(xs, TILE, centers, n_centers, TILE, best, label)
+
+
 cdef inline void tile_nearest(
         const floating *xs,        # IN (D, TILE)
         const floating *centers,   # IN (K, D)
@@ -152,15 +174,14 @@ cdef inline void tile_nearest(
     cdef floating v0, v1, v2, d
     if centers_t != NULL:
         m = tile_candidates(xs, centers_t, n_centers, n_features, far, gap, candidate)
-    if floating is float and n_features == 3:  # RGB photos: the C loop in _vecmath.h
+    if floating is float and (n_features == 3 or n_features == 4):  # RGB, RGBA: _vecmath.h
         if m == n_centers:
-            emc_rgb_nearestf(xs, xs + TILE, xs + 2 * TILE, centers, n_centers, TILE, best,
-                             label)
+            nearest_in_rows(xs, n_features, centers, n_centers, best, label)
             return
         for jj in range(m):
-            for i in range(3):
-                picked[3 * jj + i] = centers[3 * candidate[jj] + i]
-        emc_rgb_nearestf(xs, xs + TILE, xs + 2 * TILE, picked, m, TILE, best, label)
+            for i in range(n_features):
+                picked[n_features * jj + i] = centers[n_features * candidate[jj] + i]
+        nearest_in_rows(xs, n_features, picked, m, best, label)
         for t in range(TILE):
             label[t] = candidate[label[t]]
         return

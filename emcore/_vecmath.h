@@ -454,9 +454,10 @@ static inline int emc_indices_at_most(const double *__restrict value, int k, dou
     return m;
 }
 
-/* k-means assignment for an RGB float tile (_kmeans.pyx): for each of the n
- * samples (x0[t], x1[t], x2[t]), the squared distance to its nearest of the k
- * centres (row-major (k, 3)) and that centre's index, the first one on ties;
+/* k-means assignment for an RGB or RGBA float tile (_kmeans.pyx): for each of the n
+ * samples (x[t], x[stride + t], ...: 3 or 4 channels), the squared distance to its
+ * nearest of the k centres (row-major (k, channels)) and that centre's index, the
+ * first one on ties;
  * n is a multiple of 32. The vector form holds two registers of samples' best
  * distances and labels (16 samples with AVX2, 32 with AVX-512) while it runs
  * through every centre (the loop gcc writes loads and stores them once per
@@ -500,16 +501,17 @@ static inline int emc_indices_at_most(const double *__restrict value, int k, dou
                                          _mm256_cmp_ps(d, best, _CMP_LT_OQ)))
 #define emc_v_store_labels(p, v) _mm256_storeu_si256((EMC_PI *) (p), v)
 #endif
-static inline void emc_rgb_nearestf(const float *x0, const float *x1, const float *x2,
-                                    const float *centers, int k, int n, float *best,
-                                    int *label) {
+static inline void emc_nearest_rowsf(const float *x, int stride, int n_ch,
+                                     const float *centers, int k, int n, float *best,
+                                     int *label) {
+    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
     for (int t = 0; t < n; t += 2 * EMC_W) {
         EMC_PS best_a = emc_v_set1_ps(INFINITY), best_b = best_a;
         EMC_PI label_a = emc_v_set1_epi32(0), label_b = label_a, j_v = label_a;
         const EMC_PI one = emc_v_set1_epi32(1);
         for (int j = 0; j < k; j++, j_v = emc_v_add_epi32(j_v, one)) {
-            EMC_PS c0 = emc_v_set1_ps(centers[3 * j]), c1 = emc_v_set1_ps(centers[3 * j + 1]),
-                   c2 = emc_v_set1_ps(centers[3 * j + 2]);
+            const float *c = centers + n_ch * j;
+            EMC_PS c0 = emc_v_set1_ps(c[0]), c1 = emc_v_set1_ps(c[1]), c2 = emc_v_set1_ps(c[2]);
             EMC_PS va = emc_v_sub_ps(c0, emc_v_loadu_ps(x0 + t)),
                    vb = emc_v_sub_ps(c0, emc_v_loadu_ps(x0 + t + EMC_W));
             EMC_PS da = emc_v_mul_ps(va, va), db = emc_v_mul_ps(vb, vb);
@@ -521,6 +523,13 @@ static inline void emc_rgb_nearestf(const float *x0, const float *x1, const floa
             vb = emc_v_sub_ps(c2, emc_v_loadu_ps(x2 + t + EMC_W));
             da = emc_v_fmadd_ps(va, va, da);
             db = emc_v_fmadd_ps(vb, vb, db);
+            if (n_ch == 4) {  /* a constant in each caller below: no branch is left */
+                EMC_PS c3 = emc_v_set1_ps(c[3]);
+                va = emc_v_sub_ps(c3, emc_v_loadu_ps(x3 + t));
+                vb = emc_v_sub_ps(c3, emc_v_loadu_ps(x3 + t + EMC_W));
+                da = emc_v_fmadd_ps(va, va, da);
+                db = emc_v_fmadd_ps(vb, vb, db);
+            }
             label_a = emc_v_take_nearer(label_a, da, best_a, j_v);
             label_b = emc_v_take_nearer(label_b, db, best_b, j_v);
             best_a = emc_v_min_ps(da, best_a);   /* da < best_a ? da : best_a */
@@ -547,18 +556,24 @@ static inline void emc_rgb_nearestf(const float *x0, const float *x1, const floa
 #undef emc_v_take_nearer
 #undef emc_v_store_labels
 #else
-static inline void emc_rgb_nearestf(const float *x0, const float *x1, const float *x2,
-                                    const float *centers, int k, int n,
-                                    float *__restrict best, int *__restrict label) {
+static inline void emc_nearest_rowsf(const float *x, int stride, int n_ch,
+                                     const float *centers, int k, int n,
+                                     float *__restrict best, int *__restrict label) {
+    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
     for (int t = 0; t < n; t++) {
         best[t] = INFINITY;
         label[t] = 0;
     }
     for (int j = 0; j < k; j++) {
-        const float c0 = centers[3 * j], c1 = centers[3 * j + 1], c2 = centers[3 * j + 2];
+        const float *c = centers + n_ch * j;
+        const float c0 = c[0], c1 = c[1], c2 = c[2], c3 = n_ch == 4 ? c[3] : 0.0f;
         for (int t = 0; t < n; t++) {
             float v0 = x0[t] - c0, v1 = x1[t] - c1, v2 = x2[t] - c2;
             float d = v0 * v0 + v1 * v1 + v2 * v2;
+            if (n_ch == 4) {
+                float v3 = x3[t] - c3;
+                d = d + v3 * v3;
+            }
             label[t] = emc_pick(d < best[t], j, label[t]);
             best[t] = emc_minf(d, best[t]);
         }
@@ -566,3 +581,12 @@ static inline void emc_rgb_nearestf(const float *x0, const float *x1, const floa
 }
 #endif
 #endif
+/* The two widths the kernels call, each with its channel count fixed */
+static inline void emc_rgb_nearestf(const float *x, int stride, const float *centers, int k,
+                                    int n, float *best, int *label) {
+    emc_nearest_rowsf(x, stride, 3, centers, k, n, best, label);
+}
+static inline void emc_rgba_nearestf(const float *x, int stride, const float *centers, int k,
+                                     int n, float *best, int *label) {
+    emc_nearest_rowsf(x, stride, 4, centers, k, n, best, label);
+}

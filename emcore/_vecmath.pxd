@@ -26,9 +26,11 @@ cdef extern from "_vecmath.h":
                             int *index) noexcept nogil
     int emc_popcount64(uint64_t x) noexcept nogil
     int emc_lowest_bit64(uint64_t x) noexcept nogil  # x != 0
-    void emc_rgb_nearestf(const float *x0, const float *x1, const float *x2,
-                          const float *centers, int k, int n, float *best,
-                          int *label) noexcept nogil
+    # RGB / RGBA float tile (channels at x + c * stride): each sample's nearest centre
+    void emc_rgb_nearestf(const float *x, int stride, const float *centers, int k, int n,
+                          float *best, int *label) noexcept nogil
+    void emc_rgba_nearestf(const float *x, int stride, const float *centers, int k, int n,
+                           float *best, int *label) noexcept nogil
     double emc_sum(const double *a, int n) noexcept nogil
     void emc_lanes_sum(const double *r, int n, double *acc) noexcept nogil
     void emc_lanes_moments(const double *r, const double *x, double m, int n, double *acc1,

@@ -91,21 +91,28 @@ def _nearest(X: np.ndarray, w: np.ndarray, centers: np.ndarray,
     return labels, sums.stats.sum(axis=0)
 
 
+def _parts(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray) -> tuple[tuple, tuple]:
+    """((rows, weights) any entry may take, (rows, weights) of the opaque samples)."""
+    free = ~is_opaque
+    return (X[free], w[free]), (X[is_opaque], w[is_opaque])
+
+
 def constrained_assign(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
                        centers: np.ndarray, opaque_entries: np.ndarray,
-                       n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                       n_threads: int = 1, parts: tuple | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Each sample's nearest entry, opaque samples among the opaque entries only.
 
+    ``parts`` is ``_parts(X, w, is_opaque)`` when the caller keeps it between calls.
     Returns (labels (M,) int32, stats (K, 1 + D): each entry's weight and weighted sum).
     """
+    (free_X, free_w), (opaque_X, opaque_w) = parts or _parts(X, w, is_opaque)
     labels = np.empty(X.shape[0], dtype=np.int32)
-    stats = np.zeros((len(centers), 1 + X.shape[1]))
-    free = ~is_opaque
-    lab, st = _nearest(X[free], w[free], centers, n_threads)
-    labels[free], stats = lab, st
-    if is_opaque.any():
+    lab, stats = _nearest(free_X, free_w, centers, n_threads)
+    labels[~is_opaque] = lab
+    if len(opaque_X):
         which = np.flatnonzero(opaque_entries)
-        lab, st = _nearest(X[is_opaque], w[is_opaque], centers[which], n_threads)
+        lab, st = _nearest(opaque_X, opaque_w, centers[which], n_threads)
         labels[is_opaque] = which[lab]
         stats[which] += st
     return labels, stats
@@ -157,8 +164,10 @@ def constrained_lloyd(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
     opaque_alpha = scale * np.sqrt(X.shape[1] - 1) / 2
     centers[opaque_entries, -1] = opaque_alpha
     previous = None
+    parts = _parts(X, w, is_opaque)  # once, not at every iteration
     for _ in range(max_iter):
-        labels, stats = constrained_assign(X, w, is_opaque, centers, opaque_entries, n_threads)
+        labels, stats = constrained_assign(X, w, is_opaque, centers, opaque_entries, n_threads,
+                                           parts)
         if previous is not None and np.array_equal(labels, previous):
             break
         previous = labels

@@ -77,31 +77,37 @@ def test_posterior_sums_are_the_weighted_moments_and_merge_over_pieces(full):
 
 
 def _float32_search(X, centers):
-    """The squared distances the RGB float32 kernel computes, operation by operation
-    ((c - x)^2 for red, then two fused multiply-adds), and the nearest centre."""
-    v = [(centers[None, :, i] - X[:, None, i]).astype(np.float32) for i in range(3)]
+    """The squared distances the RGB(A) float32 kernel computes, operation by operation
+    ((c - x)^2 for the first channel, then fused multiply-adds), and the nearest centre."""
+    v = [(centers[None, :, i] - X[:, None, i]).astype(np.float32) for i in range(X.shape[1])]
     d = v[0] * v[0]
-    for i in (1, 2):  # a fused multiply-add rounds once: exact in float64, then to float32
+    for i in range(1, X.shape[1]):  # a fused multiply-add rounds once: exact in float64
         d = (v[i].astype(np.float64) ** 2 + d).astype(np.float32)
     return d
 
 
+@pytest.mark.parametrize("channels", [3, 4])
 @pytest.mark.parametrize("z_order", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_box_pruned_lloyd_pass_equals_the_full_search(coffee, z_order, dtype):
+def test_box_pruned_lloyd_pass_equals_the_full_search(coffee, z_order, dtype, channels):
     """From 16 centres on, each tile searches only the centres its bounding box lets
     be nearest. Adding a 16th centre that is nobody's nearest switches the pruning on
     and must change nothing (labels, sums and inertia bitwise those of the 15-centre
-    full search); labels and inertia also match a recomputation of the distances."""
+    full search); labels and inertia also match a recomputation of the distances.
+    Four channels: RGB and an alpha made from red and green (the RGBA kernel path)."""
     from emcore.image import distinct_colors
-    colors, counts, _ = distinct_colors(coffee.reshape(-1, 3), z_order=z_order)
+    pixels = coffee.reshape(-1, 3)
+    if channels == 4:
+        alpha = (pixels[:, 0].astype(np.int32) + pixels[:, 1]) // 2
+        pixels = np.concatenate([pixels, alpha[:, None].astype(np.uint8)], axis=1)
+    colors, counts, _ = distinct_colors(pixels, z_order=z_order)
     X, w = colors[::4].astype(dtype), counts[::4].astype(np.float64)  # order kept
     rng = np.random.RandomState(0)
     for k in (15, 63, 255):
         centers = X[rng.choice(len(X), k, replace=False)] + dtype(0.25)
         full_labels = np.empty(len(X), dtype=np.int32)
         full, full_inertia = merge([lloyd_sums(X, centers, w, labels=full_labels)])
-        far = np.concatenate([centers, np.full((1, 3), 5000, dtype=dtype)])
+        far = np.concatenate([centers, np.full((1, channels), 5000, dtype=dtype)])
         pruned_labels = np.empty(len(X), dtype=np.int32)
         pruned, pruned_inertia = merge([lloyd_sums(X, far, w, labels=pruned_labels)])
         np.testing.assert_array_equal(pruned_labels, full_labels)
