@@ -62,10 +62,9 @@ cdef inline int tile_candidates(
     """The centres that can be nearest to a sample of the tile; returns their count."""
     cdef int i, j, u
     cdef floating lo_t, hi_t
-    cdef double lo, hi, c, a, g, upper
+    cdef double upper
     cdef double low4[4]
     cdef double box[8]
-    cdef const double *row
     if n_features == 3 or n_features == 4:  # RGB(A): three features in one pass
         for i in range(n_features):
             lane_min_max(xs + i * TILE, &lo_t, &hi_t)
@@ -73,28 +72,16 @@ cdef inline int tile_candidates(
             box[2 * i + 1] = hi_t
         rgb_box_distances(centers_t, n_centers, box, far, gap)
         if n_features == 4:  # and the fourth in a second
-            row = centers_t + 3 * n_centers
-            for j in range(n_centers):
-                c = row[j]
-                a = emc_maxd(c - box[6], box[7] - c)
-                g = emc_maxd(emc_maxd(box[6] - c, c - box[7]), 0)
-                far[j] = far[j] + a * a
-                gap[j] = gap[j] + g * g
+            add_feature_box_distances(centers_t + 3 * n_centers, n_centers, box[6], box[7],
+                                      far, gap)
     else:
         for j in range(n_centers):
             far[j] = 0
             gap[j] = 0
         for i in range(n_features):
             lane_min_max(xs + i * TILE, &lo_t, &hi_t)
-            lo = lo_t
-            hi = hi_t
-            row = centers_t + i * n_centers
-            for j in range(n_centers):
-                c = row[j]
-                a = emc_maxd(c - lo, hi - c)          # to the farther face: never negative
-                g = emc_maxd(emc_maxd(lo - c, c - hi), 0)
-                far[j] = far[j] + a * a
-                gap[j] = gap[j] + g * g
+            add_feature_box_distances(centers_t + i * n_centers, n_centers, lo_t, hi_t, far,
+                                      gap)
     # the smallest far[j]: four lanes (a min is exact in any order), then the rest
     for u in range(4):
         low4[u] = INFINITY
@@ -105,6 +92,22 @@ cdef inline int tile_candidates(
     for j in range(n_centers - n_centers % 4, n_centers):
         upper = emc_mind(far[j], upper)
     return emc_indices_at_most(gap, n_centers, upper * CANDIDATE_MARGIN, candidate)
+
+
+cdef inline void add_feature_box_distances(
+        const double *row,           # IN (K,) one feature of every centre
+        int n_centers,
+        double lo, double hi,        # IN the tile's range on that feature
+        double *far,                 # IN/OUT (K,) + the squared distance to the farther face
+        double *gap) noexcept nogil:  # IN/OUT (K,) + the squared distance to the range
+    cdef int j
+    cdef double c, a, g
+    for j in range(n_centers):
+        c = row[j]
+        a = emc_maxd(c - lo, hi - c)          # to the farther face: never negative
+        g = emc_maxd(emc_maxd(lo - c, c - hi), 0)
+        far[j] = far[j] + a * a
+        gap[j] = gap[j] + g * g
 
 
 cdef inline void rgb_box_distances(
