@@ -264,3 +264,22 @@ def test_ctrl_c_while_the_command_starts_is_one_line_and_status_130(monkeypatch,
     assert cli.main(["segment", "x.png"]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
+
+
+def test_the_command_starts_one_blas_thread(tmp_path):
+    # numpy's OpenBLAS would start a spinning thread per core; the command needs none
+    code = ("import sys\n"
+            "from emcore.cli import main\n"
+            f"assert main(['info', {CHELSEA!r}]) == 0\n"
+            "from threadpoolctl import threadpool_info\n"
+            "blas = [p for p in threadpool_info() if p['user_api'] == 'blas']\n"
+            "assert blas and all(p['num_threads'] == 1 for p in blas), blas\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    env["OPENBLAS_NUM_THREADS"] = "2"  # the user's choice stands
+    proc = subprocess.run([sys.executable, "-c", code.replace("== 1", "== 2")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
