@@ -26,9 +26,11 @@ cdef inline void tile_sq_distances(
     cdef int i, t
     cdef floating c, v
     cdef const floating *xrow
-    for t in range(TILE):
-        dist[t] = 0
-    for i in range(n_features):
+    c = center[0]  # the first feature sets dist (0 + v * v is v * v; a zero fill first
+    for t in range(TILE):  # becomes a memset, slow to start at this size)
+        v = xs[t] - c
+        dist[t] = v * v
+    for i in range(1, n_features):
         c = center[i]
         xrow = xs + i * TILE  # hoisted: an i * TILE + t index keeps gcc from vectorising
         for t in range(TILE):
@@ -172,7 +174,7 @@ cdef inline void tile_nearest(
         double *gap,               # SCRATCH (K,) with centers_t
         int *candidate,            # SCRATCH (K + 8,) with centers_t
         floating *picked) noexcept nogil:  # SCRATCH (K, D) with centers_t
-    cdef int j, jj, t, i, m = n_centers
+    cdef int j, jj, t, i, first, m = n_centers
     cdef const floating *c
     cdef floating v0, v1, v2, d
     if centers_t != NULL:
@@ -188,9 +190,12 @@ cdef inline void tile_nearest(
         for t in range(TILE):
             label[t] = candidate[label[t]]
         return
+    # every label starts at a valid index (what a NaN distance leaves), the first
+    # candidate's: a fill with a constant 0 became a memset, slow to start at this size
+    first = candidate[0] if 0 < m < n_centers else 0
     for t in range(TILE):
         best[t] = INFINITY
-        label[t] = 0
+        label[t] = first
     if n_features == 3:  # RGB float64: distance and selection fused, one pass per centre
         for jj in range(m):
             j = jj if m == n_centers else candidate[jj]
@@ -211,13 +216,44 @@ cdef inline void tile_nearest(
             best[t] = vmin(dist[t], best[t])
 
 
-cdef inline void add_run(double *row, double w, double s0, double s1,
-                         double s2) noexcept nogil:
-    """Add one run's weight and RGB sums to its cluster's row."""
+cdef inline void add_run(double *row, int n_features, double w, double s0, double s1,
+                         double s2, double s3) noexcept nogil:
+    """Add one run's weight and sums (the first n_features of s0..s3) to its cluster's row."""
     row[0] += w
     row[1] += s0
-    row[2] += s1
-    row[3] += s2
+    if n_features >= 2:
+        row[2] += s1
+    if n_features >= 3:
+        row[3] += s2
+    if n_features == 4:
+        row[4] += s3
+
+
+cdef inline void register_run_sums(
+        const double *wx,               # IN (1 + D, TILE) w, then w x by feature
+        Py_ssize_t n,
+        int n_features,                 # 1 to 4
+        const int *label,               # IN (n,)
+        double *sums) noexcept nogil:   # IN/OUT (K, 1 + D)
+    """Add runs of neighbours in one cluster to its row, each run summed in registers."""
+    cdef Py_ssize_t t
+    cdef int run = label[0]
+    cdef double run_w = 0, run_0 = 0, run_1 = 0, run_2 = 0, run_3 = 0
+    for t in range(n):
+        if label[t] != run:
+            add_run(sums + (1 + n_features) * run, n_features, run_w, run_0, run_1, run_2,
+                    run_3)
+            run_w = run_0 = run_1 = run_2 = run_3 = 0
+            run = label[t]
+        run_w = run_w + wx[t]
+        run_0 = run_0 + wx[TILE + t]
+        if n_features >= 2:
+            run_1 = run_1 + wx[2 * TILE + t]
+        if n_features >= 3:
+            run_2 = run_2 + wx[3 * TILE + t]
+        if n_features == 4:
+            run_3 = run_3 + wx[4 * TILE + t]
+    add_run(sums + (1 + n_features) * run, n_features, run_w, run_0, run_1, run_2, run_3)
 
 
 cdef inline void weighted_row(const double *w, const floating *x, double *out,
@@ -244,12 +280,11 @@ cdef inline void add_tile_to_sums(
         double *inertia) noexcept nogil:  # IN/OUT the block's inertia
     """Add a tile's samples to their clusters' weights and sums, and to the inertia,
     in an order fixed by the tile alone. A run of neighbours in the same cluster is
-    summed apart and added once (in registers for RGB): adding each sample into its
+    summed apart and added once (in registers up to four features): adding each sample into its
     cluster's row would chain every add on the previous one's store; the products
     w x are made first, in vector registers, so that the run loop only adds."""
     cdef Py_ssize_t t
     cdef int d, run
-    cdef double run_w = 0, run_0 = 0, run_1 = 0, run_2 = 0
     cdef const double *wt = sample_weight + i0 * w_step
     if w_step:  # the two weight layouts apart: a strided index keeps gcc from vectorising
         for t in range(n):
@@ -257,8 +292,9 @@ cdef inline void add_tile_to_sums(
     else:
         for t in range(n):
             term[t] = wt[0] * sq[t]
-    for t in range(n, TILE):
-        term[t] = 0
+    if n < TILE:  # the tail's padding adds nothing (a guard: gcc's memset is slow to start)
+        for t in range(n, TILE):
+            term[t] = 0
     inertia[0] += emc_sum(term, TILE)
     if w_step:
         for t in range(n):
@@ -268,19 +304,21 @@ cdef inline void add_tile_to_sums(
             wx[t] = wt[0]
     for d in range(n_features):  # hoisted rows: a d * TILE + t index keeps gcc from vectorising
         weighted_row(wx, xs + d * TILE, wx + (1 + d) * TILE, n)
-    run = label[0]
-    if n_features == 3:  # RGB: the run's sums in registers
-        for t in range(n):
-            if label[t] != run:
-                add_run(sums + 4 * run, run_w, run_0, run_1, run_2)
-                run_w = run_0 = run_1 = run_2 = 0
-                run = label[t]
-            run_w = run_w + wx[t]
-            run_0 = run_0 + wx[TILE + t]
-            run_1 = run_1 + wx[2 * TILE + t]
-            run_2 = run_2 + wx[3 * TILE + t]
-        add_run(sums + 4 * run, run_w, run_0, run_1, run_2)
+    # one to four features: the run's sums in registers (a call per width, so that
+    # each inlined copy knows its width)
+    if n_features == 4:
+        register_run_sums(wx, n, 4, label, sums)
         return
+    if n_features == 3:
+        register_run_sums(wx, n, 3, label, sums)
+        return
+    if n_features == 2:
+        register_run_sums(wx, n, 2, label, sums)
+        return
+    if n_features == 1:
+        register_run_sums(wx, n, 1, label, sums)
+        return
+    run = label[0]
     for d in range(1 + n_features):
         acc[d] = 0
     for t in range(n):
