@@ -124,18 +124,23 @@ cdef inline void tile_log_probs(
     if n_features == 3:  # RGB: one fused pass per component
         tile_log_probs3(xs, means, prec, log_const, n_components, full, log_prob, largest)
         return
+    # Each sum starts from its first term, not from a zero fill: 0 + a is a, and gcc
+    # turns a fill of zeros into a memset, slow to start at a tile's size.
     for k in range(n_components):
         row = log_prob + k * TILE
-        for t in range(TILE):
-            row[t] = 0
         if not full:
             for i in range(n_features):
                 m = means[k * n_features + i]
                 p = prec[k * n_prec + i]
                 xrow = xs + i * TILE
-                for t in range(TILE):
-                    v = (xrow[t] - m) * p
-                    row[t] = row[t] + v * v
+                if i == 0:
+                    for t in range(TILE):
+                        v = (xrow[t] - m) * p
+                        row[t] = v * v
+                else:
+                    for t in range(TILE):
+                        v = (xrow[t] - m) * p
+                        row[t] = row[t] + v * v
         else:
             for i in range(n_features):
                 m = means[k * n_features + i]
@@ -145,15 +150,20 @@ cdef inline void tile_log_probs(
                     drow[t] = xrow[t] - m
             # y_j = sum_{i <= j} diff_i U[i, j];  Mahalanobis^2 = sum_j y_j^2
             for j in range(n_features):
+                p = prec[k * n_prec + j]  # i = 0
                 for t in range(TILE):
-                    proj[t] = 0
-                for i in range(j + 1):
+                    proj[t] = diff[t] * p
+                for i in range(1, j + 1):
                     p = prec[k * n_prec + i * n_features + j]
                     drow = diff + i * TILE
                     for t in range(TILE):
                         proj[t] = proj[t] + drow[t] * p
-                for t in range(TILE):
-                    row[t] = row[t] + proj[t] * proj[t]
+                if j == 0:
+                    for t in range(TILE):
+                        row[t] = proj[t] * proj[t]
+                else:
+                    for t in range(TILE):
+                        row[t] = row[t] + proj[t] * proj[t]
         c = log_const[k]
         for t in range(TILE):
             v = c - row[t]
@@ -185,10 +195,9 @@ cdef inline void tile_exp_normalise(
     every sample of a tile; EM skips them.
     """
     cdef int k, t, above
+    cdef bint started = False  # total holds a sum: it starts from the first row summed
     cdef floating v, floor = exp2_floor(largest[0])
     cdef floating *row
-    for t in range(TILE):
-        total[t] = 0
     for k in range(n_components):
         row = log_prob + k * TILE
         if live != NULL:
@@ -198,10 +207,20 @@ cdef inline void tile_exp_normalise(
             live[k] = above
             if not above:
                 continue
+        if started:
+            for t in range(TILE):
+                v = exp2_nonpositive(row[t] - largest[t])
+                row[t] = v
+                total[t] = total[t] + v
+        else:  # 0 + v is v: no zero fill first (a memset, slow to start at this size)
+            for t in range(TILE):
+                v = exp2_nonpositive(row[t] - largest[t])
+                row[t] = v
+                total[t] = v
+            started = True
+    if not started:  # no component at all (NaN log-probabilities)
         for t in range(TILE):
-            v = exp2_nonpositive(row[t] - largest[t])
-            row[t] = v
-            total[t] = total[t] + v
+            total[t] = 0
 
 
 cdef inline double log_sum(floating largest, floating total) noexcept nogil:
