@@ -497,8 +497,9 @@ cdef inline void potential_terms(
     else:
         for t in range(n):
             term[t] = wt[0] * vmin(<double> dist[t], closest[t])
-    for t in range(n, TILE):
-        term[t] = 0
+    if n < TILE:  # as in add_tile_to_sums
+        for t in range(n, TILE):
+            term[t] = 0
 
 
 cdef Py_ssize_t draw_sample(

@@ -212,6 +212,8 @@ class GaussianMixture(EstimatorMixin):
     # ------------------------------------------------------------- the EM core
     def _initial_labels(self, X, w, random_state, n_threads):
         k = self.n_components
+        if k == 1:  # one component: every start labels every sample 0
+            return np.zeros(len(X), dtype=np.int32)
         if self.init_params == "kmeans":
             km = KMeans(k, n_init=1, random_state=random_state, n_threads=n_threads)
             return km.fit(X, sample_weight=w).labels_
