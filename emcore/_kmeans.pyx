@@ -465,18 +465,46 @@ cdef inline double box_gap_sq(
 
 cdef inline void tile_box(
         const floating *X, Py_ssize_t i0, Py_ssize_t n, int n_features,
-        floating *box) noexcept nogil:  # OUT (2, D)
+        floating *box,                 # OUT (2 D,) at stride ``step``: lowest, then highest
+        Py_ssize_t step) noexcept nogil:
     cdef Py_ssize_t t
     cdef int i
-    cdef floating v
+    cdef floating v, low, high
     for i in range(n_features):
-        box[i] = X[i0 * n_features + i]
-        box[n_features + i] = box[i]
-    for t in range(1, n):
-        for i in range(n_features):
+        low = high = X[i0 * n_features + i]
+        for t in range(1, n):
             v = X[(i0 + t) * n_features + i]
-            box[i] = vmin(v, box[i])
-            box[n_features + i] = vmax(v, box[n_features + i])
+            low = vmin(v, low)
+            high = vmax(v, high)
+        box[i * step] = low
+        box[(n_features + i) * step] = high
+
+
+cdef inline void tile_gaps(
+        const floating *boxes_t,       # IN (2 D, n_tiles) the tiles' boxes, feature by feature
+        Py_ssize_t n_tiles,
+        Py_ssize_t first,              # tiles first .. first + n - 1
+        int n,
+        const floating *center,        # IN (D,)
+        int n_features,
+        double *gaps) noexcept nogil:  # OUT (n,) squared distance from center to each box
+    """box_gap_sq for n neighbouring tiles at once (in vector registers, across tiles)."""
+    cdef int i, t
+    cdef double c, g
+    cdef const floating *low
+    cdef const floating *high
+    for i in range(n_features):
+        c = center[i]
+        low = boxes_t + i * n_tiles + first
+        high = boxes_t + (n_features + i) * n_tiles + first
+        if i == 0:  # the first feature sets gaps (no zero fill: see tile_sq_distances)
+            for t in range(n):
+                g = emc_maxd(emc_maxd(<double> low[t] - c, c - <double> high[t]), 0)
+                gaps[t] = g * g
+        else:
+            for t in range(n):
+                g = emc_maxd(emc_maxd(<double> low[t] - c, c - <double> high[t]), 0)
+                gaps[t] = gaps[t] + g * g
 
 
 cdef inline void potential_terms(
@@ -541,7 +569,7 @@ cdef void seeding_pass(
         const floating *X, int n_features, Py_ssize_t n_samples,
         const double *sample_weight, Py_ssize_t w_step,
         const Py_ssize_t *candidates, int n_candidates,
-        const floating *boxes,          # IN (n_tiles, 2 D)
+        const floating *boxes_t,        # IN (2 D, n_tiles) the tiles' boxes, feature by feature
         const floating *group_boxes,    # IN (n_groups, 2 D) the boxes of GROUP tiles
         double *closest_sq,             # IN (N,); OUT when adding
         double *tile_potential,         # IN (n_tiles,); OUT when adding
@@ -563,27 +591,33 @@ cdef void seeding_pass(
     cdef floating *dist = NULL
     cdef double *term = NULL
     cdef char *group_near = NULL
-    cdef double far
+    cdef double *gaps = NULL            # (T, GROUP) each candidate's gap to the group's tiles
+    cdef double far, nearest
+    cdef Py_ssize_t first
     with parallel(num_threads=n_threads):
         cursor = thread_scratch(team, per_thread)
         xs = <floating *> take(&cursor, n_features * TILE * sizeof(floating))
         dist = <floating *> take(&cursor, TILE * sizeof(floating))
         term = <double *> take(&cursor, TILE * sizeof(double))
         group_near = <char *> take(&cursor, n_candidates)
+        gaps = <double *> take(&cursor, n_candidates * GROUP * sizeof(double))
         for group in prange(n_groups, schedule='dynamic'):
+            first = group * GROUP
             for c in range(n_candidates):
                 group_near[c] = box_gap_sq(group_boxes + group * 2 * n_features,
                                            X + candidates[c] * n_features, n_features) < (
                     PRUNE_MARGIN * group_farthest[group])
-            for tile in range(group * GROUP, min((group + 1) * GROUP, n_tiles)):
+                if group_near[c]:
+                    tile_gaps(boxes_t, n_tiles, first, min(GROUP, n_tiles - first),
+                              X + candidates[c] * n_features, n_features, gaps + c * GROUP)
+            for tile in range(first, min(first + GROUP, n_tiles)):
                 i0 = tile * TILE
                 n = min(<Py_ssize_t> TILE, n_samples - i0)
                 loaded = 0
                 for c in range(n_candidates):
                     center = X + candidates[c] * n_features
-                    if not group_near[c] or box_gap_sq(
-                            boxes + tile * 2 * n_features, center, n_features) >= (
-                                PRUNE_MARGIN * tile_farthest[tile]):
+                    if not group_near[c] or gaps[c * GROUP + tile - first] >= (
+                            PRUNE_MARGIN * tile_farthest[tile]):
                         tile_trial[tile * n_candidates + c] = tile_potential[tile]
                         continue
                     if not loaded:
@@ -592,11 +626,14 @@ cdef void seeding_pass(
                     potential_terms(xs, center, n_features, sample_weight, w_step, i0, n,
                                     closest_sq, dist, term)
                     tile_trial[tile * n_candidates + c] = emc_sum(term, TILE)
-                    if adding:
-                        far = 0
-                        for t in range(n):
-                            closest_sq[i0 + t] = vmin(<double> dist[t], closest_sq[i0 + t])
-                            far = emc_maxd(far, closest_sq[i0 + t])
+                    if adding:  # term is free again: it takes the new distances, so
+                        for t in range(n):  # that their max runs in vector registers
+                            term[t] = vmin(<double> dist[t], closest_sq[i0 + t])
+                            closest_sq[i0 + t] = term[t]
+                        if n < TILE:  # distances are never negative: zeros change no max
+                            for t in range(n, TILE):
+                                term[t] = 0
+                        emc_min_maxd(term, TILE, &nearest, &far)
                         tile_farthest[tile] = far
                         tile_potential[tile] = tile_trial[tile * n_candidates + c]
             if adding:
@@ -615,7 +652,7 @@ def kmeans_plusplus(
         double[::1] tile_potential,         # SCRATCH (n_tiles,)
         double[::1] tile_farthest,          # SCRATCH (n_tiles,)
         double[:, ::1] tile_trial,          # SCRATCH (n_tiles, T)
-        floating[:, ::1] boxes,             # SCRATCH (n_tiles, 2 D)
+        floating[:, ::1] boxes,             # SCRATCH (2 D, n_tiles) feature by feature
         double[::1] group_farthest,         # SCRATCH (n_groups,)
         floating[:, ::1] group_boxes,       # SCRATCH (n_groups, 2 D)
         Py_ssize_t[::1] candidates,         # SCRATCH (T,)
@@ -633,23 +670,24 @@ def kmeans_plusplus(
     cdef int i
     cdef Py_ssize_t per_thread = (padded(n_features * TILE * sizeof(floating))
                                   + padded(TILE * sizeof(floating)) + padded(TILE * sizeof(double))
-                                  + padded(n_candidates))
+                                  + padded(n_candidates)
+                                  + padded(n_candidates * GROUP * sizeof(double)))
     cdef char *team = team_scratch(n_threads, per_thread)
     with nogil:
         for tile in range(n_tiles):
             tile_box(&X[0, 0], tile * TILE, min(<Py_ssize_t> TILE, n_samples - tile * TILE),
-                     n_features, &boxes[tile, 0])
+                     n_features, &boxes[0, tile], n_tiles)
             tile_farthest[tile] = INFINITY
         for group in range(n_groups):
             group_farthest[group] = INFINITY
             for i in range(2 * n_features):
-                group_boxes[group, i] = boxes[group * GROUP, i]
+                group_boxes[group, i] = boxes[i, group * GROUP]
         for tile in range(n_tiles):
             for i in range(n_features):
-                group_boxes[tile // GROUP, i] = vmin(boxes[tile, i],
+                group_boxes[tile // GROUP, i] = vmin(boxes[i, tile],
                                                      group_boxes[tile // GROUP, i])
                 group_boxes[tile // GROUP, n_features + i] = vmax(
-                    boxes[tile, n_features + i], group_boxes[tile // GROUP, n_features + i])
+                    boxes[n_features + i, tile], group_boxes[tile // GROUP, n_features + i])
         for k in range(n_samples):
             closest_sq[k] = INFINITY
         for k in range(chosen.shape[0]):
