@@ -268,7 +268,7 @@ def kmeans_plusplus(X, sample_weight, first, draws, n_threads):
     _kmeans.kmeans_plusplus(X, sample_weight, draws, chosen, np.empty(n),
                             np.empty(n_tiles), np.empty(n_tiles), np.empty((n_tiles, n_trials)),
                             np.empty((2 * X.shape[1], n_tiles), dtype=X.dtype),
-                            np.empty(n_groups), np.empty((n_groups, 2 * X.shape[1]), dtype=X.dtype),
+                            np.empty(n_groups), np.empty((2 * X.shape[1], n_groups), dtype=X.dtype),
                             np.empty(n_trials, dtype=np.intp), _threads(n_threads))
     return chosen
 

@@ -448,25 +448,11 @@ cdef enum:
 SEEDING_GROUP = GROUP  # for the door (emcore/_kernels.py), which sizes the group arrays
 
 
-cdef inline double box_gap_sq(
-        const floating *box,       # IN (2, D): the tile's lowest, then highest values
-        const floating *center,    # IN (D,)
-        int n_features) noexcept nogil:
-    """Squared distance from center to the nearest point of the box (branch-free:
-    whether a centre is inside the box on a feature is not predictable)."""
-    cdef int i
-    cdef double gap, acc = 0
-    for i in range(n_features):
-        gap = emc_maxd(emc_maxd(<double> box[i] - center[i],
-                                <double> center[i] - box[n_features + i]), 0)
-        acc = acc + gap * gap
-    return acc
-
-
 cdef inline void tile_box(
         const floating *X, Py_ssize_t i0, Py_ssize_t n, int n_features,
         floating *box,                 # OUT (2 D,) at stride ``step``: lowest, then highest
         Py_ssize_t step) noexcept nogil:
+    """The bounding box of rows i0 .. i0 + n - 1 (a tile's, or a group of tiles')."""
     cdef Py_ssize_t t
     cdef int i
     cdef floating v, low, high
@@ -488,7 +474,9 @@ cdef inline void tile_gaps(
         const floating *center,        # IN (D,)
         int n_features,
         double *gaps) noexcept nogil:  # OUT (n,) squared distance from center to each box
-    """box_gap_sq for n neighbouring tiles at once (in vector registers, across tiles)."""
+    """The squared distance from center to the nearest point of each of n neighbouring
+    tiles' boxes, in vector registers across tiles (branch-free: whether a centre is
+    inside a box on a feature is not predictable)."""
     cdef int i, t
     cdef double c, g
     cdef const floating *low
@@ -570,7 +558,7 @@ cdef void seeding_pass(
         const double *sample_weight, Py_ssize_t w_step,
         const Py_ssize_t *candidates, int n_candidates,
         const floating *boxes_t,        # IN (2 D, n_tiles) the tiles' boxes, feature by feature
-        const floating *group_boxes,    # IN (n_groups, 2 D) the boxes of GROUP tiles
+        const floating *group_boxes_t,  # IN (2 D, n_groups) each GROUP tiles' joint box
         double *closest_sq,             # IN (N,); OUT when adding
         double *tile_potential,         # IN (n_tiles,); OUT when adding
         double *tile_farthest,          # IN (n_tiles,) the largest closest_sq; OUT when adding
@@ -592,7 +580,7 @@ cdef void seeding_pass(
     cdef double *term = NULL
     cdef char *group_near = NULL
     cdef double *gaps = NULL            # (T, GROUP) each candidate's gap to the group's tiles
-    cdef double far, nearest
+    cdef double far, nearest, group_gap
     cdef Py_ssize_t first
     with parallel(num_threads=n_threads):
         cursor = thread_scratch(team, per_thread)
@@ -604,9 +592,9 @@ cdef void seeding_pass(
         for group in prange(n_groups, schedule='dynamic'):
             first = group * GROUP
             for c in range(n_candidates):
-                group_near[c] = box_gap_sq(group_boxes + group * 2 * n_features,
-                                           X + candidates[c] * n_features, n_features) < (
-                    PRUNE_MARGIN * group_farthest[group])
+                tile_gaps(group_boxes_t, n_groups, group, 1, X + candidates[c] * n_features,
+                          n_features, &group_gap)
+                group_near[c] = group_gap < PRUNE_MARGIN * group_farthest[group]
                 if group_near[c]:
                     tile_gaps(boxes_t, n_tiles, first, min(GROUP, n_tiles - first),
                               X + candidates[c] * n_features, n_features, gaps + c * GROUP)
@@ -638,7 +626,7 @@ cdef void seeding_pass(
                         tile_potential[tile] = tile_trial[tile * n_candidates + c]
             if adding:
                 far = 0
-                for tile in range(group * GROUP, min((group + 1) * GROUP, n_tiles)):
+                for tile in range(first, min(first + GROUP, n_tiles)):
                     far = emc_maxd(far, tile_farthest[tile])
                 group_farthest[group] = far
 
@@ -654,7 +642,7 @@ def kmeans_plusplus(
         double[:, ::1] tile_trial,          # SCRATCH (n_tiles, T)
         floating[:, ::1] boxes,             # SCRATCH (2 D, n_tiles) feature by feature
         double[::1] group_farthest,         # SCRATCH (n_groups,)
-        floating[:, ::1] group_boxes,       # SCRATCH (n_groups, 2 D)
+        floating[:, ::1] group_boxes,       # SCRATCH (2 D, n_groups) feature by feature
         Py_ssize_t[::1] candidates,         # SCRATCH (T,)
         int n_threads):
     """Greedy k-means++: centre k is the candidate, of the T drawn with draws[k - 1],
@@ -666,8 +654,7 @@ def kmeans_plusplus(
     cdef Py_ssize_t k, tile
     cdef int c, best, n_features = X.shape[1], n_candidates = draws.shape[1]
     cdef double potential, lowest, total
-    cdef Py_ssize_t n_groups = group_farthest.shape[0], group
-    cdef int i
+    cdef Py_ssize_t n_groups = group_farthest.shape[0], group, rows
     cdef Py_ssize_t per_thread = (padded(n_features * TILE * sizeof(floating))
                                   + padded(TILE * sizeof(floating)) + padded(TILE * sizeof(double))
                                   + padded(n_candidates)
@@ -679,15 +666,10 @@ def kmeans_plusplus(
                      n_features, &boxes[0, tile], n_tiles)
             tile_farthest[tile] = INFINITY
         for group in range(n_groups):
+            rows = group * GROUP * TILE
+            tile_box(&X[0, 0], rows, min(<Py_ssize_t> (GROUP * TILE), n_samples - rows),
+                     n_features, &group_boxes[0, group], n_groups)
             group_farthest[group] = INFINITY
-            for i in range(2 * n_features):
-                group_boxes[group, i] = boxes[i, group * GROUP]
-        for tile in range(n_tiles):
-            for i in range(n_features):
-                group_boxes[tile // GROUP, i] = vmin(boxes[i, tile],
-                                                     group_boxes[tile // GROUP, i])
-                group_boxes[tile // GROUP, n_features + i] = vmax(
-                    boxes[n_features + i, tile], group_boxes[tile // GROUP, n_features + i])
         for k in range(n_samples):
             closest_sq[k] = INFINITY
         for k in range(chosen.shape[0]):
