@@ -495,6 +495,23 @@ cdef inline void tile_gaps(
                 gaps[t] = gaps[t] + g * g
 
 
+# A prange body shares every variable it only writes through a pointer among its
+# threads; these two return such results from a local of their own instead.
+cdef inline double box_gap(
+        const floating *boxes_t, Py_ssize_t n_boxes, Py_ssize_t box,
+        const floating *center, int n_features) noexcept nogil:
+    """tile_gaps for one box."""
+    cdef double gap = 0  # (n_features >= 1 sets it; gcc cannot know)
+    tile_gaps(boxes_t, n_boxes, box, 1, center, n_features, &gap)
+    return gap
+
+
+cdef inline double largest(const double *x, int n) noexcept nogil:
+    cdef double low, high
+    emc_min_maxd(x, n, &low, &high)
+    return high
+
+
 cdef inline void potential_terms(
         const floating *xs,             # IN (D, TILE) the tile
         const floating *center,         # IN (D,)
@@ -580,7 +597,7 @@ cdef void seeding_pass(
     cdef double *term = NULL
     cdef char *group_near = NULL
     cdef double *gaps = NULL            # (T, GROUP) each candidate's gap to the group's tiles
-    cdef double far, nearest, group_gap
+    cdef double far
     cdef Py_ssize_t first
     with parallel(num_threads=n_threads):
         cursor = thread_scratch(team, per_thread)
@@ -592,9 +609,9 @@ cdef void seeding_pass(
         for group in prange(n_groups, schedule='dynamic'):
             first = group * GROUP
             for c in range(n_candidates):
-                tile_gaps(group_boxes_t, n_groups, group, 1, X + candidates[c] * n_features,
-                          n_features, &group_gap)
-                group_near[c] = group_gap < PRUNE_MARGIN * group_farthest[group]
+                group_near[c] = box_gap(group_boxes_t, n_groups, group,
+                                        X + candidates[c] * n_features, n_features) < (
+                    PRUNE_MARGIN * group_farthest[group])
                 if group_near[c]:
                     tile_gaps(boxes_t, n_tiles, first, min(GROUP, n_tiles - first),
                               X + candidates[c] * n_features, n_features, gaps + c * GROUP)
@@ -621,8 +638,7 @@ cdef void seeding_pass(
                         if n < TILE:  # distances are never negative: zeros change no max
                             for t in range(n, TILE):
                                 term[t] = 0
-                        emc_min_maxd(term, TILE, &nearest, &far)
-                        tile_farthest[tile] = far
+                        tile_farthest[tile] = largest(term, TILE)
                         tile_potential[tile] = tile_trial[tile * n_candidates + c]
             if adding:
                 far = 0

@@ -91,6 +91,19 @@ def test_kmeans_plusplus_chooses_the_textbook_centres(jittered, chelsea, data, k
         np.testing.assert_array_equal(got, X[expected])
 
 
+def test_kmeans_plusplus_is_the_same_on_every_threaded_call(chelsea):
+    """A race between threads shows only now and then (a scalar written through a
+    pointer in a prange body is shared by the threads: it once made one call in ten
+    on two threads pick other centres), so the same seeding is run many times."""
+    from emcore.kmeans import kmeans_plusplus
+    X, w = np.unique(chelsea.reshape(-1, 3), axis=0, return_counts=True)
+    X, w = X.astype(np.float64), w.astype(np.float64)
+    one_thread = kmeans_plusplus(X, w, 256, np.random.RandomState(5), 1)
+    for _ in range(40):
+        np.testing.assert_array_equal(
+            kmeans_plusplus(X, w, 256, np.random.RandomState(5), 2), one_thread)
+
+
 def test_kmeans_plusplus_on_points_fewer_than_centres():
     X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     from emcore.kmeans import kmeans_plusplus
