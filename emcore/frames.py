@@ -4,8 +4,9 @@ Frames are read fully composited (Pillow applies each GIF/APNG frame's disposal
 and blending), so each is a whole picture of the same size. Stacked one above
 the other they are one tall image for the image pipeline: one palette fitted to
 every frame's merged colour counts. Written back, each frame keeps its duration
-and the file its loop count; frames that hold transparency are disposed to the
-background before the next, so a composited frame shows exactly as painted.
+and the file its loop count; a frame shows exactly as painted (a GIF frame that
+holds transparency is disposed to the background before the next; an APNG frame
+replaces the pixels it covers, alpha included).
 """
 from __future__ import annotations
 
@@ -61,30 +62,34 @@ def write_frames(file: str | io.BytesIO, fmt: str, labels: list[np.ndarray],
     if fmt not in MULTI_FRAME_FORMATS:
         raise ValueError(f"{fmt} holds one frame; write the {len(labels)} frames as .gif, "
                          ".png (APNG), .tif or .webp")
+    palettes = [np.asarray(p) for p in palettes]
+    alphas = [p[:, -1] if p.shape[1] in (2, 4) else None for p in palettes]
+    transparent = any(a is not None and bool((a < 255).any()) for a in alphas)
     images = []
-    transparent = False
-    for lab, palette in zip(labels, palettes):
-        palette = np.asarray(palette)
-        has_alpha = palette.shape[1] in (2, 4)
-        im = _as_indexed(lab, palette[:, :-1] if has_alpha else palette)
-        if has_alpha:
-            alpha = palette[:, -1]
-            transparent = transparent or bool((alpha < 255).any())
+    for lab, palette, alpha in zip(labels, palettes, alphas):
+        colours = palette if alpha is None else palette[:, :-1]
+        im = _as_indexed(lab, colours)
+        if alpha is not None:
             transparency = palette_transparency(alpha, fmt)
             if transparency is not None:  # each frame's own, read by Pillow's writer
                 im.info["transparency"] = transparency
-            if fmt in ("TIFF", "WEBP"):
-                im = im.convert("RGBA")
         images.append(im)
+    # an APNG holds one palette for all its frames, TIFF and WebP pages no alpha in
+    # theirs: such frames are written in truecolour (with alpha where any is shown)
+    shared = all(np.array_equal(palettes[0], p) for p in palettes[1:])
+    if fmt == "PNG" and not shared or fmt in ("TIFF", "WEBP") and transparent:
+        images = [im.convert("RGBA" if transparent else "RGB") for im in images]
     options: dict[str, object] = {"save_all": True, "append_images": images[1:]}
     if any(frames.durations):
         options["duration"] = list(frames.durations)
     if frames.loop is not None:
         options["loop"] = frames.loop
-    if transparent and fmt in ("GIF", "PNG"):
+    if fmt == "GIF" and transparent:
         options["disposal"] = 2  # to the background: a frame is shown as painted
-    if fmt == "GIF" and "transparency" in images[0].info:
-        options["transparency"] = images[0].info["transparency"]
+        if "transparency" in images[0].info:
+            options["transparency"] = images[0].info["transparency"]
+    if fmt == "PNG":  # each frame's pixels replace what was there, alpha too: a frame is
+        options["blend"] = 0  # shown as painted (Pillow cannot dispose indexed frames)
     try:
         images[0].save(file, format=fmt, **options)
     except (OSError, ValueError, KeyError) as err:

@@ -125,6 +125,9 @@ class ImageSamples:
         values = np.concatenate([self.color, self.alpha[:, :, None]], axis=2)
         values = values.reshape(-1, n_channels + 1)
         visible = values[:, -1] > 0
+        if not visible.any():  # nothing shows: one fully transparent value stands for
+            values = np.zeros_like(values)  # every pixel (the colour under alpha 0 is moot)
+            visible[:] = True
         self.has_transparent = not bool(visible.all())
         shown = values[visible] if self.has_transparent else values
         colors, counts, inverse = distinct_colors(shown, z_order=True)

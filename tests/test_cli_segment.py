@@ -193,6 +193,40 @@ def test_every_frame_quantized_with_durations_and_loop(tmp_path, ext, capsys):
         assert _psnr(original, frame) > 22
 
 
+@pytest.mark.parametrize("frame_palettes", [False, True])
+@pytest.mark.parametrize("ext", [".gif", ".png", ".tif", ".webp"])
+def test_frames_with_transparency_show_as_painted(tmp_path, ext, frame_palettes):
+    """A frame with a transparent band, one with nothing visible, one half visible:
+    each written frame decodes to the same pixels shown (APNG frames replace what was
+    there, GIF frames are disposed to the background) and its colours close by."""
+    photo = np.asarray(PILImage.open(CHELSEA).convert("RGB").resize((40, 30)))
+    alphas = [np.full((30, 40), 255, np.uint8) for _ in range(3)]
+    alphas[0][:6] = 0
+    alphas[1][:] = 0
+    alphas[2][:15] = 0
+    frames = [PILImage.fromarray(np.dstack([np.roll(photo, 5 * i, axis=1), a]), "RGBA")
+              for i, a in enumerate(alphas)]
+    src, out = tmp_path / f"anim{ext}", tmp_path / f"out{ext}"
+    options = {} if ext == ".tif" else {"duration": 40, "loop": 0, "disposal": 2}
+    frames[0].save(src, save_all=True, append_images=frames[1:], **options)
+    with PILImage.open(src) as a:  # the file holds the frames meant
+        for i, alpha in enumerate(alphas):
+            a.seek(i)
+            np.testing.assert_array_equal(np.asarray(a.convert("RGBA"))[:, :, 3] > 0, alpha > 0)
+    extra = ["--frame-palettes"] if frame_palettes else []
+    assert main(["segment", str(src), "-k", "16", *extra, "-o", str(out), "--quiet"]) == 0
+    with PILImage.open(src) as a, PILImage.open(out) as b:
+        assert a.n_frames == b.n_frames == 3
+        for i in range(3):
+            a.seek(i)
+            b.seek(i)
+            original, written = np.asarray(a.convert("RGBA")), np.asarray(b.convert("RGBA"))
+            shown = original[:, :, 3] > 0
+            np.testing.assert_array_equal(written[:, :, 3] > 0, shown)
+            if shown.any():
+                assert _psnr(original[shown][:, :3], written[shown][:, :3]) > 24
+
+
 @pytest.mark.parametrize("args, message", [
     (["-", "-"], "read once"),
     (["{a}", "{a}", "-o", "{tmp}/one.png"], "names one file"),

@@ -203,3 +203,19 @@ def test_same_result_for_any_thread_count_and_for_every_pixel(chelsea):
     one = segment_image(rgba, 16, init=start, n_threads=2)
     every_pixel = segment_image(rgba, 16, init=start, unique_colors=False, n_threads=2)
     np.testing.assert_array_equal(every_pixel.image, one.image)
+
+
+@pytest.mark.parametrize("unique_colors", [True, False])
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_an_image_with_nothing_visible_is_one_transparent_entry(tmp_path, method,
+                                                                unique_colors):
+    img = np.zeros((12, 10, 4), np.uint8)
+    img[:, :, 0] = np.arange(10) * 20  # colours under alpha 0: not shown, not kept
+    with pytest.warns(UserWarning, match="1 distinct colours"):
+        result = segment_image(img, 8, method=method, unique_colors=unique_colors)
+    np.testing.assert_array_equal(result.palette, [[0, 0, 0, 0]])
+    assert (result.labels == 0).all() and (result.image == 0).all()
+    result.save(tmp_path / "clear.png")
+    with PILImage.open(tmp_path / "clear.png") as im:
+        assert im.mode == "P"
+        assert (np.asarray(im.convert("RGBA")) == 0).all()
