@@ -419,14 +419,17 @@ cdef inline char *all_live(char *live, int n) noexcept nogil:
 
 def posterior_sums(
         const floating[:, ::1] X,           # IN (N, D)
-        const floating[:, ::1] q,           # IN (N, K) posteriors
+        const floating[:, ::1] q,           # IN (N, K) posteriors, or (0, K) with labels
+        const int[::1] labels,              # IN (N,) a hard assignment, or (0,) with q
         const double[::1] sample_weight,    # IN (N,) or (1,): 0 outside a mask
         const floating[:, ::1] centre,      # IN (K, D) what the sums are centred on
         bint full,
         Py_ssize_t block_size,
         double[:, :, ::1] block_stats,      # OUT (B, K, S), as em_pass writes them
         int n_threads):
-    """The M-step's per-block sums with given posteriors as the responsibilities."""
+    """The M-step's per-block sums with given posteriors as the responsibilities, or
+    with a hard assignment's (1 for a sample's label, 0 for the rest: a label outside
+    0 .. K - 1 counts for no component)."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_stats.shape[0]
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, start, end, tile, i0, n
@@ -449,6 +452,7 @@ def posterior_sums(
     cdef Py_ssize_t per_thread = (padded(xs_bytes) + padded(resp_bytes) + padded(wide_bytes)
                                   + 2 * padded(row_bytes) + padded(acc_bytes)
                                   + padded(n_components))
+    cdef bint hard = labels.shape[0] > 0
     block_stats[...] = 0
     if n_samples == 0:
         return
@@ -473,8 +477,12 @@ def posterior_sums(
                 load_tile(&X[0, 0], i0, n, n_features, xs)
                 widen(xs, wide, n_features * TILE)
                 for k in range(n_components):
-                    for t in range(n):
-                        resp[k * TILE + t] = q[i0 + t, k]
+                    if hard:
+                        for t in range(n):
+                            resp[k * TILE + t] = labels[i0 + t] == k
+                    else:
+                        for t in range(n):
+                            resp[k * TILE + t] = q[i0 + t, k]
                     for t in range(n, TILE):
                         resp[k * TILE + t] = 0
                 for t in range(n):

@@ -108,34 +108,6 @@ def m_step(stats: np.ndarray, centre: np.ndarray, eps: float, covariance_type: s
     return nk / nk.sum(), means, _finish_covariances(scatter, nk, covariance_type, reg_covar)
 
 
-def hard_parameters(X, w, labels, n_components, eps, covariance_type, reg_covar):
-    """(weights, means, covariances) of a hard assignment of weighted samples.
-
-    Column by column with bincount: nothing of size N x D is allocated.
-    """
-    k, d = n_components, X.shape[1]
-    nk = np.bincount(labels, w, minlength=k) + 10 * eps
-    means = np.stack([np.bincount(labels, w * X[:, j], minlength=k)
-                      for j in range(d)], axis=1) / nk[:, None]
-
-    def centred(i):  # np.take of a 1-D column: several times faster than means[labels, i]
-        return X[:, i] - np.take(np.ascontiguousarray(means[:, i]), labels)
-
-    def moment(i, j):
-        ci = centred(i)
-        cj = ci if i == j else centred(j)
-        return np.bincount(labels, w * ci * cj, minlength=k) / nk
-
-    if covariance_type in ("full", "tied"):
-        scatter = np.empty((k, d, d))
-        for i in range(d):
-            for j in range(i, d):
-                scatter[:, i, j] = scatter[:, j, i] = moment(i, j)
-    else:
-        scatter = np.stack([moment(j, j) for j in range(d)], axis=1)
-    return nk / nk.sum(), means, _finish_covariances(scatter, nk, covariance_type, reg_covar)
-
-
 def random_parameters(X, w, n_components, random_state, eps, covariance_type, reg_covar):
     """(weights, means, covariances) from uniform random responsibilities.
 

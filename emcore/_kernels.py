@@ -332,15 +332,27 @@ def mrf_sweeps(data, q, inside, shape, offsets, coupling, hard, n_sweeps, n_thre
     return int(row_changes.sum())
 
 
-def posterior_sums(X, q, sample_weight, centre, full, block_size, block_stats, n_threads):
-    """The M-step's per-block sums with q (N, K) as the responsibilities, centred on
-    ``centre``, laid out as em_pass's: emcore/_em.pyx."""
+def posterior_sums(X, q, labels, sample_weight, centre, full, block_size, block_stats,
+                   n_threads):
+    """The M-step's per-block sums with q (N, K) as the responsibilities, or labels
+    (N,) int32 as a hard assignment (the other one None), centred on ``centre`` (K, D),
+    laid out as em_pass's: emcore/_em.pyx."""
     _samples(X)
     n, d = X.shape
-    _array(q, "q", X.dtype, 2)
-    k = q.shape[1]
-    if q.shape[0] != n or k < 1:
-        raise KernelArgumentError(f"q must have shape ({n}, K >= 1), got {q.shape}")
+    if (q is None) == (labels is None):
+        raise KernelArgumentError("give either q or labels")
+    k = len(centre) if isinstance(centre, np.ndarray) and centre.ndim == 2 else 0
+    if q is None:
+        _array(labels, "labels", np.int32, 1, (n,))
+        q = np.empty((0, k), dtype=X.dtype)
+    else:
+        _array(q, "q", X.dtype, 2)
+        if q.shape[0] != n:
+            raise KernelArgumentError(f"q must have shape ({n}, K), got {q.shape}")
+        k = q.shape[1]
+        labels = np.empty(0, dtype=np.int32)
+    if k < 1:
+        raise KernelArgumentError(f"there must be K >= 1 components, got {k}")
     _array(centre, "centre", X.dtype, 2, (k, d))
     _weights(sample_weight, n)
     n_stats = n_em_stats(d, full)
@@ -349,5 +361,5 @@ def posterior_sums(X, q, sample_weight, centre, full, block_size, block_stats, n
     _writable(_array(block_stats, "block_stats", np.float64, 3, (n_blocks, k, n_stats)),
               "block_stats")
     _blocks(n, block_size, n_blocks)
-    _em.posterior_sums(X, q, sample_weight, centre, bool(full), int(block_size), block_stats,
-                       _threads(n_threads))
+    _em.posterior_sums(X, q, labels, sample_weight, centre, bool(full), int(block_size),
+                       block_stats, _threads(n_threads))

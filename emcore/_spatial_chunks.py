@@ -48,7 +48,7 @@ def fit(model, image, mask):
     import dask
     import dask.array as da
 
-    from emcore.spatial import box_mean, one_hot
+    from emcore.spatial import box_mean
 
     dims = model.spatial_dims
     if image.ndim not in (dims, dims + 1):
@@ -89,14 +89,15 @@ def fit(model, image, mask):
 
     block_size = summaries.block_size_for(int(np.prod(grid)))  # one for every chunk
 
-    def chunk_sums(p, q, centre):
+    def chunk_sums(p, q, centre, labels=None):
         """summaries.posterior_sums of a chunk of ``packed`` (values, then inside) with
-        q, the chunk's (..., K) responsibilities."""
+        q, the chunk's (..., K) responsibilities, or with its voxels' labels."""
         values = np.ascontiguousarray(p[..., :c].reshape(-1, c))
         w = np.ascontiguousarray(p[..., c].reshape(-1), dtype=np.float64)
-        return summaries.posterior_sums(values, np.ascontiguousarray(q.reshape(-1, k)), centre,
-                                        full, w,
-                                        block_size=block_size, check_weights=False)
+        if q is not None:
+            q = np.ascontiguousarray(q.reshape(-1, k))
+        return summaries.posterior_sums(values, q, centre, full, w, block_size=block_size,
+                                        check_weights=False, labels=labels)
 
     def merged(parts):
         return summaries.merge(parts)[0]  # in chunk order
@@ -118,7 +119,7 @@ def fit(model, image, mask):
 
     def start_sums(p, a):
         labels = start.predict(np.ascontiguousarray(a.reshape(-1, c)))
-        return chunk_sums(p, one_hot(labels, k, dtype), centre)
+        return chunk_sums(p, None, centre, labels=labels.astype(np.int32))
     total = merged(dask.compute(*[dask.delayed(start_sums)(p, a)
                                   for p, a in zip(blocks(packed), blocks(averaged))]))
     eps = np.finfo(dtype).eps

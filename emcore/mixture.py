@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from emcore import _kernels
+from emcore import _kernels, summaries
 from emcore._base import EstimatorMixin
-from emcore._estimation import hard_parameters, m_step, random_parameters, weighted_sum
+from emcore._estimation import m_step, random_parameters, weighted_sum
 from emcore._params import (COVARIANCE_TYPES, covariance_shape, kernel_arrays,
                             precision_cholesky, precision_from_cholesky)
 from emcore._validation import (check_bool, check_choice, check_declared_params, check_float,
@@ -211,17 +211,23 @@ class GaussianMixture(EstimatorMixin):
 
     # ------------------------------------------------------------- the EM core
     def _initial_labels(self, X, w, random_state, n_threads):
+        """(labels, centres): a hard start and the centres it came from, near the means
+        of their samples (the start's sums are centred on them)."""
         k = self.n_components
-        if k == 1:  # one component: every start labels every sample 0
-            return np.zeros(len(X), dtype=np.int32)
+        if k == 1:  # one component: every start labels every sample 0; centred on the mean
+            stats, _ = summaries.merge([summaries.lloyd_sums(
+                X, np.zeros((1, X.shape[1]), X.dtype), w, n_threads=n_threads,
+                check_weights=False)])
+            return np.zeros(len(X), dtype=np.int32), stats[:, 1:] / stats[:, :1]
         if self.init_params == "kmeans":
             km = KMeans(k, n_init=1, random_state=random_state, n_threads=n_threads)
-            return km.fit(X, sample_weight=w).labels_
+            km.fit(X, sample_weight=w)
+            return km.labels_, km.cluster_centers_
         if self.init_params == "k-means++":
             centers = kmeans_plusplus(X, w, k, random_state, n_threads)
         else:  # random_from_data: distinct samples, drawn in proportion to their weight
             centers = X[random_state.choice(len(X), k, replace=False, p=w / w.sum())]
-        return nearest_labels(X, centers, n_threads)
+        return nearest_labels(X, centers, n_threads), centers
 
     def _initialize(self, X, w, random_state, n_threads, eps):
         if self.means_init is None or self.weights_init is None or (
@@ -230,9 +236,13 @@ class GaussianMixture(EstimatorMixin):
             if self.init_params == "random":
                 weights, means, cov = random_parameters(X, w, self.n_components,
                                                         random_state, *model[1:])
-            else:
-                labels = self._initial_labels(X, w, random_state, n_threads)
-                weights, means, cov = hard_parameters(X, w, labels, *model)
+            else:  # the M-step of the hard start, its sums made by the kernels
+                labels, centres = self._initial_labels(X, w, random_state, n_threads)
+                centre = summaries.em_centre(centres, X.dtype)
+                stats, _ = summaries.merge([summaries.posterior_sums(
+                    X, None, centre.astype(X.dtype), self.covariance_type in ("full", "tied"), w,
+                    n_threads=n_threads, check_weights=False, labels=labels)])
+                weights, means, cov = m_step(stats, centre, *model[1:])
         if self.weights_init is not None:
             weights = np.asarray(self.weights_init, dtype=np.float64)
         if self.means_init is not None:

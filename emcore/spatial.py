@@ -121,13 +121,6 @@ def _box_sum(a, axis, radius):
     return out
 
 
-def one_hot(labels: np.ndarray, n_components: int, dtype) -> np.ndarray:
-    """(N, K) responsibilities of a hard assignment: 1 for each sample's label."""
-    q = np.zeros((len(labels), n_components), dtype=dtype)
-    q[np.arange(len(labels)), labels] = 1
-    return q
-
-
 def _check_spacing(value, name):
     if value is None:
         return value
@@ -321,11 +314,12 @@ class SpatialGaussianMixture(EstimatorMixin):
         _kernels.log_responsibilities(X, k_means, k_prec, k_const, full, out, n_threads)
         return out
 
-    def _sums(self, X, q, weight, centre, n_threads):
-        """summaries.posterior_sums of X with q, merged: (K, S)."""
+    def _sums(self, X, q, weight, centre, n_threads, labels=None):
+        """summaries.posterior_sums of X with q (or labels, a hard assignment), merged:
+        (K, S)."""
         return summaries.merge([summaries.posterior_sums(
             X, q, centre, self.covariance_type in ("full", "tied"), weight,
-            n_threads=n_threads, check_weights=False)])[0]
+            n_threads=n_threads, check_weights=False, labels=labels)])[0]
 
     def _m_step(self, X, q, inside, means, cov, eps, n_threads):
         centre = means.astype(X.dtype)
@@ -383,8 +377,7 @@ class SpatialGaussianMixture(EstimatorMixin):
         """The hard segments' (weights, means, covariances), from their posterior sums
         centred on the averaged volume's means."""
         centre = model.means_.astype(X.dtype)
-        total = self._sums(X, one_hot(labels, self.n_components, X.dtype), weight, centre,
-                           n_threads)
+        total = self._sums(X, None, weight, centre, n_threads, labels=labels.astype(np.int32))
         return self._start_parameters(total, centre, model)
 
     def _start_parameters(self, total, centre, model):

@@ -194,23 +194,28 @@ def lloyd_sums(X: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | N
     return BlockSums(stats, totals)
 
 
-def posterior_sums(X: np.ndarray, q: np.ndarray, centre: np.ndarray, full: bool,
+def posterior_sums(X: np.ndarray, q: np.ndarray | None, centre: np.ndarray, full: bool,
                    sample_weight: np.ndarray | None = None, *, block_size: int | None = None,
-                   n_threads: int = 1, check_weights: bool = True) -> BlockSums:
+                   n_threads: int = 1, check_weights: bool = True,
+                   labels: np.ndarray | None = None) -> BlockSums:
     """The M-step's sums over a piece of samples with given responsibilities (the
-    spatial mixture's posteriors, emcore/spatial.py, or a hard assignment as one-hot).
+    spatial mixture's posteriors, emcore/spatial.py) or a hard assignment (a
+    mixture's start from k-means labels).
 
     Parameters
     ----------
     X : ndarray (n, D) float32 or float64, C-contiguous
-    q : ndarray (n, K) of X's dtype, C-contiguous
-        Each sample's responsibilities.
+    q : ndarray (n, K) of X's dtype, C-contiguous, or None
+        Each sample's responsibilities; None with ``labels``.
     centre : ndarray (K, D) of X's dtype
         What the sums are centred on (for :func:`m_step`).
     full : bool
         Upper-triangle second moments ('full' and 'tied') rather than diagonal ones.
     sample_weight, block_size, n_threads, check_weights
         As for :func:`em_sums`.
+    labels : ndarray (n,) int32, optional
+        Instead of q: each sample's component, as responsibility 1 (a label outside
+        0 .. K - 1 counts for none).
 
     Returns
     -------
@@ -221,8 +226,9 @@ def posterior_sums(X: np.ndarray, q: np.ndarray, centre: np.ndarray, full: bool,
     w = _piece(X, sample_weight, check_weights)
     block_size, n_blocks = _blocks(X.shape[0], block_size)
     d = X.shape[1]
-    stats = np.empty((n_blocks, q.shape[1], n_em_stats(d, full)))
-    _kernels.posterior_sums(X, q, kernel_weights(w), centre, full, block_size, stats, n_threads)
+    stats = np.empty((n_blocks, np.shape(centre)[0], n_em_stats(d, full)))
+    _kernels.posterior_sums(X, q, labels, kernel_weights(w), centre, full, block_size, stats,
+                            n_threads)
     return BlockSums(stats, np.zeros(n_blocks))
 
 

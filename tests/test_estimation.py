@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from emcore import GaussianMixture, KMeans, unique_colors
-from emcore._estimation import hard_parameters, m_step, weighted_sum, worst_distinct_values
+from emcore._estimation import m_step, weighted_sum, worst_distinct_values
 
 
 @pytest.fixture(scope="module")
@@ -79,36 +79,41 @@ def test_worst_distinct_values_breaks_ties_by_value_not_position():
     np.testing.assert_array_equal(reordered[0], values)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cov_type", ["spherical", "diag", "tied", "full"])
-def test_m_step_of_hard_labels_is_the_textbook_estimate(cov_type):
+def test_m_step_of_hard_labels_is_the_textbook_estimate(cov_type, dtype):
+    """A mixture's start: the kernels' sums of a hard assignment (centred near each
+    cluster's mean, far from zero) through m_step, against float64 textbook moments."""
+    from emcore import summaries
     rng = np.random.RandomState(0)
-    X = rng.normal(size=(300, 3))
-    w = rng.uniform(0.5, 2, size=300)
-    labels = rng.randint(0, 3, size=300)
-    weights, means, cov = hard_parameters(X, w, labels, 3, 0.0, cov_type, 1e-6)
-    # the same from summed statistics centred on zero, as the kernels give them
-    iu = np.triu_indices(3)
+    X = (rng.normal(size=(3000, 3)) + [200.0, -50.0, 1e3]).astype(dtype)
+    w = rng.uniform(0.5, 2, size=3000)
+    labels = rng.randint(0, 3, size=3000).astype(np.int32)
+    labels[:5] = 7  # outside 0 .. K - 1: no component's
+    centre = X[:3].astype(np.float64)
     full = cov_type in ("full", "tied")
-    stats = np.stack([np.concatenate([[w[labels == j].sum()],
-                                      (w[labels == j, None] * X[labels == j]).sum(axis=0),
-                                      (np.einsum("n,ni,nj->ij", w[labels == j], X[labels == j],
-                                                 X[labels == j])[iu] if full else
-                                       (w[labels == j, None] * X[labels == j] ** 2).sum(0))])
-                      for j in range(3)])
-    weights2, means2, cov2 = m_step(stats, np.zeros((3, 3)), 0.0, cov_type, 1e-6)
-    textbook_means = np.array([np.average(X[labels == j], axis=0, weights=w[labels == j])
+    stats, _ = summaries.merge([summaries.posterior_sums(X, None, X[:3], full, w,
+                                                         labels=labels, n_threads=2)])
+    weights, means, cov = m_step(stats, centre, 0.0, cov_type, 1e-6)
+    X64, w, labels = X[5:].astype(np.float64), w[5:], labels[5:]
+    textbook_means = np.array([np.average(X64[labels == j], axis=0, weights=w[labels == j])
                                for j in range(3)])
-    textbook_cov = [np.cov(X[labels == j].T, aweights=w[labels == j], bias=True) + 1e-6 * np.eye(3)
-                    for j in range(3)]
+    textbook_cov = [np.cov(X64[labels == j].T, aweights=w[labels == j], bias=True)
+                    + 1e-6 * np.eye(3) for j in range(3)]
     nk = np.bincount(labels, w)
     expected = {"full": np.array(textbook_cov),
                 "tied": sum(n * c for n, c in zip(nk, textbook_cov)) / nk.sum(),
                 "diag": np.array([c.diagonal() for c in textbook_cov]),
                 "spherical": np.array([c.diagonal().mean() for c in textbook_cov])}[cov_type]
-    for got_w, got_m, got_c in ((weights, means, cov), (weights2, means2, cov2)):
-        np.testing.assert_allclose(got_w, nk / nk.sum(), rtol=1e-12)
-        np.testing.assert_allclose(got_m, textbook_means, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(got_c, expected, rtol=1e-9)
+    np.testing.assert_allclose(weights, nk / nk.sum(), rtol=1e-12)
+    np.testing.assert_allclose(means, textbook_means, rtol=1e-12)
+    np.testing.assert_allclose(cov, expected, rtol=1e-9)
+    # the same arithmetic as the responsibilities 1 and 0: the same sums to the bit
+    one_hot = np.zeros((3000, 3), dtype=dtype)
+    one_hot[np.arange(5, 3000), labels] = 1
+    by_q, _ = summaries.merge([summaries.posterior_sums(X, one_hot, X[:3], full,
+                                                        np.r_[np.ones(5), w])])
+    np.testing.assert_array_equal(stats, by_q)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -293,7 +293,7 @@ def test_kernel_door_refuses_inconsistent_arrays():
             X = arr(n, d)
             args = [arr(k, d), arr(k, d * d if full else d), arr(k), full]
             try:
-                which = rng.randint(4)
+                which = rng.randint(5)
                 if which == 0:
                     _kernels.log_mixture_density(X, *args, False, arr(n, dtype=np.float64), 1)
                 elif which == 1:
@@ -302,11 +302,18 @@ def test_kernel_door_refuses_inconsistent_arrays():
                     s = 1 + d + (d * (d + 1) // 2 if full else d)
                     _kernels.em_pass(X, arr(n, dtype=np.float64), *args, 2048,
                                      arr(1, k, s, dtype=np.float64), arr(1, dtype=np.float64), 2)
-                else:
+                elif which == 3:
                     _kernels.lloyd_pass(X, arr(n, dtype=np.float64), arr(k, d),
                                         arr(n, dtype=np.int32), 2048,
                                         arr(1, k, 1 + d, dtype=np.float64),
                                         arr(1, dtype=np.float64), 2)
+                else:  # responsibilities q, a hard assignment's labels, or both
+                    s = 1 + d + (d * (d + 1) // 2 if full else d)
+                    use = rng.randint(3)
+                    _kernels.posterior_sums(X, arr(n, k) if use != 1 else None,
+                                            arr(n, dtype=np.int32) if use != 0 else None,
+                                            arr(n, dtype=np.float64), arr(k, d), full, 2048,
+                                            arr(1, k, s, dtype=np.float64), 2)
             except ValueError:
                 refused += 1
         print("ok", refused)

@@ -82,7 +82,7 @@ def test_posterior_sums_are_the_weighted_moments():
     for full in (False, True):
         n_stats = 1 + 3 + (6 if full else 3)
         stats = np.empty((2, 4, n_stats))
-        _kernels.posterior_sums(X, q, w, centre, full, 512, stats, 2)
+        _kernels.posterior_sums(X, q, None, w, centre, full, 512, stats, 2)
         total = stats.sum(axis=0)
         r = q * w[:, None]
         for k in range(4):
