@@ -251,6 +251,8 @@ def merge(pieces: Iterable[BlockSums]) -> tuple[np.ndarray, float]:
     pieces = list(pieces)
     if not pieces:
         raise ValueError("merge needs at least one piece")
+    if len(pieces) == 1:  # the same sums, without the copies
+        return pieces[0].stats.sum(axis=0), float(pieces[0].totals.sum())
     stats = np.concatenate([p.stats for p in pieces])
     totals = np.concatenate([p.totals for p in pieces])
     return stats.sum(axis=0), float(totals.sum())
@@ -279,6 +281,8 @@ def cluster_centers(stats: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray
                          f"{stats.shape} and {previous.shape}")
     weight, sums = stats[:, 0], stats[:, 1:]
     filled = weight > 0
+    if filled.all():  # the usual case, without the masked copies
+        return (sums / weight[:, None]).astype(previous.dtype), filled
     centers = np.array(previous, copy=True)
     centers[filled] = (sums[filled] / weight[filled, None]).astype(centers.dtype)
     return centers, filled
