@@ -1,14 +1,17 @@
 # 8-bit RGB colours through a bitmap of their 24-bit codes, shared by
 # _colors.pyx (unique_colors) and _densities.pyx (compute_densities on 8-bit
 # photos). A bit per code (2 MiB, cache-sized, rather than a 64 MiB table of
-# counts): one pass over the pixels sets the bits (mark_codes), the running count
+# counts): one pass over the pixels sets the bits (mark_codes, a bitmap per thread
+# then OR-ed when several threads share the pass), the running count
 # of set bits before each 64-bit word ("rank") gives every code its colour index,
 # code order being the lexicographic order of (r, g, b) (or, with z_order, the
 # Z-order: the bits of r, g and b interleaved, so that colours near in code order
 # are near in colour, which the k-means kernels' box pruning wants), and
 # code_index maps a code to that index from its word's rank and a bit count.
 
+from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc
 
 from emcore._vecmath cimport emc_lowest_bit64, emc_popcount64
 
@@ -62,13 +65,43 @@ cdef inline Py_ssize_t rank_codes(const uint64_t[::1] present,      # IN (N_WORD
     return m
 
 
+cdef inline uint64_t *code_team(int n_threads) except? NULL:
+    """The zeroed bitmaps, one per thread, that mark_codes takes (NULL: one thread)."""
+    cdef uint64_t *team
+    if n_threads <= 1:
+        return NULL
+    team = <uint64_t *> calloc(<size_t> n_threads * N_WORDS, sizeof(uint64_t))
+    if team == NULL:
+        raise MemoryError()
+    return team
+
+
 cdef inline Py_ssize_t mark_codes(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
-        uint64_t[::1] present,              # IN all zero, OUT a bit per colour code
+        uint64_t[::1] present,              # OUT (N_WORDS,) a bit per colour code
         uint32_t[::1] rank,                 # OUT (N_WORDS,) colours before each word
-        bint z_order=False) noexcept nogil:
-    """Mark every pixel's colour code; returns the number of distinct colours."""
-    mark_range(pixels, 0, pixels.shape[0], &present[0], z_order)
+        bint z_order,
+        uint64_t *team,                     # SCRATCH (T, N_WORDS) all zero; NULL: one thread
+        int n_threads) noexcept nogil:
+    """Mark every pixel's colour code; returns the number of distinct colours. With a
+    team, each of its T = n_threads threads marks its share of the pixels in a bitmap
+    of its own, then the bitmaps are OR-ed word by word: the same bits either way."""
+    cdef Py_ssize_t n = pixels.shape[0], share = (n + n_threads - 1) // n_threads, w
+    cdef int t, s
+    cdef uint64_t word
+    if team == NULL:
+        for w in range(N_WORDS):
+            present[w] = 0
+        mark_range(pixels, 0, n, &present[0], z_order)
+        return rank_codes(present, rank)
+    for t in prange(n_threads, num_threads=n_threads, schedule='static'):
+        mark_range(pixels, min(n, t * share), min(n, (t + 1) * share),
+                   team + <Py_ssize_t> t * N_WORDS, z_order)
+    for w in prange(N_WORDS, num_threads=n_threads, schedule='static'):
+        word = 0
+        for s in range(n_threads):
+            word = word | team[<Py_ssize_t> s * N_WORDS + w]
+        present[w] = word
     return rank_codes(present, rank)
 
 

@@ -10,7 +10,7 @@ from libc.math cimport cbrt, pow, sqrt
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
-from emcore._codes cimport N_WORDS, code_index, list_codes, mark_codes, rgb_code
+from emcore._codes cimport N_WORDS, code_index, code_team, list_codes, mark_codes, rgb_code
 from emcore._tile cimport squared_distance
 
 ctypedef fused pixel_t:
@@ -29,20 +29,25 @@ def _check_bitmap(pixels, present, rank):
 
 def unique_rgb8(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
-        uint64_t[::1] present,              # SCRATCH (2**18,) all zero on entry
+        uint64_t[::1] present,              # SCRATCH (2**18,)
         uint32_t[::1] rank,                 # SCRATCH (2**18,)
-        bint z_order=False):
+        bint z_order=False,
+        int n_threads=1):
     """Unique colours in code order (lexicographic, or Z-order), their counts, and
     each pixel's colour index.
 
-    Two passes over the pixels (mark_codes, then code_index for each), the GIL
-    released throughout. Returns (colors (M, 3) uint8, counts (M,) int64,
-    inverse (N,) int32).
+    Two passes over the pixels (mark_codes, then code_index for each), shared among
+    n_threads, the GIL released throughout; the counts are then added in pixel
+    order. Returns (colors (M, 3) uint8, counts (M,) int64, inverse (N,) int32).
     """
     _check_bitmap(pixels, present, rank)
-    cdef Py_ssize_t i, n = pixels.shape[0], m, index
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be at least 1, got {n_threads}")
+    cdef Py_ssize_t i, n = pixels.shape[0], m
+    cdef uint64_t *team = code_team(n_threads)
     with nogil:
-        m = mark_codes(pixels, present, rank, z_order)
+        m = mark_codes(pixels, present, rank, z_order, team, n_threads)
+    free(team)
     colors_arr = np.empty((m, 3), dtype=np.uint8)
     counts_arr = np.zeros(m, dtype=np.int64)
     inverse_arr = np.empty(n, dtype=np.int32)
@@ -51,10 +56,10 @@ def unique_rgb8(
     cdef int32_t[::1] inverse = inverse_arr
     with nogil:
         list_codes(present, colors, z_order)
+        for i in prange(n, num_threads=n_threads, schedule='static'):
+            inverse[i] = <int32_t> code_index(rgb_code(pixels, i, z_order), present, rank)
         for i in range(n):
-            index = code_index(rgb_code(pixels, i, z_order), present, rank)
-            inverse[i] = <int32_t> index
-            counts[index] += 1
+            counts[inverse[i]] += 1
     return colors_arr, counts_arr, inverse_arr
 
 

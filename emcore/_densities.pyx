@@ -8,12 +8,12 @@ has its own scratch.
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport free
 
 import numpy as np
 
-from emcore._codes cimport (N_WORDS, code_index, is_marked, list_codes, mark_range, rank_codes,
-                            rgb_code)
+from emcore._codes cimport (code_index, code_team, is_marked, list_codes, mark_codes,
+                            rank_codes, rgb_code)
 from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TOTAL, XS, log_sum, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size)
 from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
@@ -180,32 +180,11 @@ def distinct_rgb8(
         uint32_t[::1] rank,                 # SCRATCH (N_WORDS,)
         int n_threads):
     """The distinct colours (M, 3) uint8 in code order (_codes.pxd); spread_rgb8 then
-    maps values per colour back to the pixels.
-
-    Each thread marks its share of the pixels in a bitmap of its own; the bitmaps
-    are then OR-ed word by word.
-    """
-    cdef Py_ssize_t n = pixels.shape[0], share = (n + n_threads - 1) // n_threads
-    cdef Py_ssize_t m, w
-    cdef int t, s
-    cdef uint64_t word
-    cdef uint64_t *team
-    if n_threads < 1:  # the door (_kernels._threads) checks this first; here it also
-        # tells the compiler that calloc's size is positive (else -Walloc-size-larger-than)
-        raise ValueError(f"n_threads must be at least 1, got {n_threads}")
-    team = <uint64_t *> calloc(<size_t> n_threads * N_WORDS, sizeof(uint64_t))
-    if team == NULL:
-        raise MemoryError()
+    maps values per colour back to the pixels."""
+    cdef Py_ssize_t m
+    cdef uint64_t *team = code_team(n_threads)
     with nogil:
-        for t in prange(n_threads, num_threads=n_threads, schedule='static'):
-            mark_range(pixels, min(n, t * share), min(n, (t + 1) * share),
-                       team + <Py_ssize_t> t * N_WORDS)
-        for w in prange(N_WORDS, num_threads=n_threads, schedule='static'):
-            word = 0
-            for s in range(n_threads):
-                word = word | team[<Py_ssize_t> s * N_WORDS + w]
-            present[w] = word
-        m = rank_codes(present, rank)
+        m = mark_codes(pixels, present, rank, False, team, n_threads)
     free(team)
     colors_arr = np.empty((m, 3), dtype=np.uint8)
     cdef uint8_t[:, ::1] colors = colors_arr

@@ -21,6 +21,7 @@ from PIL import ImageCms, ImageOps
 from emcore import _colors
 from emcore._dask import is_dask_array
 from emcore._files import atomic_output, check_readable_file
+from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import as_real_array, check_finite, check_labels
 
 if TYPE_CHECKING:
@@ -370,12 +371,15 @@ def rgb_vector_to_image(vector: ArrayLike, shape: tuple[int, ...], title: str = 
     return Image(vector.reshape(shape), title=title)
 
 
-def unique_colors(pixels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def unique_colors(pixels: ArrayLike, n_threads: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique rows of an (N, C) pixel array.
 
     Parameters
     ----------
     pixels : array_like or Dask array of shape (N, C)
+    n_threads : int or None
+        Threads for 8-bit RGB (None: emcore's rule, emcore/_threads.py).
 
     Returns
     -------
@@ -386,13 +390,14 @@ def unique_colors(pixels: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray
         ``colors[inverse] == pixels``.
 
     8-bit RGB takes two passes over the pixels and a 2 MiB bitmap of 24-bit colour
-    codes (without the GIL); other types use a sort. For a Dask array the colours and counts are
+    codes (without the GIL, shared among threads: the same result for any number);
+    other types use a sort. For a Dask array the colours and counts are
     merged from every chunk's and the inverse is a lazy Dask array.
     """
-    return distinct_colors(pixels)
+    return distinct_colors(pixels, n_threads=n_threads)
 
 
-def distinct_colors(pixels: ArrayLike, z_order: bool = False
+def distinct_colors(pixels: ArrayLike, z_order: bool = False, n_threads: int | None = 1
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """unique_colors; with ``z_order``, integer colours come in Z-order (the bits of
     their channels interleaved, most significant first) rather than lexicographic
@@ -407,8 +412,9 @@ def distinct_colors(pixels: ArrayLike, z_order: bool = False
         raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")
     if pixels.dtype == np.uint8 and pixels.shape[1] == 3:  # Z-order from the bitmap itself
         code_bits = np.zeros(1 << 18, dtype=np.uint64)  # a bit per 24-bit colour code
+        threads = resolve_n_threads(n_threads, work_of(pixels, 1))
         return _colors.unique_rgb8(pixels, code_bits, np.empty(1 << 18, dtype=np.uint32),
-                                   z_order)
+                                   z_order, threads)
     colors, counts, inverse = _lexicographic_colors(pixels)
     order = z_order_permutation(colors) if z_order else None
     if order is None:

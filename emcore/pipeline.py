@@ -109,7 +109,7 @@ class ImageSamples:
             self._with_alpha(unique_colors)
             return
         flat = self.color.reshape(-1, self.color.shape[2])
-        colors, counts, inverse = distinct_colors(flat, z_order=True)
+        colors, counts, inverse = distinct_colors(flat, z_order=True, n_threads=n_threads)
         self.n_distinct = len(colors)
         if unique_colors:
             self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse

@@ -17,11 +17,12 @@ def test_unique_colors_match_numpy_unique(coffee, dtype, channels):
     X = coffee.reshape(-1, 3)[:, :channels] if channels <= 3 else np.concatenate(
         [coffee.reshape(-1, 3), coffee.reshape(-1, 3)[:, :1] // 7], axis=1)
     X = X.astype(dtype) * (dtype(257) if dtype == np.uint16 else dtype(1))
-    colors, counts, inverse = unique_colors(X)
     ref, ref_counts = np.unique(X, axis=0, return_counts=True)
-    np.testing.assert_array_equal(colors, ref)
-    np.testing.assert_array_equal(counts, ref_counts)
-    np.testing.assert_array_equal(colors[inverse], X)
+    for n_threads in (1, 2, 3):  # 8-bit RGB: a bitmap per thread, then OR-ed
+        colors, counts, inverse = unique_colors(X, n_threads=n_threads)
+        np.testing.assert_array_equal(colors, ref)
+        np.testing.assert_array_equal(counts, ref_counts)
+        np.testing.assert_array_equal(colors[inverse], X)
 
 
 def _z_key(color, n_bits):
@@ -57,6 +58,9 @@ def test_distinct_colors_in_z_order(coffee, dtype, channels):
     if dtype == np.uint8 and channels == 3:
         from emcore.image import z_order_permutation
         np.testing.assert_array_equal(colors, ref[z_order_permutation(ref)])
+        for got, want in zip(distinct_colors(X, z_order=True, n_threads=3),
+                             (colors, counts, inverse)):
+            np.testing.assert_array_equal(got, want)
     da = pytest.importorskip("dask.array")
     lazy_colors, lazy_counts, lazy_inverse = distinct_colors(da.from_array(X, chunks=(50_000, -1)),
                                                              z_order=True)
@@ -73,12 +77,13 @@ def test_unique_rgb8_at_the_edges_of_the_code_bitmap():
                             rng.randint(0, 2**24, 20_000)])
     codes = codes[rng.randint(0, len(codes), 100_000)]
     X = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
-    colors, counts, inverse = unique_colors(X)
     ref, ref_inverse, ref_counts = np.unique(X, axis=0, return_inverse=True,
                                              return_counts=True)
-    np.testing.assert_array_equal(colors, ref)
-    np.testing.assert_array_equal(counts, ref_counts)
-    np.testing.assert_array_equal(inverse, ref_inverse.ravel())
+    for n_threads in (1, 4):
+        colors, counts, inverse = unique_colors(X, n_threads=n_threads)
+        np.testing.assert_array_equal(colors, ref)
+        np.testing.assert_array_equal(counts, ref_counts)
+        np.testing.assert_array_equal(inverse, ref_inverse.ravel())
 
 
 def test_unique_rgb8_counts_the_documented_photo_facts(coffee, chelsea):
