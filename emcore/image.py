@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps
 
-from emcore import _colors
+from emcore import _colors, _png
 from emcore._dask import is_dask_array
 from emcore._files import atomic_output, check_readable_file
 from emcore._threads import resolve_n_threads, work_of
@@ -626,7 +626,7 @@ def _metadata_options(fmt: str, metadata: dict | None) -> dict[str, object]:
 def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
                 labels: np.ndarray | None = None, palette: np.ndarray | None = None,
                 icc_profile: bytes | None = None, metadata: dict | None = None,
-                optimize: bool = False) -> None:
+                optimize: bool = False, n_threads: int | None = None) -> None:
     """Encode ``image`` into ``file``, a path or a binary file object (no atomicity: see
     :func:`save_image`).
 
@@ -634,12 +634,14 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
     palette colours), an indexed image is written where :func:`indexable` allows
     (a PNG of up to LUMINANCE_ORDER_MAX entries with its palette in
     :func:`luminance_order`); ``metadata`` (:class:`Picture`'s) is written where the
-    format holds it; ``optimize`` passes a PNG through :func:`optimized_png`.
+    format holds it; ``optimize`` passes a PNG through :func:`optimized_png`. A large
+    PNG's data is deflated on up to ``n_threads`` threads (emcore/_png.py; None: the
+    rule of emcore/_threads.py), the same file for any number.
     """
     if optimize and fmt == "PNG":
         buf = io.BytesIO()
         write_image(buf, fmt, image, labels=labels, palette=palette, icc_profile=icc_profile,
-                    metadata=metadata)
+                    metadata=metadata, n_threads=n_threads)
         data = optimized_png(buf.getvalue())
         if hasattr(file, "write"):
             file.write(data)
@@ -655,6 +657,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             np.save(f, image)
         return
     options: dict[str, object] = {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
+    strategy = zlib.Z_DEFAULT_STRATEGY
     side = FORMAT_MAX_SIDE.get(fmt)
     if side is not None and max(np.shape(image)[:2]) > side:
         raise ValueError(f"{fmt} holds at most {side:,} pixels a side; this image is "
@@ -668,7 +671,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             order = luminance_order(palette if alpha is None else palette[:, :-1], alpha)
             palette, labels = reordered(palette, labels, order)
             alpha = None if alpha is None else alpha[order]
-            options["compress_type"] = zlib.Z_RLE  # see LUMINANCE_ORDER_MAX
+            strategy = options["compress_type"] = zlib.Z_RLE  # see LUMINANCE_ORDER_MAX
         colors = palette if alpha is None else palette[:, :-1]
         im = _as_indexed(labels, colors)
         if alpha is not None:
@@ -685,7 +688,18 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         options["icc_profile"] = icc_profile
     options.update(_metadata_options(fmt, metadata))
     try:
-        im.save(file, format=fmt, **options)
+        if fmt == "PNG" and im.width * im.height >= _png.LARGE_PIXELS:
+            stored = io.BytesIO()  # the data deflated again in pieces, on threads
+            im.save(stored, format=fmt, **{**options, "compress_level": 0})
+            data = _png.recompressed(stored.getvalue(), PNG_LEVEL, strategy, resolve_n_threads(
+                n_threads, 2 * len(stored.getvalue())))
+            if hasattr(file, "write"):
+                file.write(data)
+            else:
+                with open(file, "wb") as f:
+                    f.write(data)
+        else:
+            im.save(file, format=fmt, **options)
     except (OSError, ValueError, KeyError, OverflowError) as err:
         raise OSError(f"cannot write {fmt}: {err}") from None
 
@@ -710,7 +724,7 @@ def warn_if_lossy(path: str | os.PathLike[str], fmt: str) -> None:
 def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
                labels: np.ndarray | None = None, palette: np.ndarray | None = None,
                icc_profile: bytes | None = None, metadata: dict | None = None,
-               optimize: bool = False) -> None:
+               optimize: bool = False, n_threads: int | None = None) -> None:
     """Write an image array (or :class:`Image`) atomically; the format follows the extension.
 
     Parameters
@@ -732,6 +746,9 @@ def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
         Make a PNG smaller by oxipng without changing its pixels or metadata
         (0-21% on 7 photographs, 0.05-1.2 s each; needs the ``optimize`` extra,
         pyoxipng).
+    n_threads : int or None
+        Threads that deflate a PNG of half a megapixel or more (None: emcore's rule,
+        emcore/_threads.py); the file is the same for any number.
     """
     arr = image.rgb_matrix if isinstance(image, Image) else np.asarray(image)
     fmt = image_format(path)
@@ -740,6 +757,6 @@ def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
     with atomic_output(path) as tmp:
         try:
             write_image(tmp, fmt, arr, labels=labels, palette=palette, icc_profile=icc_profile,
-                        metadata=metadata, optimize=optimize)
+                        metadata=metadata, optimize=optimize, n_threads=n_threads)
         except OSError as err:
             raise OSError(f"cannot write {os.fspath(path)}: {err}") from None

@@ -303,7 +303,7 @@ class _Quantizer:
                           labels=None if self.args.rgb else result.labels,
                           palette=None if self.args.rgb else result.palette,
                           icc_profile=result.icc_profile, metadata=result.metadata,
-                          optimize=self.args.optimize)
+                          optimize=self.args.optimize, n_threads=self.n_threads)
 
     def n_bytes(self, k: int) -> int:
         """The encoded size of the result at k colours."""
