@@ -8,7 +8,6 @@ imported it.
 """
 from __future__ import annotations
 
-import html
 import inspect
 import os
 import sys
@@ -120,6 +119,7 @@ class EstimatorMixin:
         if "sklearn" in sys.modules:
             from sklearn.utils import estimator_html_repr
             return estimator_html_repr(self)
+        import html
         return f"<pre>{html.escape(repr(self))}</pre>"
 
     # -------------------------------------------------------------------- tags

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 
 #: Bytes of filtered scanlines per piece (a deflate stream restarts its block at each)
 PIECE = 1 << 18
@@ -54,6 +53,7 @@ def deflated(raw: bytes, level: int, strategy: int, n_threads: int) -> bytes:
         last = end == len(raw)
         return deflate.compress(raw[start:end]) + deflate.flush(
             zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)  # a sync flush ends on a byte
+    from concurrent.futures import ThreadPoolExecutor  # a large image's cost only
     starts = range(0, max(len(raw), 1), PIECE)
     with ThreadPoolExecutor(max(1, min(n_threads, len(starts)))) as pool:
         body = b"".join(pool.map(piece, starts))

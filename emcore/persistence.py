@@ -8,7 +8,6 @@ members before reading them, then the fitted arrays by the estimator's own
 from __future__ import annotations
 
 import os
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -74,6 +73,7 @@ _HEADER_BYTES = 4096
 
 def _member_sizes(path):
     """{member name without .npy: uncompressed bytes}, from the zip directory alone."""
+    import zipfile  # here: the command's start-up does not pay for it (5 ms)
     try:
         with zipfile.ZipFile(path) as archive:
             return {info.filename[:-4] if info.filename.endswith(".npy") else info.filename:
@@ -84,6 +84,7 @@ def _member_sizes(path):
 
 
 def _read_member(data, key, path):
+    import zipfile
     try:
         return data[key]
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
@@ -115,6 +116,8 @@ def load(path: str | os.PathLike[str]) -> Any:
     ValueError
         Its contents are inconsistent (sizes, shapes, non-finite or invalid values).
     """
+    import zipfile
+
     import emcore.kmeans, emcore.mixture, emcore.spatial  # noqa: F401, E401  (they register)
     path = check_readable_file(path, "model file")
     sizes = _member_sizes(path)

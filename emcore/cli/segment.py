@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -512,6 +511,7 @@ def run(args):
             job.error = err
         return job
 
+    from concurrent.futures import ThreadPoolExecutor  # several files only
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for job in pool.map(one, jobs):
