@@ -11,6 +11,7 @@ colours and indices in every build. Each build runs in its own process
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -127,3 +128,43 @@ def test_hand_written_exp2_and_log_are_accurate():
     assert _ulps(log[close], exact[close]).max() <= 2.0  # "a few ulp"
     assert log[-3] == 0.0
     assert _kernels.vecmath_probe(np.array([0.0]))[2][0] == -np.inf
+
+
+def _parallel_blocks(lines):
+    """(first line, body lines) of each `with ... parallel(` block and each
+    `for ... in prange(` loop outside one, by indentation."""
+    blocks, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        if re.search(r"\bparallel\(", line) and line.lstrip().startswith("with") or (
+                re.search(r"\bin prange\(", line)):
+            indent = len(line) - len(line.lstrip())
+            end = i + 1
+            while end < len(lines) and (not lines[end].strip() or
+                                        len(lines[end]) - len(lines[end].lstrip()) > indent):
+                end += 1
+            blocks.append((i + 1, lines[i + 1:end]))
+            i = end
+        else:
+            i += 1
+    return blocks
+
+
+def test_no_prange_body_passes_a_shared_scalar_by_address():
+    """Cython makes a variable private to each thread only where a parallel body
+    assigns it; one the body writes only through its address (`&name`) stays shared
+    by every thread, a race (it once made k-means++ pick other centres now and then
+    on two threads). Every `&name` in a parallel body must be of a name it assigns."""
+    root = os.path.join(os.path.dirname(__file__), "..", "emcore")
+    found = []
+    for name in sorted(os.listdir(root)):
+        if not name.endswith((".pyx", ".pxd")):
+            continue
+        with open(os.path.join(root, name)) as f:
+            lines = [line.split("#")[0].rstrip() for line in f]
+        for first, body in _parallel_blocks(lines):
+            text = "\n".join(body)
+            for scalar in set(re.findall(r"&([A-Za-z_]\w*)\b(?!\s*\[)", text)):
+                if not re.search(rf"^\s*{scalar}\s*(=|\+=)[^=]", text, re.MULTILINE):
+                    found.append(f"{name}:{first}: &{scalar}")
+    assert not found, found
