@@ -245,6 +245,21 @@ def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_
                        block_inertia, _threads(n_threads))
 
 
+def weighted_draw(sample_weight, n_samples, total, u):
+    """numpy's ``RandomState.choice(n_samples, p=w / total)`` with the uniform u,
+    without N-long arrays: emcore/_kmeans.pyx."""
+    n_samples = int(n_samples)
+    if n_samples < 1:
+        raise KernelArgumentError("a draw needs at least one sample")
+    _weights(sample_weight, n_samples)
+    total, u = float(total), float(u)
+    if not (np.isfinite(total) and total > 0):
+        raise KernelArgumentError(f"total must be a positive weight sum, got {total}")
+    if not 0 <= u < 1:
+        raise KernelArgumentError(f"u must be a uniform in [0, 1), got {u}")
+    return int(_kmeans.weighted_draw(sample_weight, n_samples, total, u))
+
+
 def kmeans_plusplus(X, sample_weight, first, draws, n_threads):
     """Greedy k-means++ seeding: the chosen samples' indices, ``first`` then one per
     row of ``draws`` (K - 1, T), uniforms in [0, 1)."""

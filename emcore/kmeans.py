@@ -43,7 +43,9 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     whole loop runs in one kernel call; its random numbers are drawn here first.
     """
     n_trials = 2 + int(np.log(n_clusters))
-    first = random_state.choice(X.shape[0], p=w / w.sum())
+    # numpy's choice(N, p=w / w.sum()) to the bit, from the same uniform
+    first = _kernels.weighted_draw(kernel_weights(w), X.shape[0], w.sum(),
+                                   random_state.random_sample())
     draws = random_state.uniform(size=(n_clusters - 1, n_trials))
     chosen = _kernels.kmeans_plusplus(X, kernel_weights(w), first, draws, n_threads)
     return X[chosen]

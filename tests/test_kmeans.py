@@ -104,6 +104,36 @@ def test_kmeans_plusplus_is_the_same_on_every_threaded_call(chelsea):
             kmeans_plusplus(X, w, 256, np.random.RandomState(5), 2), one_thread)
 
 
+def test_the_first_centre_is_numpys_weighted_choice():
+    """The first k-means++ centre comes from a kernel that replays numpy's
+    RandomState.choice(N, p=w / w.sum()) without its N-long arrays: the same sample
+    for every seed and weighting, and at the cumulative sums' own boundaries."""
+    from emcore import _kernels
+    from emcore._validation import check_sample_weight, kernel_weights
+    rng = np.random.RandomState(1)
+    for trial in range(600):
+        n = rng.randint(1, 2000)
+        w = [check_sample_weight(None, n), rng.uniform(0, 1, n),
+             rng.randint(0, 3, n) + np.eye(1, n, rng.randint(n)).ravel(),
+             np.exp(rng.uniform(-300, 300, n)), rng.uniform(0, 1e-310, n) + 1e-320][trial % 5]
+        seed = rng.randint(2**31)
+        expected = np.random.RandomState(seed).choice(n, p=w / w.sum())
+        u = np.random.RandomState(seed).random_sample()  # the one uniform choice takes
+        assert _kernels.weighted_draw(kernel_weights(w), n, w.sum(), u) == expected
+    for n in (1, 3, 10, 999):  # u on and beside every boundary of the normalised sums
+        w = check_sample_weight(None, n)
+        cdf = np.cumsum(w / w.sum())
+        cdf /= cdf[-1]
+        for u in np.unique(np.concatenate([cdf, np.nextafter(cdf, 0), np.nextafter(cdf, 2)])):
+            if 0 <= u < 1:
+                assert _kernels.weighted_draw(kernel_weights(w), n, w.sum(), u) == (
+                    np.searchsorted(cdf, u, side="right"))
+    for bad in [(np.ones(3), 4, 3.0, 0.5), (np.ones(3), 3, 0.0, 0.5), (np.ones(3), 3, 3.0, 1.0),
+                (np.ones(3), 0, 3.0, 0.5), (np.ones(3, np.float32), 3, 3.0, 0.5)]:
+        with pytest.raises(_kernels.KernelArgumentError):
+            _kernels.weighted_draw(*bad)
+
+
 def test_kmeans_plusplus_on_points_fewer_than_centres():
     X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     from emcore.kmeans import kmeans_plusplus
