@@ -245,19 +245,31 @@ def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_
                        block_inertia, _threads(n_threads))
 
 
-def weighted_draw(sample_weight, n_samples, total, u):
-    """numpy's ``RandomState.choice(n_samples, p=w / total)`` with the uniform u,
-    without N-long arrays: emcore/_kmeans.pyx."""
+def weighted_draws(sample_weight, n_samples, total, u, excluded):
+    """(the samples drawn, how many probabilities are positive): one round of numpy's
+    ``RandomState.choice(n_samples, p=w / total)`` with the uniforms u (M,), the
+    excluded samples' probabilities 0, without N-long arrays: emcore/_kmeans.pyx."""
     n_samples = int(n_samples)
     if n_samples < 1:
         raise KernelArgumentError("a draw needs at least one sample")
     _weights(sample_weight, n_samples)
-    total, u = float(total), float(u)
+    total = float(total)
     if not (np.isfinite(total) and total > 0):
         raise KernelArgumentError(f"total must be a positive weight sum, got {total}")
-    if not 0 <= u < 1:
-        raise KernelArgumentError(f"u must be a uniform in [0, 1), got {u}")
-    return int(_kmeans.weighted_draw(sample_weight, n_samples, total, u))
+    _array(u, "u", np.float64, 1)
+    if not ((u >= 0) & (u < 1)).all():
+        raise KernelArgumentError("u must hold uniforms in [0, 1)")
+    _array(excluded, "excluded", np.intp, 1)
+    if len(excluded) and not (excluded[0] >= 0 and excluded[-1] < n_samples
+                              and (np.diff(excluded) > 0).all()):
+        raise KernelArgumentError("excluded must be ascending sample indices")
+    order = np.argsort(u, kind="stable")
+    chosen = np.empty(len(u), dtype=np.intp)
+    positive = _kmeans.weighted_draws(sample_weight, n_samples, total,
+                                      np.ascontiguousarray(u[order]), excluded, chosen)
+    drawn = np.empty_like(chosen)
+    drawn[order] = chosen
+    return drawn, int(positive)
 
 
 def kmeans_plusplus(X, sample_weight, first, draws, n_threads):

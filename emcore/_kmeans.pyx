@@ -647,29 +647,49 @@ cdef void seeding_pass(
                 group_farthest[group] = far
 
 
-def weighted_draw(
+def weighted_draws(
         const double[::1] sample_weight,    # IN (N,) or (1,) shared by all N
         Py_ssize_t n_samples,
         double total,                       # IN the weights' sum, as numpy's sum gives it
-        double u):                          # IN uniform in [0, 1)
-    """The sample numpy's RandomState.choice(N, p=w / total) draws with the uniform u:
-    the running sum of w_i / total in sample order (cumsum's roundings), each over the
-    last, and the first above u (searchsorted's 'right'); without its N-long arrays
-    (two of 400 MB for a 50 MP fit on every pixel)."""
-    cdef Py_ssize_t i, chosen = n_samples - 1
+        const double[::1] u,                # IN (M,) uniforms in [0, 1), ascending
+        const Py_ssize_t[::1] excluded,     # IN samples of probability 0, ascending
+        Py_ssize_t[::1] chosen):            # OUT (M,) the sample each u draws
+    """The samples numpy's RandomState.choice(N, p=w / total) draws with the uniforms
+    u (one round of its draws without replacement, the excluded samples' p set to 0):
+    the running sum of p in sample order (cumsum's roundings), each over the last, and
+    for each u the first above it (searchsorted's 'right'); without its N-long arrays
+    (two of 400 MB for a 50 MP fit on every pixel). Returns how many p are positive."""
+    cdef Py_ssize_t i, j, e, n_u = u.shape[0], positive = 0
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], n_samples)
-    cdef double cdf = 0, last
+    cdef double p, cdf = 0, last
     with nogil:
+        e = 0
         for i in range(n_samples):
-            cdf = cdf + sample_weight[i * w_step] / total
+            p = sample_weight[i * w_step] / total
+            if e < excluded.shape[0] and excluded[e] == i:
+                p = 0
+                e = e + 1
+            positive = positive + (p > 0)
+            cdf = cdf + p
         last = cdf
         cdf = 0
+        e = 0
+        j = 0
         for i in range(n_samples):
-            cdf = cdf + sample_weight[i * w_step] / total
-            if cdf / last > u:
-                chosen = i
+            if j == n_u:
                 break
-    return chosen
+            p = sample_weight[i * w_step] / total
+            if e < excluded.shape[0] and excluded[e] == i:
+                p = 0
+                e = e + 1
+            cdf = cdf + p
+            while j < n_u and cdf / last > u[j]:
+                chosen[j] = i
+                j = j + 1
+        while j < n_u:  # unreachable for u < 1 (the last ratio is 1); kept in range
+            chosen[j] = n_samples - 1
+            j = j + 1
+    return positive
 
 
 def kmeans_plusplus(

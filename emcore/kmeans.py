@@ -44,11 +44,30 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     """
     n_trials = 2 + int(np.log(n_clusters))
     # numpy's choice(N, p=w / w.sum()) to the bit, from the same uniform
-    first = _kernels.weighted_draw(kernel_weights(w), X.shape[0], w.sum(),
-                                   random_state.random_sample())
+    first = _kernels.weighted_draws(kernel_weights(w), X.shape[0], w.sum(),
+                                    np.array([random_state.random_sample()]),
+                                    np.empty(0, dtype=np.intp))[0][0]
     draws = random_state.uniform(size=(n_clusters - 1, n_trials))
     chosen = _kernels.kmeans_plusplus(X, kernel_weights(w), first, draws, n_threads)
     return X[chosen]
+
+
+def weighted_samples(w, size, random_state):
+    """``size`` distinct sample indices: numpy's ``RandomState.choice(N, size,
+    replace=False, p=w / w.sum())`` to the bit (the same uniforms, roundings and
+    order), drawn by the weighted_draws kernel without N-long arrays."""
+    weights, n, total = kernel_weights(w), len(w), w.sum()
+    found: list[int] = []
+    while len(found) < size:
+        u = random_state.random_sample(size - len(found))
+        drawn, positive = _kernels.weighted_draws(weights, n, total, u,
+                                                  np.array(sorted(found), dtype=np.intp))
+        if not found and positive < size:
+            raise ValueError("Fewer non-zero entries in p than size")
+        for index in drawn:  # a round's repeats count once, in the order drawn
+            if int(index) not in found:
+                found.append(int(index))
+    return np.array(found, dtype=np.intp)
 
 
 def relocate_empty_clusters(source, centers, stats):
@@ -257,7 +276,7 @@ class KMeans(EstimatorMixin):
         if isinstance(self.init, str):
             if self.init == "k-means++":
                 return kmeans_plusplus(X, w, k, random_state, n_threads)
-            return X[random_state.choice(X.shape[0], k, replace=False, p=w / w.sum())]
+            return X[weighted_samples(w, k, random_state)]
         given = self.init(X, k, random_state) if callable(self.init) else self.init
         centers = check_samples(given, "init", dtype=X.dtype)
         _check_initial_shape(centers.shape, k, X.shape[1])

@@ -20,7 +20,7 @@ from emcore._threads import resolve_n_threads, work_of
 from emcore._dask import is_dask_array, map_rows
 from emcore._sources import log_density, nearest_labels, samples_for_fit
 from emcore.exceptions import convergence_warning
-from emcore.kmeans import KMeans, kmeans_plusplus
+from emcore.kmeans import KMeans, kmeans_plusplus, weighted_samples
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -226,7 +226,7 @@ class GaussianMixture(EstimatorMixin):
         if self.init_params == "k-means++":
             centers = kmeans_plusplus(X, w, k, random_state, n_threads)
         else:  # random_from_data: distinct samples, drawn in proportion to their weight
-            centers = X[random_state.choice(len(X), k, replace=False, p=w / w.sum())]
+            centers = X[weighted_samples(w, k, random_state)]
         return nearest_labels(X, centers, n_threads), centers
 
     def _initialize(self, X, w, random_state, n_threads, eps):

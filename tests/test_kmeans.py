@@ -5,6 +5,7 @@ from sklearn.cluster import KMeans as SkKMeans
 
 from emcore import KMeans, load, load_image, rgb_vector_to_image, summaries
 from emcore.image import Image
+from emcore._validation import check_sample_weight, kernel_weights
 
 
 @pytest.fixture(scope="module")
@@ -104,34 +105,55 @@ def test_kmeans_plusplus_is_the_same_on_every_threaded_call(chelsea):
             kmeans_plusplus(X, w, 256, np.random.RandomState(5), 2), one_thread)
 
 
-def test_the_first_centre_is_numpys_weighted_choice():
-    """The first k-means++ centre comes from a kernel that replays numpy's
-    RandomState.choice(N, p=w / w.sum()) without its N-long arrays: the same sample
-    for every seed and weighting, and at the cumulative sums' own boundaries."""
+def _weightings(rng, n):
+    """Shared, random, integer with zeros, 1e+-130 and subnormal weights."""
+    return [check_sample_weight(None, n), rng.uniform(0, 1, n),
+            rng.randint(0, 3, n) + np.eye(1, n, rng.randint(n)).ravel(),
+            np.exp(rng.uniform(-300, 300, n)), rng.uniform(0, 1e-310, n) + 1e-320]
+
+
+def test_weighted_draws_replay_numpys_choice():
+    """k-means++'s first centre and the 'random' starts are drawn by a kernel that
+    replays numpy's RandomState.choice(N, p=w / w.sum()) (with and without
+    replacement) without its N-long arrays: the same samples for every seed and
+    weighting, the same uniforms used, and at the cumulative sums' own boundaries."""
     from emcore import _kernels
-    from emcore._validation import check_sample_weight, kernel_weights
+    from emcore.kmeans import weighted_samples
     rng = np.random.RandomState(1)
     for trial in range(600):
         n = rng.randint(1, 2000)
-        w = [check_sample_weight(None, n), rng.uniform(0, 1, n),
-             rng.randint(0, 3, n) + np.eye(1, n, rng.randint(n)).ravel(),
-             np.exp(rng.uniform(-300, 300, n)), rng.uniform(0, 1e-310, n) + 1e-320][trial % 5]
+        w = _weightings(rng, n)[trial % 5]
         seed = rng.randint(2**31)
-        expected = np.random.RandomState(seed).choice(n, p=w / w.sum())
-        u = np.random.RandomState(seed).random_sample()  # the one uniform choice takes
-        assert _kernels.weighted_draw(kernel_weights(w), n, w.sum(), u) == expected
+        one = _kernels.weighted_draws(kernel_weights(w), n, w.sum(),
+                                      np.array([np.random.RandomState(seed).random_sample()]),
+                                      np.empty(0, dtype=np.intp))[0][0]
+        assert one == np.random.RandomState(seed).choice(n, p=w / w.sum())
+        size = rng.randint(1, min(int(np.count_nonzero(w / w.sum())), 30) + 1)
+        ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
+        np.testing.assert_array_equal(weighted_samples(w, size, ours),
+                                      theirs.choice(n, size, replace=False, p=w / w.sum()))
+        assert ours.random_sample() == theirs.random_sample()  # the same uniforms taken
     for n in (1, 3, 10, 999):  # u on and beside every boundary of the normalised sums
         w = check_sample_weight(None, n)
         cdf = np.cumsum(w / w.sum())
         cdf /= cdf[-1]
-        for u in np.unique(np.concatenate([cdf, np.nextafter(cdf, 0), np.nextafter(cdf, 2)])):
-            if 0 <= u < 1:
-                assert _kernels.weighted_draw(kernel_weights(w), n, w.sum(), u) == (
-                    np.searchsorted(cdf, u, side="right"))
-    for bad in [(np.ones(3), 4, 3.0, 0.5), (np.ones(3), 3, 0.0, 0.5), (np.ones(3), 3, 3.0, 1.0),
-                (np.ones(3), 0, 3.0, 0.5), (np.ones(3, np.float32), 3, 3.0, 0.5)]:
+        u = np.unique(np.concatenate([cdf, np.nextafter(cdf, 0), np.nextafter(cdf, 2)]))
+        u = np.ascontiguousarray(u[(u >= 0) & (u < 1)][::-1])  # in any order
+        drawn, positive = _kernels.weighted_draws(kernel_weights(w), n, w.sum(), u,
+                                                  np.empty(0, dtype=np.intp))
+        np.testing.assert_array_equal(drawn, np.searchsorted(cdf, u, side="right"))
+        assert positive == n
+    with pytest.raises(ValueError, match="Fewer non-zero"):
+        weighted_samples(np.array([0.0, 1.0, 0.0]), 2, np.random.RandomState(0))
+    none = np.empty(0, dtype=np.intp)
+    for bad in [(np.ones(3), 4, 3.0, np.array([0.5]), none),
+                (np.ones(3), 3, 0.0, np.array([0.5]), none),
+                (np.ones(3), 3, 3.0, np.array([1.0]), none),
+                (np.ones(3), 3, 3.0, np.array([0.5]), np.array([2, 1], dtype=np.intp)),
+                (np.ones(3), 3, 3.0, np.array([0.5]), np.array([3], dtype=np.intp)),
+                (np.ones(3, np.float32), 3, 3.0, np.array([0.5]), none)]:
         with pytest.raises(_kernels.KernelArgumentError):
-            _kernels.weighted_draw(*bad)
+            _kernels.weighted_draws(*bad)
 
 
 def test_kmeans_plusplus_on_points_fewer_than_centres():
