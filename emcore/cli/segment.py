@@ -473,6 +473,12 @@ def _status(err: BaseException) -> int:
     return USAGE_ERROR if isinstance(err, (ValueError, TypeError)) else FAILURE
 
 
+def _about(source: str, err: BaseException) -> str:
+    """The one-line report of a file's error, naming the file once."""
+    text = str(err)
+    return text if text.startswith(source) else f"{source}: {text}"
+
+
 def run(args):
     from importlib.util import find_spec
 
@@ -489,7 +495,7 @@ def run(args):
             summary = run_job(jobs[0], args, args.threads, stdin_bytes,
                               tick=(lambda n, v: bar.update(1)) if bar is not None else None)
         except Refused as err:
-            notice(args, f"{jobs[0].source}: {err}")
+            notice(args, _about(jobs[0].source, err))
             return err.status
         finally:
             if bar is not None:
@@ -523,9 +529,10 @@ def run(args):
                 if getattr(args, "debug", False) and not isinstance(job.error, Refused):
                     raise job.error
                 if isinstance(job.error, Refused):
-                    notice(args, f"{job.source}: {job.error}")
+                    notice(args, _about(job.source, job.error))
                 else:
-                    print(f"emcore segment: error: {job.source}: {job.error}", file=sys.stderr)
+                    print(f"emcore segment: error: {_about(job.source, job.error)}",
+                          file=sys.stderr)
                 status = status or _status(job.error)
     finally:
         if bar is not None:
