@@ -411,7 +411,7 @@ def distinct_colors(pixels: ArrayLike, z_order: bool = False, n_threads: int | N
     if pixels.ndim != 2:
         raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")
     if pixels.dtype == np.uint8 and pixels.shape[1] == 3:  # Z-order from the bitmap itself
-        code_bits = np.zeros(1 << 18, dtype=np.uint64)  # a bit per 24-bit colour code
+        code_bits = np.empty(1 << 18, dtype=np.uint64)  # a bit per 24-bit code (set whole)
         threads = resolve_n_threads(n_threads, work_of(pixels, 1))
         return _colors.unique_rgb8(pixels, code_bits, np.empty(1 << 18, dtype=np.uint32),
                                    z_order, threads)
@@ -623,6 +623,15 @@ def _metadata_options(fmt: str, metadata: dict | None) -> dict[str, object]:
     return options
 
 
+def _write_bytes(file: str | io.BytesIO, data: bytes) -> None:
+    """``data`` into a binary file object, or into the file at a path."""
+    if hasattr(file, "write"):
+        file.write(data)
+    else:
+        with open(file, "wb") as f:
+            f.write(data)
+
+
 def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
                 labels: np.ndarray | None = None, palette: np.ndarray | None = None,
                 icc_profile: bytes | None = None, metadata: dict | None = None,
@@ -642,12 +651,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         buf = io.BytesIO()
         write_image(buf, fmt, image, labels=labels, palette=palette, icc_profile=icc_profile,
                     metadata=metadata, n_threads=n_threads)
-        data = optimized_png(buf.getvalue())
-        if hasattr(file, "write"):
-            file.write(data)
-        else:
-            with open(file, "wb") as f:
-                f.write(data)
+        _write_bytes(file, optimized_png(buf.getvalue()))
         return
     if fmt == "NPY":
         if isinstance(file, io.BytesIO):
@@ -691,13 +695,9 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         if fmt == "PNG" and im.width * im.height >= _png.LARGE_PIXELS:
             stored = io.BytesIO()  # the data deflated again in pieces, on threads
             im.save(stored, format=fmt, **{**options, "compress_level": 0})
-            data = _png.recompressed(stored.getvalue(), PNG_LEVEL, strategy, resolve_n_threads(
-                n_threads, 2 * len(stored.getvalue())))
-            if hasattr(file, "write"):
-                file.write(data)
-            else:
-                with open(file, "wb") as f:
-                    f.write(data)
+            data = stored.getvalue()
+            _write_bytes(file, _png.recompressed(data, PNG_LEVEL, strategy,
+                                                 resolve_n_threads(n_threads, 2 * len(data))))
         else:
             im.save(file, format=fmt, **options)
     except (OSError, ValueError, KeyError, OverflowError) as err:

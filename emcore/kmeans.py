@@ -27,12 +27,18 @@ if TYPE_CHECKING:
 ALGORITHMS = ("lloyd", "elkan")
 
 
+def weighted_mean(source):
+    """((1, D) float64 weighted mean, total weight) of a sample source, by one
+    one-centre Lloyd pass."""
+    stats, _ = source.lloyd(np.zeros((1, source.n_features), dtype=source.dtype))
+    return stats[:, 1:] / stats[:, :1], stats[0, 0]
+
+
 def total_variance(source):
     """Sum over features of the weighted variance, by two one-centre Lloyd passes:
     the first gives the weighted mean, the second the inertia about it."""
-    stats, _ = source.lloyd(np.zeros((1, source.n_features), dtype=source.dtype))
-    mean = stats[:, 1:] / stats[:, :1]
-    return source.lloyd(mean.astype(source.dtype))[1] / stats[0, 0]
+    mean, total = weighted_mean(source)
+    return source.lloyd(mean.astype(source.dtype))[1] / total
 
 
 def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):

@@ -18,9 +18,9 @@ from emcore._validation import (check_bool, check_choice, check_declared_params,
                                 weight_total)
 from emcore._threads import resolve_n_threads, work_of
 from emcore._dask import is_dask_array, map_rows
-from emcore._sources import log_density, nearest_labels, samples_for_fit
+from emcore._sources import InMemorySamples, log_density, nearest_labels, samples_for_fit
 from emcore.exceptions import convergence_warning
-from emcore.kmeans import KMeans, kmeans_plusplus, weighted_samples
+from emcore.kmeans import KMeans, kmeans_plusplus, weighted_mean, weighted_samples
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -215,10 +215,8 @@ class GaussianMixture(EstimatorMixin):
         of their samples (the start's sums are centred on them)."""
         k = self.n_components
         if k == 1:  # one component: every start labels every sample 0; centred on the mean
-            stats, _ = summaries.merge([summaries.lloyd_sums(
-                X, np.zeros((1, X.shape[1]), X.dtype), w, n_threads=n_threads,
-                check_weights=False)])
-            return np.zeros(len(X), dtype=np.int32), stats[:, 1:] / stats[:, :1]
+            mean, _ = weighted_mean(InMemorySamples(X, w, n_threads))
+            return np.zeros(len(X), dtype=np.int32), mean
         if self.init_params == "kmeans":
             km = KMeans(k, n_init=1, random_state=random_state, n_threads=n_threads)
             km.fit(X, sample_weight=w)
