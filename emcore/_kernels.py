@@ -229,8 +229,11 @@ def _centers(X, centers, name):
 
 
 def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_inertia,
-               n_threads):
-    """Assignment and per-block cluster sums: emcore/_kmeans.pyx."""
+               n_threads, reach=None, moved=-1.0):
+    """Assignment and per-block cluster sums: emcore/_kmeans.pyx. ``reach`` (see
+    :func:`reach_slots`), when given, receives each tile's reach; with ``moved`` >= 0
+    (no centre farther than that from the centres of the pass that wrote it) the reach
+    in place narrows the search. The result is the same."""
     _samples(X)
     k = _centers(X, centers, "centers")
     _weights(sample_weight, X.shape[0])
@@ -241,8 +244,27 @@ def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_
     _writable(_array(block_inertia, "block_inertia", np.float64, 1, (n_blocks,)),
               "block_inertia")
     _blocks(X.shape[0], block_size, n_blocks)
+    if reach is None:
+        reach = np.empty(0)
+    else:
+        _writable(_array(reach, "reach", np.float64, 1, (reach_slots(n_blocks, block_size),)),
+                  "reach")
+    moved = float(moved)
+    if not moved < np.inf:  # NaN or infinite: no bound
+        moved = -1.0
     _kmeans.lloyd_pass(X, sample_weight, centers, labels, int(block_size), block_sums,
-                       block_inertia, _threads(n_threads))
+                       block_inertia, reach, moved, _threads(n_threads))
+
+
+def lloyd_prunes(n_centers, n_features):
+    """Whether lloyd_pass narrows its search (and so has a use for ``reach``)."""
+    min_centers, max_features = _kmeans.PRUNED
+    return n_centers >= min_centers and n_features <= max_features
+
+
+def reach_slots(n_blocks, block_size):
+    """The length of :func:`lloyd_pass`'s ``reach``: a slot per tile of every block."""
+    return int(n_blocks) * -(-int(block_size) // TILE)
 
 
 def weighted_draws(sample_weight, n_samples, total, u, excluded):

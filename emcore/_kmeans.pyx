@@ -8,7 +8,7 @@ are computed a tile of samples at a time (structure-of-arrays, vectorised).
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, sqrt
 from libc.stdlib cimport free, malloc
 
 from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
@@ -46,11 +46,15 @@ cdef inline void tile_sq_distances(
 # the full search: CANDIDATE_MARGIN covers the rounding of a computed distance
 # (relative 1e-6 at most with PRUNE_MAX_FEATURES float32 terms). Samples in
 # colour order (emcore/_codes.pxd) make tiles small boxes: a photo's tile keeps
-# about 30 of 256 centres.
+# about 30 of 256 centres. A pass also keeps each tile's reach, its samples'
+# largest squared distance to their nearest centre: when no centre has moved more
+# than m since, every sample is within sqrt(reach) + m of some centre (its old
+# nearest one, moved), a second bound on U that keeps about 18 instead of 32.
 cdef double CANDIDATE_MARGIN = 1.0001
 cdef enum:
     PRUNE_MIN_CENTERS = 16   # below this the test costs more than the search it saves
     PRUNE_MAX_FEATURES = 8
+PRUNED = (PRUNE_MIN_CENTERS, PRUNE_MAX_FEATURES)  # for the door: when reach is of use
 
 
 cdef inline int tile_candidates(
@@ -58,13 +62,14 @@ cdef inline int tile_candidates(
         const double *centers_t,     # IN (D, K) the centres, feature by feature
         int n_centers,
         int n_features,
+        double upper,                # IN a bound on each sample's nearest squared distance
         double *far,                 # SCRATCH (K,)
         double *gap,                 # SCRATCH (K,)
         int *candidate) noexcept nogil:  # OUT (K + 8,) the centres kept, in index order
     """The centres that can be nearest to a sample of the tile; returns their count."""
-    cdef int i, j, u
+    cdef int i, j, u, m
     cdef floating lo_t, hi_t
-    cdef double upper
+    cdef double corner
     cdef double low4[4]
     cdef double box[8]
     if n_features == 3 or n_features == 4:  # RGB(A): three features in one pass
@@ -90,10 +95,15 @@ cdef inline int tile_candidates(
     for j in range(0, n_centers - 3, 4):
         for u in range(4):
             low4[u] = emc_mind(far[j + u], low4[u])
-    upper = emc_mind(emc_mind(low4[0], low4[1]), emc_mind(low4[2], low4[3]))
+    corner = emc_mind(emc_mind(low4[0], low4[1]), emc_mind(low4[2], low4[3]))
     for j in range(n_centers - n_centers % 4, n_centers):
-        upper = emc_mind(far[j], upper)
-    return emc_indices_at_most(gap, n_centers, upper * CANDIDATE_MARGIN, candidate)
+        corner = emc_mind(far[j], corner)
+    m = emc_indices_at_most(gap, n_centers, emc_mind(upper, corner) * CANDIDATE_MARGIN,
+                            candidate)
+    if m == 0:  # only a wrong reach bounds less than the nearest centre's distance: the
+        # corner bound always keeps that centre, so the search never runs on none
+        m = emc_indices_at_most(gap, n_centers, corner * CANDIDATE_MARGIN, candidate)
+    return m
 
 
 cdef inline void add_feature_box_distances(
@@ -173,12 +183,13 @@ cdef inline void tile_nearest(
         double *far,               # SCRATCH (K,) with centers_t
         double *gap,               # SCRATCH (K,) with centers_t
         int *candidate,            # SCRATCH (K + 8,) with centers_t
-        floating *picked) noexcept nogil:  # SCRATCH (K, D) with centers_t
+        floating *picked,          # SCRATCH (K, D) with centers_t
+        double upper) noexcept nogil:  # IN with centers_t: a bound on every nearest distance
     cdef int j, jj, t, i, first, m = n_centers
     cdef const floating *c
     cdef floating v0, v1, v2, d
     if centers_t != NULL:
-        m = tile_candidates(xs, centers_t, n_centers, n_features, far, gap, candidate)
+        m = tile_candidates(xs, centers_t, n_centers, n_features, upper, far, gap, candidate)
     if floating is float and (n_features == 3 or n_features == 4):  # RGB, RGBA: _vecmath.h
         if m == n_centers:
             nearest_in_rows(xs, n_features, centers, n_centers, best, label)
@@ -338,6 +349,14 @@ cdef inline void flush_run(double *row, double *acc, int n) noexcept nogil:
         acc[d] = 0
 
 
+cdef inline double tile_reach(const floating *best) noexcept nogil:  # IN (TILE,)
+    """The largest nearest distance in a tile (its slots past n repeat sample i0,
+    load_tile, so a max over all of them); a local of its own (see box_gap)."""
+    cdef floating low, high
+    lane_min_max(best, &low, &high)
+    return high
+
+
 cdef double *transposed(const floating *centers, int n_centers,
                         int n_features) noexcept nogil:
     """A malloc'ed (D, K) float64 copy of (K, D) centres (free() it), or NULL."""
@@ -359,8 +378,14 @@ def lloyd_pass(
         Py_ssize_t block_size,
         double[:, :, ::1] block_sums,       # OUT (B, K, 1 + D): weight, then sum w x
         double[::1] block_inertia,          # OUT (B,) sum w ||x - c||^2
+        double[::1] reach,                  # IN/OUT (B ceil(block_size / TILE),) or (0,)
+        double moved,                       # IN no centre moved farther since reach, or < 0
         int n_threads):
-    """Assign every sample to its nearest centre and sum the clusters' weights and points."""
+    """Assign every sample to its nearest centre and sum the clusters' weights and points.
+    Each tile's reach (its samples' largest squared distance to their nearest centre)
+    is written to ``reach`` when it has room; when ``moved`` >= 0, the reach in place
+    (of a pass whose centres each lay at most ``moved`` from these) narrows the search.
+    The labels and sums are the same either way."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_sums.shape[0]
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, tile, i0, n, start, end
@@ -379,8 +404,10 @@ def lloyd_pass(
     cdef int *candidate = NULL        # (K + 8,) with pruning
     cdef floating *picked = NULL      # (K, D) with pruning
     cdef double *centers_t = NULL     # (D, K) with pruning, shared by the threads
-    cdef double inertia
+    cdef double inertia, upper, radius
+    cdef Py_ssize_t slot, tiles_per_block = (block_size + TILE - 1) // TILE
     cdef bint prune = (n_centers >= PRUNE_MIN_CENTERS and n_features <= PRUNE_MAX_FEATURES)
+    cdef bint keep = reach.shape[0] > 0, use = reach.shape[0] > 0 and moved >= 0
     cdef Py_ssize_t xs_bytes = n_features * TILE * sizeof(floating)
     cdef Py_ssize_t row_bytes = TILE * sizeof(floating)
     cdef Py_ssize_t label_bytes = TILE * sizeof(int)
@@ -425,8 +452,15 @@ def lloyd_pass(
                 i0 = start + tile * TILE
                 n = min(<Py_ssize_t> TILE, end - i0)
                 load_tile(&X[0, 0], i0, n, n_features, xs)
+                slot = b * tiles_per_block + tile
+                upper = INFINITY
+                if use:
+                    radius = sqrt(reach[slot]) + moved
+                    upper = radius * radius
                 tile_nearest(xs, &centers[0, 0], n_centers, n_features, best, tile_label,
-                             dist, centers_t, far, gap, candidate, picked)
+                             dist, centers_t, far, gap, candidate, picked, upper)
+                if keep:
+                    reach[slot] = tile_reach(best)
                 for t in range(n):
                     labels[i0 + t] = tile_label[t]
                 add_tile_to_sums(xs, &sample_weight[0], w_step, i0, n, n_features, tile_label,

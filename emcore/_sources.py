@@ -76,6 +76,8 @@ class InMemorySamples:
         self.total_weight = weight_total(w)
         self.n_weighted = n_weighted(w)
         self._scratch_labels = None
+        self._reach = None  # each tile's reach under _reach_centers (lloyd_sums)
+        self._reach_centers = None
 
     def overflow_error(self, what):
         return overflow_error(*value_range(self.X), self.dtype, what)
@@ -96,9 +98,20 @@ class InMemorySamples:
             if self._scratch_labels is None:
                 self._scratch_labels = np.empty(self.X.shape[0], dtype=np.int32)
             labels = self._scratch_labels
-        return summaries.merge([summaries.lloyd_sums(self.X, centers, self.w, labels=labels,
-                                                     n_threads=self.n_threads,
-                                                     check_weights=False)])
+        centers = np.ascontiguousarray(centers, dtype=self.dtype)
+        reach, moved = None, -1.0
+        if _kernels.lloyd_prunes(*centers.shape):  # the last pass's reach narrows this one
+            if self._reach is None:
+                self._reach = np.empty(summaries.reach_length(self.X.shape[0]))
+            elif self._reach_centers is not None:
+                moved = summaries.farthest_move(self._reach_centers, centers)
+            reach, self._reach_centers = self._reach, None  # until this pass has written it
+        sums = summaries.lloyd_sums(self.X, centers, self.w, labels=labels,
+                                    n_threads=self.n_threads, check_weights=False,
+                                    reach=reach, moved=moved)
+        if reach is not None:
+            self._reach_centers = centers.copy()
+        return summaries.merge([sums])
 
     def assign(self, centers):
         """(labels, inertia) of the samples under final centres."""

@@ -306,7 +306,10 @@ def test_kernel_door_refuses_inconsistent_arrays():
                     _kernels.lloyd_pass(X, arr(n, dtype=np.float64), arr(k, d),
                                         arr(n, dtype=np.int32), 2048,
                                         arr(1, k, 1 + d, dtype=np.float64),
-                                        arr(1, dtype=np.float64), 2)
+                                        arr(1, dtype=np.float64), 2,
+                                        arr(_kernels.reach_slots(1, 2048), dtype=np.float64)
+                                        if rng.randint(2) else None,
+                                        rng.choice([-1.0, 0.0, 3.0, np.nan]))
                 else:  # responsibilities q, a hard assignment's labels, or both
                     s = 1 + d + (d * (d + 1) // 2 if full else d)
                     use = rng.randint(3)

@@ -76,6 +76,63 @@ def test_posterior_sums_are_the_weighted_moments_and_merge_over_pieces(full):
         summaries.posterior_sums(bad, q, centre, full, w)
 
 
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_pass_narrowed_by_the_last_ones_reach_equals_the_full_search(coffee, dtype,
+                                                                         channels):
+    """Lloyd's iterations at 64 colours, each pass narrowed by the previous pass's
+    reach and the centres' largest move (the fit's own bookkeeping): every pass's
+    labels, sums and inertia bitwise those of a pass without it, whose labels match
+    a recomputation; the reach written is each tile's largest nearest distance. A
+    reach that bounds nothing (zeros, negative, NaN) still finds every nearest centre."""
+    from emcore import _kernels
+    from emcore.image import distinct_colors
+    from emcore.summaries import cluster_centers, farthest_move, reach_length
+    pixels = coffee.reshape(-1, 3)
+    if channels == 4:
+        alpha = (pixels[:, 0].astype(np.int32) + pixels[:, 1]) // 2
+        pixels = np.concatenate([pixels, alpha[:, None].astype(np.uint8)], axis=1)
+    colors, counts, _ = distinct_colors(pixels, z_order=True)
+    X, w = colors[::3].astype(dtype), counts[::3].astype(np.float64)
+    bs = 1000  # not a multiple of the tile: a block's last tile is short
+    centers = X[np.random.RandomState(1).choice(len(X), 64, replace=False)].astype(dtype)
+    reach = np.empty(reach_length(len(X), bs))
+    last, narrowed = None, 0
+    for _ in range(6):
+        plain_labels = np.empty(len(X), dtype=np.int32)
+        plain, plain_inertia = merge([lloyd_sums(X, centers, w, block_size=bs,
+                                                 labels=plain_labels)])
+        moved = -1.0 if last is None else farthest_move(last, centers)
+        assert moved != 0
+        labels = np.empty(len(X), dtype=np.int32)
+        stats, inertia = merge([lloyd_sums(X, centers, w, block_size=bs, labels=labels,
+                                           reach=reach, moved=moved)])
+        np.testing.assert_array_equal(labels, plain_labels)
+        np.testing.assert_array_equal(stats, plain)
+        assert inertia == plain_inertia
+        narrowed += moved >= 0
+        last = centers.copy()
+        centers = cluster_centers(stats, centers)[0].astype(dtype)
+    assert narrowed == 5
+    d = (_float32_search(X, last) if dtype == np.float32
+         else ((X[:, None, :] - last[None, :, :]) ** 2).sum(axis=2))
+    np.testing.assert_array_equal(labels, d.argmin(axis=1))
+    nearest = d.min(axis=1)
+    per_block = -(-bs // _kernels.TILE)  # a slot per tile of every block
+    for block, b in enumerate(range(0, len(X), bs)):
+        for tile, i in enumerate(range(b, min(b + bs, len(X)), _kernels.TILE)):
+            top = nearest[i:min(i + _kernels.TILE, b + bs, len(X))].max()
+            # float32: the kernel's own roundings; float64: up to fused multiply-adds
+            assert reach[block * per_block + tile] == pytest.approx(
+                top, rel=0 if dtype == np.float32 else 1e-12)
+    for wrong in (0.0, -5.0, np.nan):
+        reach[:] = wrong
+        labels = np.empty(len(X), dtype=np.int32)
+        lloyd_sums(X, last, w, block_size=bs, labels=labels, reach=reach, moved=0.0)
+        assert (labels >= 0).all() and (labels < len(last)).all()
+
+
 def _float32_search(X, centers):
     """The squared distances the RGB(A) float32 kernel computes, operation by operation
     ((c - x)^2 for the first channel, then fused multiply-adds), and the nearest centre."""
