@@ -31,7 +31,7 @@ from emcore.kmeans import KMeans, lattice_lloyd
 from emcore.mixture import GaussianMixture
 from emcore.spatial import SpatialGaussianMixture
 from emcore.transparency import (composite_coordinates, constrained_assign, constrained_lloyd,
-                                 integer_entries, opaque_entry_mask)
+                                 integer_entries, integer_polish, opaque_entry_mask)
 
 METHODS = ("kmeans", "gmm")
 #: 'segment': each segment is painted with the mean colour of its pixels (the colour
@@ -570,10 +570,10 @@ def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np
             labels[wrong] = constrained_assign(X[wrong], w[wrong], is_opaque[wrong], start,
                                                opaque, threads)[0]
     palette = integer_entries(start, opaque, scale, samples.dtype)
-    if refine:  # the nearest rounded entry, under the same rules
-        entries = composite_coordinates(palette[:, :-1], palette[:, -1], scale)
-        labels, _ = constrained_assign(X, w, is_opaque, entries, palette[:, -1] == scale,
-                                       threads)
+    if refine:  # on among integer entries, under the same rules
+        palette, labels = integer_polish(X, w, is_opaque, palette, fixed, scale,
+                                         n_threads=threads)
+        palette = palette.astype(samples.dtype)
     order = entry_order(len(palette), palette[:, -1].astype(np.float64), scale)
     return reordered(palette, labels, order)
 

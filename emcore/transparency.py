@@ -80,6 +80,83 @@ def integer_entries(coordinates: np.ndarray, opaque: np.ndarray, scale: float,
     return np.concatenate([color, alpha[:, None]], axis=1).astype(dtype)
 
 
+def nearest_integer_entries(means: np.ndarray, opaque: np.ndarray, scale: float,
+                            reach: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The integer entries (K, C + 1) float64 whose composite coordinates lie nearest
+    ``means`` (K, C + 1), and those coordinates.
+
+    An entry's error over its members is its weight times its squared distance to
+    their mean (plus a constant), so this is the best integer entry for them. For
+    each alpha within ``reach`` of the mean's (``scale`` for ``opaque`` entries),
+    each colour channel's error is a parabola in the colour, least at the nearest
+    integer to its vertex; the alpha whose entry comes nearest wins (the lowest on
+    ties). An alpha of 0 has colour 0.
+    """
+    y = np.asarray(means, dtype=np.float64)
+    n_channels = y.shape[1] - 1
+    _, fitted = straight_entries(y, scale)
+    steps = np.arange(-reach, reach + 1)
+    alphas = np.clip(np.rint(fitted)[:, None] + steps, 0, scale)  # (K, A)
+    alphas[opaque] = scale
+    premultiplied = y[:, None, :-1] + alphas[..., None] / 2  # the vertex, premultiplied
+    with np.errstate(divide="ignore", invalid="ignore"):
+        color = np.where(alphas[..., None] > 0,
+                         np.clip(np.rint(premultiplied * scale / alphas[..., None]), 0, scale),
+                         0.0)
+    coords = np.concatenate([color * (alphas / scale)[..., None] - (alphas / 2)[..., None],
+                             (alphas * (np.sqrt(n_channels) / 2))[..., None]], axis=2)
+    error = ((coords - y[:, None, :]) ** 2).sum(axis=2)
+    best = np.argmin(error, axis=1)
+    rows = np.arange(len(y))
+    entries = np.concatenate([color[rows, best], alphas[rows, best][:, None]], axis=1)
+    return entries, coords[rows, best]
+
+
+def integer_polish(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray, palette: np.ndarray,
+                   fixed: np.ndarray, scale: float, max_iter: int = 20,
+                   n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's iterations among integer entries: each sample takes its nearest entry
+    under the palette's rules, then each entry moves to the integer entry nearest its
+    members' mean when that is nearer than where it is, until none moves. The error
+    never rises: both steps lower it or keep it.
+
+    Parameters
+    ----------
+    X, w, is_opaque
+        As for :func:`constrained_lloyd`.
+    palette : ndarray (K, C + 1)
+        Integer entries, straight colour then alpha (:func:`integer_entries`).
+    fixed : ndarray (K,) bool
+        Entries that never move.
+    scale : float
+    max_iter : int, default 20
+
+    Returns
+    -------
+    palette : ndarray (K, C + 1) float64
+    labels : ndarray (M,) int32, each sample's entry
+    """
+    palette = np.array(palette, dtype=np.float64, copy=True)
+    entries = composite_coordinates(palette[:, :-1], palette[:, -1], scale)
+    parts = _parts(X, w, is_opaque)
+    def assign():
+        opaque = palette[:, -1] == scale  # only grows: an opaque entry stays opaque
+        return (*constrained_assign(X, w, is_opaque, entries, opaque, n_threads, parts), opaque)
+    labels, stats, opaque = assign()
+    for _ in range(max_iter):
+        movable = np.flatnonzero((stats[:, 0] > 0) & ~fixed)
+        means = stats[movable, 1:] / stats[movable, :1]
+        candidate, coords = nearest_integer_entries(means, opaque[movable], scale)
+        nearer = (((coords - means) ** 2).sum(axis=1)
+                  < ((entries[movable] - means) ** 2).sum(axis=1))
+        if not nearer.any():
+            break
+        palette[movable[nearer]] = candidate[nearer]
+        entries[movable[nearer]] = coords[nearer]
+        labels, stats, opaque = assign()
+    return palette, labels
+
+
 def _nearest(X: np.ndarray, w: np.ndarray, centers: np.ndarray,
              n_threads: int) -> tuple[np.ndarray, np.ndarray]:
     """Labels of X's rows among ``centers`` and the (K, 1 + D) weight and sum of each."""

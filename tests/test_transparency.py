@@ -6,7 +6,7 @@ from PIL import Image as PILImage
 
 from emcore import segment_image
 from emcore.transparency import (composite_coordinates, constrained_lloyd, integer_entries,
-                                 straight_entries)
+                                 integer_polish, nearest_integer_entries, straight_entries)
 
 
 def _composites(rgba):
@@ -74,20 +74,28 @@ def _reference_constrained_lloyd(X, w, is_opaque, centers, opaque, fixed, top, n
     return centers, labels
 
 
-def test_constrained_lloyd_against_numpy(chelsea):
-    rgba = _rgba(chelsea)[::3, ::3].reshape(-1, 4)
+def _constrained_fit(chelsea, step, k, max_iter):
+    """The feathered photo's distinct visible values (every step-th pixel) and a
+    constrained fit of a transparent entry and k - 1 sampled ones:
+    (values, X, w, is_opaque, start, fixed, centers, labels, opaque entries)."""
+    rgba = _rgba(chelsea)[::step, ::step].reshape(-1, 4)
     rgba = rgba[rgba[:, 3] > 0]
     values, counts = np.unique(rgba, axis=0, return_counts=True)
     X = composite_coordinates(values[:, :3], values[:, 3], 255)
     w = counts.astype(np.float64)
     is_opaque = values[:, 3] == 255
     rng = np.random.RandomState(0)
-    start = np.concatenate([np.zeros((1, 4)), X[rng.choice(len(X), 7, replace=False)]])
-    d = ((X[:, None, :] - start[None]) ** 2).sum(2)
-    start_labels = np.argmin(d, 1).astype(np.int32)
-    fixed = np.arange(8) == 0
+    start = np.concatenate([np.zeros((1, 4)), X[rng.choice(len(X), k - 1, replace=False)]])
+    start_labels = np.argmin(((X[:, None, :] - start[None]) ** 2).sum(2), 1).astype(np.int32)
+    fixed = np.arange(k) == 0
     centers, labels, opaque = constrained_lloyd(X, w, is_opaque, start, start_labels, fixed,
-                                                255, max_iter=50)
+                                                255, max_iter=max_iter)
+    return values, X, w, is_opaque, start, fixed, centers, labels, opaque
+
+
+def test_constrained_lloyd_against_numpy(chelsea):
+    _, X, w, is_opaque, start, fixed, centers, labels, opaque = _constrained_fit(chelsea, 3,
+                                                                                 8, 50)
     assert opaque.any() and not opaque[0]
     top = 255 * np.sqrt(3) / 2
     ref_centers, ref_labels = _reference_constrained_lloyd(X, w, is_opaque, start, opaque,
@@ -96,6 +104,60 @@ def test_constrained_lloyd_against_numpy(chelsea):
     np.testing.assert_allclose(centers, ref_centers, rtol=1e-9, atol=1e-9)
     assert (centers[opaque, -1] == top).all() and (centers[0] == 0).all()
     assert opaque[labels[is_opaque]].all()  # opaque samples only on opaque entries
+
+
+def test_nearest_integer_entries_against_every_integer_entry():
+    """Against the exhaustive search: every colour 0..255 on every channel for each
+    alpha within reach of the mean's (and 255 for opaque entries), in float64."""
+    rng = np.random.RandomState(3)
+    rgba = rng.uniform(0, 255, (40, 4))
+    rgba[:5, 3] = rng.uniform(0, 1.5, 5)  # near transparent
+    rgba[5:10, 3] = rng.uniform(253.5, 255, 5)  # near opaque
+    means = composite_coordinates(rgba[:, :3], rgba[:, 3], 255)
+    opaque = np.arange(40) % 7 == 0
+    entries, coords = nearest_integer_entries(means, opaque, 255)
+    np.testing.assert_allclose(coords, composite_coordinates(entries[:, :3], entries[:, 3],
+                                                             255), rtol=0, atol=1e-9)
+    colours = np.arange(256.0)
+    for j in range(40):
+        fitted = np.clip(means[j, -1] * 2 / np.sqrt(3), 0, 255)
+        alphas = [255.0] if opaque[j] else np.unique(np.clip(np.rint(fitted) + np.arange(-2, 3),
+                                                             0, 255))
+        best = np.inf
+        for a in alphas:
+            per_channel = [((colours * a / 255 - a / 2 - means[j, i]) ** 2).min()
+                           for i in range(3)]
+            best = min(best, sum(per_channel) + (a * np.sqrt(3) / 2 - means[j, -1]) ** 2)
+        assert ((coords[j] - means[j]) ** 2).sum() == pytest.approx(best, rel=1e-12, abs=1e-12)
+        assert entries[j, 3] in alphas and (entries[j] == np.rint(entries[j])).all()
+
+
+def test_integer_polish_never_raises_the_error_and_keeps_the_rules(chelsea):
+    """From rounded k-means centres: the composite error (textbook formula over black
+    and white) never rises, opaque pixels stay on opaque entries, the transparent
+    entry stays, and every sample is on its nearest entry under those rules."""
+    values, X, w, is_opaque, _, fixed, centers, _, opaque = _constrained_fit(chelsea, 2, 16, 3)
+    rounded = integer_entries(centers, opaque, 255, np.float64)
+
+    def error(palette, labels):
+        over_black, over_white = _composites(values)
+        entry_black, entry_white = _composites(palette[labels])
+        return (w * (((over_black - entry_black) ** 2).sum(1)
+                     + ((over_white - entry_white) ** 2).sum(1)) / 2).sum()
+
+    entries = composite_coordinates(rounded[:, :3], rounded[:, 3], 255)
+    d = ((X[:, None, :] - entries[None]) ** 2).sum(2)
+    d[np.ix_(is_opaque, rounded[:, 3] != 255)] = np.inf
+    before = error(rounded, np.argmin(d, 1))
+    palette, polished = integer_polish(X, w, is_opaque, rounded, fixed, 255)
+    after = error(palette, polished)
+    assert after <= before * (1 + 1e-12)
+    assert (palette == np.rint(palette)).all() and (palette[0] == 0).all()
+    assert (palette[polished[is_opaque], 3] == 255).all()
+    entries = composite_coordinates(palette[:, :3], palette[:, 3], 255)
+    d = ((X[:, None, :] - entries[None]) ** 2).sum(2)
+    d[np.ix_(is_opaque, palette[:, 3] != 255)] = np.inf
+    np.testing.assert_allclose(d[np.arange(len(X)), polished], d.min(1), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("dither", [0.0, 0.8])
