@@ -27,7 +27,8 @@ from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_
                                srgb_to_linear)
 from emcore.image import (distinct_colors, entry_order, read_picture, reordered, save_image,
                           split_alpha)
-from emcore.kmeans import KMeans, lattice_lloyd
+from emcore._sources import InMemorySamples
+from emcore.kmeans import KMeans, lattice_lloyd, total_variance
 from emcore.mixture import GaussianMixture
 from emcore.spatial import SpatialGaussianMixture
 from emcore.transparency import (composite_coordinates, constrained_assign, constrained_lloyd,
@@ -521,7 +522,8 @@ def finish(samples: ImageSamples, model: Model, *,
     if samples.transparent:
         palette, sample_labels = _alpha_palette(samples, sample_labels, centres,
                                                 refine=isinstance(model, KMeans),
-                                                n_threads=n_threads)
+                                                n_threads=n_threads,
+                                                tol=getattr(model, "tol", 0.0))
     elif isinstance(model, KMeans) and repaint == "segment" and samples.has_lattice:
         # k-means goes on to the best palette of integers (of 8-bit entries for a
         # 16-bit image written indexed), not merely its centres rounded
@@ -540,7 +542,8 @@ def finish(samples: ImageSamples, model: Model, *,
 
 
 def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np.ndarray, *,
-                   refine: bool, n_threads: int | None) -> tuple[np.ndarray, np.ndarray]:
+                   refine: bool, n_threads: int | None,
+                   tol: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The palette (K, C + 1) of an image with alpha, and each sample's entry.
 
     Entry 0 is fully transparent when the image has transparent pixels. k-means
@@ -560,9 +563,10 @@ def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np
     start = np.concatenate([np.zeros((reserved, X.shape[1])), centres]).astype(np.float64)
     labels = np.asarray(sample_labels, dtype=np.int32) + reserved
     fixed = np.arange(len(start)) < reserved
-    if refine:
+    if refine:  # k-means' stopping rule: tol times the mean variance per feature
+        tol = tol * total_variance(InMemorySamples(X, w, threads)) / X.shape[1] if tol else 0.0
         start, labels, opaque = constrained_lloyd(X, w, is_opaque, start, labels, fixed, scale,
-                                                  n_threads=threads)
+                                                  tol=tol, n_threads=threads)
     else:
         opaque = opaque_entry_mask(labels, w, is_opaque, len(start), fixed)
         wrong = is_opaque & ~opaque[labels]

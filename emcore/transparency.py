@@ -209,9 +209,10 @@ def opaque_entry_mask(labels: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
 
 def constrained_lloyd(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
                       centers: np.ndarray, labels: np.ndarray, fixed: np.ndarray,
-                      scale: float, max_iter: int = 30,
+                      scale: float, max_iter: int = 30, tol: float = 0.0,
                       n_threads: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lloyd iterations in composite coordinates under the palette's rules.
+    """Lloyd iterations in composite coordinates under the palette's rules, until the
+    labels stop changing or the centres move (squared, summed) by ``tol`` at most.
 
     Parameters
     ----------
@@ -229,6 +230,9 @@ def constrained_lloyd(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
         Entries that never move (the transparent one).
     scale : float
     max_iter : int, default 30
+    tol : float, default 0
+        Absolute, as k-means' (scikit-learn's rule: its ``tol`` times the samples'
+        mean variance per feature).
 
     Returns
     -------
@@ -249,6 +253,11 @@ def constrained_lloyd(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
             break
         previous = labels
         filled = (stats[:, 0] > 0) & ~fixed
+        moved = centers.copy()
         centers[filled] = stats[filled, 1:] / stats[filled, :1]
         centers[opaque_entries, -1] = opaque_alpha
+        if ((centers - moved) ** 2).sum() <= tol:  # then labels of these centres
+            labels, _ = constrained_assign(X, w, is_opaque, centers, opaque_entries,
+                                           n_threads, parts)
+            break
     return centers, labels, opaque_entries

@@ -54,27 +54,34 @@ def test_straight_entries_invert_the_coordinates():
     np.testing.assert_array_equal(entries, rgba.astype(np.uint8))
 
 
-def _reference_constrained_lloyd(X, w, is_opaque, centers, opaque, fixed, top, n_iter):
+def _reference_constrained_lloyd(X, w, is_opaque, centers, opaque, fixed, top, n_iter,
+                                 tol=0.0):
     """The same rules in plain float64 numpy (every distance computed)."""
     centers = centers.copy()
     centers[opaque, -1] = top
-    labels = None
-    for _ in range(n_iter):
+
+    def assign():
         d = ((X[:, None, :] - centers[None]) ** 2).sum(2)
         d[np.ix_(is_opaque, ~opaque)] = np.inf
-        new = np.argmin(d, axis=1)
+        return np.argmin(d, axis=1)
+    labels = None
+    for _ in range(n_iter):
+        new = assign()
         if labels is not None and np.array_equal(new, labels):
             break
         labels = new
+        before = centers.copy()
         for j in range(len(centers)):
             if fixed[j] or not (labels == j).any():
                 continue
             centers[j] = np.average(X[labels == j], axis=0, weights=w[labels == j])
         centers[opaque, -1] = top
+        if ((centers - before) ** 2).sum() <= tol:
+            return centers, assign()
     return centers, labels
 
 
-def _constrained_fit(chelsea, step, k, max_iter):
+def _constrained_fit(chelsea, step, k, max_iter, tol=0.0):
     """The feathered photo's distinct visible values (every step-th pixel) and a
     constrained fit of a transparent entry and k - 1 sampled ones:
     (values, X, w, is_opaque, start, fixed, centers, labels, opaque entries)."""
@@ -89,17 +96,20 @@ def _constrained_fit(chelsea, step, k, max_iter):
     start_labels = np.argmin(((X[:, None, :] - start[None]) ** 2).sum(2), 1).astype(np.int32)
     fixed = np.arange(k) == 0
     centers, labels, opaque = constrained_lloyd(X, w, is_opaque, start, start_labels, fixed,
-                                                255, max_iter=max_iter)
+                                                255, max_iter=max_iter, tol=tol)
     return values, X, w, is_opaque, start, fixed, centers, labels, opaque
 
 
-def test_constrained_lloyd_against_numpy(chelsea):
+@pytest.mark.parametrize("tol", [0.0, 1.0])
+def test_constrained_lloyd_against_numpy(chelsea, tol):
+    """To convergence, and stopped by k-means' rule (the centres moved by tol at most,
+    then the labels of the last centres)."""
     _, X, w, is_opaque, start, fixed, centers, labels, opaque = _constrained_fit(chelsea, 3,
-                                                                                 8, 50)
+                                                                                 8, 50, tol)
     assert opaque.any() and not opaque[0]
     top = 255 * np.sqrt(3) / 2
     ref_centers, ref_labels = _reference_constrained_lloyd(X, w, is_opaque, start, opaque,
-                                                           fixed, top, 50)
+                                                           fixed, top, 50, tol)
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(centers, ref_centers, rtol=1e-9, atol=1e-9)
     assert (centers[opaque, -1] == top).all() and (centers[0] == 0).all()
