@@ -229,11 +229,11 @@ def _centers(X, centers, name):
 
 
 def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_inertia,
-               n_threads, reach=None, moved=-1.0):
+               n_threads, reach=None, reach_centers=None):
     """Assignment and per-block cluster sums: emcore/_kmeans.pyx. ``reach`` (see
-    :func:`reach_slots`), when given, receives each tile's reach; with ``moved`` >= 0
-    (no centre farther than that from the centres of the pass that wrote it) the reach
-    in place narrows the search. The result is the same."""
+    :func:`reach_slots`), when given, receives each tile's reach; with
+    ``reach_centers``, the centres it was written under, the reach in place narrows
+    the search. The result is the same."""
     _samples(X)
     k = _centers(X, centers, "centers")
     _weights(sample_weight, X.shape[0])
@@ -249,11 +249,12 @@ def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_
     else:
         _writable(_array(reach, "reach", np.float64, 1, (reach_slots(n_blocks, block_size),)),
                   "reach")
-    moved = float(moved)
-    if not moved < np.inf:  # NaN or infinite: no bound
-        moved = -1.0
+    if reach_centers is None or not len(reach):
+        reach_centers = np.empty((0, X.shape[1]), dtype=X.dtype)
+    else:
+        _array(reach_centers, "reach_centers", X.dtype, 2, (k, X.shape[1]))
     _kmeans.lloyd_pass(X, sample_weight, centers, labels, int(block_size), block_sums,
-                       block_inertia, reach, moved, _threads(n_threads))
+                       block_inertia, reach, reach_centers, _threads(n_threads))
 
 
 def lloyd_prunes(n_centers, n_features):

@@ -349,6 +349,20 @@ cdef inline void flush_run(double *row, double *acc, int n) noexcept nogil:
         acc[d] = 0
 
 
+cdef double farthest_move(const floating *a, const floating *b, int n_centers,
+                          int n_features) noexcept nogil:
+    """The largest distance between a centre of a (K, D) and the same one of b."""
+    cdef int j, i
+    cdef double v, d, top = 0
+    for j in range(n_centers):
+        d = 0
+        for i in range(n_features):
+            v = <double> a[j * n_features + i] - <double> b[j * n_features + i]
+            d = d + v * v
+        top = emc_maxd(top, d)
+    return sqrt(top)
+
+
 cdef inline double tile_reach(const floating *best) noexcept nogil:  # IN (TILE,)
     """The largest nearest distance in a tile (its slots past n repeat sample i0,
     load_tile, so a max over all of them); a local of its own (see box_gap)."""
@@ -379,13 +393,12 @@ def lloyd_pass(
         double[:, :, ::1] block_sums,       # OUT (B, K, 1 + D): weight, then sum w x
         double[::1] block_inertia,          # OUT (B,) sum w ||x - c||^2
         double[::1] reach,                  # IN/OUT (B ceil(block_size / TILE),) or (0,)
-        double moved,                       # IN no centre moved farther since reach, or < 0
-        int n_threads):
+        const floating[:, ::1] reach_centers,  # IN (K, D) the centres reach was written
+        int n_threads):                     # under, or (0, D): reach holds nothing yet
     """Assign every sample to its nearest centre and sum the clusters' weights and points.
     Each tile's reach (its samples' largest squared distance to their nearest centre)
-    is written to ``reach`` when it has room; when ``moved`` >= 0, the reach in place
-    (of a pass whose centres each lay at most ``moved`` from these) narrows the search.
-    The labels and sums are the same either way."""
+    is written to ``reach`` when it has room; with ``reach_centers``, the reach in place
+    narrows the search. The labels and sums are the same either way."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_sums.shape[0]
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, tile, i0, n, start, end
@@ -407,7 +420,10 @@ def lloyd_pass(
     cdef double inertia, upper, radius
     cdef Py_ssize_t slot, tiles_per_block = (block_size + TILE - 1) // TILE
     cdef bint prune = (n_centers >= PRUNE_MIN_CENTERS and n_features <= PRUNE_MAX_FEATURES)
-    cdef bint keep = reach.shape[0] > 0, use = reach.shape[0] > 0 and moved >= 0
+    cdef bint keep = reach.shape[0] > 0
+    cdef bint use = keep and reach_centers.shape[0] == n_centers
+    cdef double moved = farthest_move(&centers[0, 0], &reach_centers[0, 0], n_centers,
+                                      n_features) if use else 0
     cdef Py_ssize_t xs_bytes = n_features * TILE * sizeof(floating)
     cdef Py_ssize_t row_bytes = TILE * sizeof(floating)
     cdef Py_ssize_t label_bytes = TILE * sizeof(int)

@@ -99,16 +99,16 @@ class InMemorySamples:
                 self._scratch_labels = np.empty(self.X.shape[0], dtype=np.int32)
             labels = self._scratch_labels
         centers = np.ascontiguousarray(centers, dtype=self.dtype)
-        reach, moved = None, -1.0
+        reach, reach_centers = None, None
         if _kernels.lloyd_prunes(*centers.shape):  # the last pass's reach narrows this one
             if self._reach is None:
                 self._reach = np.empty(summaries.reach_length(self.X.shape[0]))
-            elif self._reach_centers is not None:
-                moved = summaries.farthest_move(self._reach_centers, centers)
+            if self._reach_centers is not None and self._reach_centers.shape == centers.shape:
+                reach_centers = self._reach_centers
             reach, self._reach_centers = self._reach, None  # until this pass has written it
         sums = summaries.lloyd_sums(self.X, centers, self.w, labels=labels,
                                     n_threads=self.n_threads, check_weights=False,
-                                    reach=reach, moved=moved)
+                                    reach=reach, reach_centers=reach_centers)
         if reach is not None:
             self._reach_centers = centers.copy()
         return summaries.merge([sums])

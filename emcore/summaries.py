@@ -43,7 +43,7 @@ from emcore._validation import (block_layout, check_finite, check_int, check_sam
                                 kernel_weights)
 
 __all__ = ["BlockSums", "block_size_for", "cluster_centers", "em_centre", "em_sums",
-           "farthest_move", "lloyd_sums", "m_step", "merge", "posterior_sums",
+           "lloyd_sums", "m_step", "merge", "posterior_sums",
            "precision_cholesky", "reach_length"]
 
 
@@ -161,7 +161,8 @@ def em_sums(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray,
 def lloyd_sums(X: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | None = None,
                *, block_size: int | None = None, n_threads: int = 1,
                labels: np.ndarray | None = None, check_weights: bool = True,
-               reach: np.ndarray | None = None, moved: float = -1.0) -> BlockSums:
+               reach: np.ndarray | None = None,
+               reach_centers: np.ndarray | None = None) -> BlockSums:
     """One Lloyd assignment over a piece: per-block cluster weights and sums.
 
     Parameters
@@ -180,10 +181,11 @@ def lloyd_sums(X: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | N
     reach : ndarray float64, optional
         IN/OUT, the piece's own array of :func:`reach_length` slots: receives each
         tile's largest squared distance from a sample to its nearest centre.
-    moved : float, default -1
-        When 0 or more: no centre is farther than ``moved`` from the centres of the
-        pass that wrote ``reach``, whose values then narrow the search (about half the
-        candidates at 256 colours). The result is the same either way.
+    reach_centers : ndarray (K, D) of X's dtype, optional
+        The centres of the pass that wrote ``reach``: its values then narrow the
+        search (no sample is farther from its nearest centre than its tile's reach
+        plus the farthest any centre has moved since; about half the candidates at
+        256 colours). The result is the same either way.
 
     Returns
     -------
@@ -199,7 +201,7 @@ def lloyd_sums(X: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | N
     stats = np.empty((n_blocks, k, 1 + d))
     totals = np.empty(n_blocks)
     _kernels.lloyd_pass(X, kernel_weights(w), np.ascontiguousarray(centers, dtype=X.dtype),
-                        labels, block_size, stats, totals, n_threads, reach, moved)
+                        labels, block_size, stats, totals, n_threads, reach, reach_centers)
     return BlockSums(stats, totals)
 
 
@@ -208,14 +210,6 @@ def reach_length(n_samples: int, block_size: int | None = None) -> int:
     block_size, n_blocks = _blocks(n_samples, block_size)
     return _kernels.reach_slots(n_blocks, block_size)
 
-
-def farthest_move(old: np.ndarray, new: np.ndarray) -> float:
-    """The largest distance between a centre in ``old`` and the same one in ``new``
-    (float64 arithmetic on the values given), or -1 when their shapes differ."""
-    if np.shape(old) != np.shape(new):
-        return -1.0
-    step = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)
-    return float(np.sqrt(np.einsum("ij,ij->i", step, step).max(initial=0.0)))
 
 
 def posterior_sums(X: np.ndarray, q: np.ndarray | None, centre: np.ndarray, full: bool,

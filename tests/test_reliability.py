@@ -309,7 +309,7 @@ def test_kernel_door_refuses_inconsistent_arrays():
                                         arr(1, dtype=np.float64), 2,
                                         arr(_kernels.reach_slots(1, 2048), dtype=np.float64)
                                         if rng.randint(2) else None,
-                                        rng.choice([-1.0, 0.0, 3.0, np.nan]))
+                                        arr(k, d) if rng.randint(2) else None)
                 else:  # responsibilities q, a hard assignment's labels, or both
                     s = 1 + d + (d * (d + 1) // 2 if full else d)
                     use = rng.randint(3)

@@ -88,7 +88,7 @@ def test_a_pass_narrowed_by_the_last_ones_reach_equals_the_full_search(coffee, d
     reach that bounds nothing (zeros, negative, NaN) still finds every nearest centre."""
     from emcore import _kernels
     from emcore.image import distinct_colors
-    from emcore.summaries import cluster_centers, farthest_move, reach_length
+    from emcore.summaries import cluster_centers, reach_length
     pixels = coffee.reshape(-1, 3)
     if channels == 4:
         alpha = (pixels[:, 0].astype(np.int32) + pixels[:, 1]) // 2
@@ -103,15 +103,14 @@ def test_a_pass_narrowed_by_the_last_ones_reach_equals_the_full_search(coffee, d
         plain_labels = np.empty(len(X), dtype=np.int32)
         plain, plain_inertia = merge([lloyd_sums(X, centers, w, block_size=bs,
                                                  labels=plain_labels)])
-        moved = -1.0 if last is None else farthest_move(last, centers)
-        assert moved != 0
+        assert last is None or not np.array_equal(last, centers)
         labels = np.empty(len(X), dtype=np.int32)
         stats, inertia = merge([lloyd_sums(X, centers, w, block_size=bs, labels=labels,
-                                           reach=reach, moved=moved)])
+                                           reach=reach, reach_centers=last)])
         np.testing.assert_array_equal(labels, plain_labels)
         np.testing.assert_array_equal(stats, plain)
         assert inertia == plain_inertia
-        narrowed += moved >= 0
+        narrowed += last is not None
         last = centers.copy()
         centers = cluster_centers(stats, centers)[0].astype(dtype)
     assert narrowed == 5
@@ -129,7 +128,7 @@ def test_a_pass_narrowed_by_the_last_ones_reach_equals_the_full_search(coffee, d
     for wrong in (0.0, -5.0, np.nan):
         reach[:] = wrong
         labels = np.empty(len(X), dtype=np.int32)
-        lloyd_sums(X, last, w, block_size=bs, labels=labels, reach=reach, moved=0.0)
+        lloyd_sums(X, last, w, block_size=bs, labels=labels, reach=reach, reach_centers=last)
         assert (labels >= 0).all() and (labels < len(last)).all()
 
 
