@@ -211,7 +211,6 @@ def reach_length(n_samples: int, block_size: int | None = None) -> int:
     return _kernels.reach_slots(n_blocks, block_size)
 
 
-
 def posterior_sums(X: np.ndarray, q: np.ndarray | None, centre: np.ndarray, full: bool,
                    sample_weight: np.ndarray | None = None, *, block_size: int | None = None,
                    n_threads: int = 1, check_weights: bool = True,

@@ -81,13 +81,13 @@ def integer_entries(coordinates: np.ndarray, opaque: np.ndarray, scale: float,
 
 
 def nearest_integer_entries(means: np.ndarray, opaque: np.ndarray, scale: float,
-                            reach: int = 2) -> tuple[np.ndarray, np.ndarray]:
+                            alpha_steps: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """The integer entries (K, C + 1) float64 whose composite coordinates lie nearest
     ``means`` (K, C + 1), and those coordinates.
 
     An entry's error over its members is its weight times its squared distance to
     their mean (plus a constant), so this is the best integer entry for them. For
-    each alpha within ``reach`` of the mean's (``scale`` for ``opaque`` entries),
+    each alpha within ``alpha_steps`` of the mean's (``scale`` for ``opaque`` entries),
     each colour channel's error is a parabola in the colour, least at the nearest
     integer to its vertex; the alpha whose entry comes nearest wins (the lowest on
     ties). An alpha of 0 has colour 0.
@@ -95,7 +95,7 @@ def nearest_integer_entries(means: np.ndarray, opaque: np.ndarray, scale: float,
     y = np.asarray(means, dtype=np.float64)
     n_channels = y.shape[1] - 1
     _, fitted = straight_entries(y, scale)
-    steps = np.arange(-reach, reach + 1)
+    steps = np.arange(-alpha_steps, alpha_steps + 1)
     alphas = np.clip(np.rint(fitted)[:, None] + steps, 0, scale)  # (K, A)
     alphas[opaque] = scale
     premultiplied = y[:, None, :-1] + alphas[..., None] / 2  # the vertex, premultiplied
@@ -139,6 +139,7 @@ def integer_polish(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray, palette:
     palette = np.array(palette, dtype=np.float64, copy=True)
     entries = composite_coordinates(palette[:, :-1], palette[:, -1], scale)
     parts = _parts(X, w, is_opaque)
+
     def assign():
         opaque = palette[:, -1] == scale  # only grows: an opaque entry stays opaque
         return (*constrained_assign(X, w, is_opaque, entries, opaque, n_threads, parts), opaque)
@@ -253,10 +254,10 @@ def constrained_lloyd(X: np.ndarray, w: np.ndarray, is_opaque: np.ndarray,
             break
         previous = labels
         filled = (stats[:, 0] > 0) & ~fixed
-        moved = centers.copy()
+        before = centers.copy()
         centers[filled] = stats[filled, 1:] / stats[filled, :1]
         centers[opaque_entries, -1] = opaque_alpha
-        if ((centers - moved) ** 2).sum() <= tol:  # then labels of these centres
+        if ((centers - before) ** 2).sum() <= tol:  # then labels of these centres
             labels, _ = constrained_assign(X, w, is_opaque, centers, opaque_entries,
                                            n_threads, parts)
             break
