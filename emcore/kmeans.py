@@ -49,10 +49,9 @@ def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     whole loop runs in one kernel call; its random numbers are drawn here first.
     """
     n_trials = 2 + int(np.log(n_clusters))
-    # numpy's choice(N, p=w / w.sum()) to the bit, from the same uniform
-    first = _kernels.weighted_draws(kernel_weights(w), X.shape[0], w.sum(),
-                                    np.array([random_state.random_sample()]),
-                                    np.empty(0, dtype=np.intp))[0][0]
+    # numpy's choice(N, p=w / w.sum()) to the bit: for one draw the same uniform and
+    # search as choice without replacement
+    first = weighted_samples(w, 1, random_state)[0]
     draws = random_state.uniform(size=(n_clusters - 1, n_trials))
     chosen = _kernels.kmeans_plusplus(X, kernel_weights(w), first, draws, n_threads)
     return X[chosen]

@@ -564,9 +564,10 @@ def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np
     labels = np.asarray(sample_labels, dtype=np.int32) + reserved
     fixed = np.arange(len(start)) < reserved
     if refine:  # k-means' stopping rule: tol times the mean variance per feature
-        tol = tol * total_variance(InMemorySamples(X, w, threads)) / X.shape[1] if tol else 0.0
+        absolute_tol = (tol * total_variance(InMemorySamples(X, w, threads)) / X.shape[1]
+                        if tol else 0.0)
         start, labels, opaque = constrained_lloyd(X, w, is_opaque, start, labels, fixed, scale,
-                                                  tol=tol, n_threads=threads)
+                                                  tol=absolute_tol, n_threads=threads)
     else:
         opaque = opaque_entry_mask(labels, w, is_opaque, len(start), fixed)
         wrong = is_opaque & ~opaque[labels]
