@@ -362,3 +362,28 @@ def test_lattice_lloyd_matches_a_float64_reference_and_never_adds_error(k, step,
     for j in np.unique(labels):
         mean = (w[labels == j, None] * X[labels == j]).sum(0) / w[labels == j].sum()
         np.testing.assert_array_equal(centers[j], np.clip(np.rint(mean / step) * step, 0, high))
+
+
+def test_a_fit_narrowed_by_each_pass_reach_is_the_plain_fit_on_any_thread_count(chelsea,
+                                                                                  monkeypatch):
+    """From 16 centres on, every pass of a fit is narrowed by the last pass's reach.
+    The fitted centres, labels, inertia and iteration count are bitwise those of the
+    same fit without it (the plain box-pruned passes), on 1, 2 and 3 threads."""
+    from emcore import _kernels
+    from emcore.image import distinct_colors
+    colors, counts, _ = distinct_colors(chelsea.reshape(-1, 3), z_order=True)
+    X, w = colors.astype(np.float32), counts.astype(np.float64)
+
+    def fit(n_threads):
+        m = KMeans(64, random_state=3, n_threads=n_threads).fit(X, sample_weight=w)
+        return m.cluster_centers_, m.labels_, m.inertia_, m.n_iter_
+
+    narrowed = [fit(t) for t in (1, 2, 3)]
+    with monkeypatch.context() as patch:
+        patch.setattr(_kernels, "lloyd_prunes", lambda n_centers, n_features: False)
+        plain = fit(1)
+    assert plain[3] > 5  # enough passes for the reach to matter
+    for got in narrowed:
+        np.testing.assert_array_equal(got[0], plain[0])
+        np.testing.assert_array_equal(got[1], plain[1])
+        assert got[2] == plain[2] and got[3] == plain[3]
