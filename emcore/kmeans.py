@@ -82,11 +82,11 @@ def relocate_empty_clusters(source, centers, stats):
     distinct colours weighted by their counts (or the data in chunks) relocate
     identically. Only values away from their centre move: with fewer distinct
     points than clusters, the clusters that stay empty keep their centres (the
-    caller warns).
+    caller warns). Returns the clusters given a value.
     """
     empty = np.flatnonzero(stats[:, 0] == 0)
     if len(empty) == 0:
-        return
+        return empty
     values, totals = source.farthest_from_centers(centers, len(empty))
     old_labels = nearest_labels(np.ascontiguousarray(values, dtype=source.dtype), centers)
     for cluster, value, old, total in zip(empty, values, old_labels, totals):
@@ -94,6 +94,33 @@ def relocate_empty_clusters(source, centers, stats):
         stats[old, 1:] -= total * value
         stats[cluster, 0] = total
         stats[cluster, 1:] = total * value
+    return empty
+
+
+def check_over_relaxation(value, name):
+    """A float in [1, 2): ValueError or TypeError otherwise."""
+    value = check_float(value, name, minimum=1)
+    if value >= 2:
+        raise ValueError(f"{name} must be below 2 (at 2 a step can undo the last one), "
+                         f"got {value}")
+    return value
+
+
+def relaxed_step(centers, means, relax, relocated):
+    """The next centres of an over-relaxed Lloyd iteration: each ``relax`` times the way
+    from its centre to its cluster's mean, in float64, then in the centres' dtype.
+
+    With the labels held, cluster j's squared error is its error about the mean plus
+    W_j ||c_j - mean_j||^2, which this step multiplies by (1 - relax)^2 <= 1 for relax
+    in [1, 2): so it never rises, and the next assignment only lowers it. A cluster
+    just given a value (``relocated``) goes to it: it has no direction to follow yet.
+    ``relax`` 1 is Lloyd's step, the means themselves (not c + (mean - c), which rounds).
+    """
+    if relax == 1:
+        return means
+    stepped = centers + relax * (means.astype(np.float64) - centers)
+    stepped[relocated] = means[relocated]
+    return stepped.astype(means.dtype)
 
 
 def lattice_lloyd(X, w, centers, step, low, high, n_threads, max_iter=100):
@@ -183,6 +210,14 @@ class KMeans(EstimatorMixin):
     algorithm : {'lloyd', 'elkan'}, default 'lloyd'
         Both run emcore's exact Lloyd kernel; 'elkan' is accepted because Elkan's
         algorithm gives the same centres and labels.
+    over_relaxation : float in [1, 2), default 1.0
+        Each iteration moves a centre this many times the way to its cluster's
+        mean: 1 is Lloyd's algorithm (scikit-learn's results); above 1 the slow
+        directions converge in fewer iterations and the fit often ends at a lower
+        inertia (the image pipeline uses 1.8). The inertia never rises from one
+        iteration to the next for any value below 2, the stopping rule is the
+        same (the distance to the means), and the returned centres are always
+        their clusters' means.
     copy_x : bool, default True
         Accepted for scikit-learn compatibility: emcore never writes to X.
     verbose : int, default 0
@@ -220,7 +255,8 @@ class KMeans(EstimatorMixin):
     def __init__(self, n_clusters: int = 8, tol: float = 1e-4, max_iter: int = 300,
                  random_state: int | np.random.RandomState | None = None, *,
                  init: str | ArrayLike | Callable[..., ArrayLike] = "k-means++",
-                 n_init: int | str = "auto", algorithm: str = "lloyd", copy_x: bool = True,
+                 n_init: int | str = "auto", algorithm: str = "lloyd",
+                 over_relaxation: float = 1.0, copy_x: bool = True,
                  verbose: int = 0, n_threads: int | None = None,
                  callback: Callable[[int, float], Any] | None = None) -> None:
         self.n_clusters = n_clusters
@@ -230,6 +266,7 @@ class KMeans(EstimatorMixin):
         self.init = init
         self.n_init = n_init
         self.algorithm = algorithm
+        self.over_relaxation = over_relaxation
         self.copy_x = copy_x
         self.verbose = verbose
         self.n_threads = n_threads
@@ -246,6 +283,7 @@ class KMeans(EstimatorMixin):
         "tol": partial(check_float, minimum=0),
         "max_iter": partial(check_int, minimum=1),
         "algorithm": partial(check_choice, choices=ALGORITHMS),
+        "over_relaxation": check_over_relaxation,
         "copy_x": check_bool,
         "verbose": partial(check_int, minimum=0),
         "callback": check_optional_callable,
@@ -291,13 +329,13 @@ class KMeans(EstimatorMixin):
         """Lloyd iterations from ``centers``; returns (centres, n_iter). ``tol`` is a
         callable giving the absolute tolerance (computed on first use: a
         single-iteration fit never needs it)."""
+        relax, last_stats = float(self.over_relaxation), None
         for n_iter in range(1, self.max_iter + 1):
             stats, inertia = source.lloyd(centers)
             _check_inertia(inertia, source)
-            relocate_empty_clusters(source, centers, stats)
-            new_centers, filled = cluster_centers(stats, centers)
-            shift = float(((new_centers.astype(np.float64) - centers) ** 2).sum())
-            centers = new_centers
+            relocated = relocate_empty_clusters(source, centers, stats)
+            means, filled = cluster_centers(stats, centers)
+            shift = float(((means.astype(np.float64) - centers) ** 2).sum())
             if self.verbose:
                 print(f"Iteration {n_iter}, inertia {inertia}.")
             if self.callback is not None:
@@ -319,9 +357,14 @@ class KMeans(EstimatorMixin):
                     print(f"Converged at iteration {n_iter}: center shift {shift} within "
                           f"tolerance {tol()}.")
                 break
+            # the same clusters as the last pass: the means are where the relaxed steps
+            # would only spiral in, so go there (the next pass then stops)
+            same = last_stats is not None and np.array_equal(stats, last_stats)
+            centers = relaxed_step(centers, means, 1.0 if same else relax, relocated)
+            last_stats = stats
         else:
             n_iter = self.max_iter
-        return centers, n_iter
+        return means, n_iter
 
     def fit(self, X: ArrayLike, y: object = None,
             sample_weight: ArrayLike | None = None) -> KMeans:

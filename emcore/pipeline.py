@@ -42,6 +42,11 @@ REPAINTS = ("segment", "component")
 #: the covariance types (README, "Choosing the defaults"), as in the Rust module emcore
 #: replaces; GaussianMixture itself keeps scikit-learn's 'full'.
 IMAGE_COVARIANCE = "spherical"
+#: k-means at the image level steps 1.8 times the way to the means (KMeans'
+#: over_relaxation): on photographs and crops it converged in 10-30% fewer passes
+#: and at a lower error (README, "How close to the optimum"); KMeans itself keeps
+#: Lloyd's 1, scikit-learn's results.
+IMAGE_OVER_RELAXATION = 1.8
 
 #: What the pipeline fits
 Model = Union[KMeans, GaussianMixture, SpatialGaussianMixture]
@@ -410,6 +415,7 @@ def fit_model(samples: ImageSamples, k: int, method: str = "kmeans", smoothing: 
         spatial.setdefault("covariance_type", IMAGE_COVARIANCE)
         model = SpatialGaussianMixture(k, beta=smoothing, **spatial)
     elif method == "kmeans":
+        options.setdefault("over_relaxation", IMAGE_OVER_RELAXATION)
         model = KMeans(k, **options)
     else:
         options.setdefault("covariance_type", IMAGE_COVARIANCE)

@@ -64,12 +64,13 @@ def test_mixture_on_chunks_equals_the_in_memory_fit(client, pixels, cov_type):
                                    atol=1e-9, err_msg=name)
 
 
-def test_kmeans_on_chunks_equals_the_in_memory_fit(client, pixels):
+@pytest.mark.parametrize("over_relaxation", [1.0, 1.8])
+def test_kmeans_on_chunks_equals_the_in_memory_fit(client, pixels, over_relaxation):
     init = pixels[np.random.RandomState(1).choice(len(pixels), 8, replace=False)]
-    memory = KMeans(8, init=init).fit(pixels)
+    memory = KMeans(8, init=init, over_relaxation=over_relaxation).fit(pixels)
     for chunks in (3 * block_size_for(len(pixels)), 9_999):
         X = da.from_array(pixels, chunks=(chunks, 3))
-        km = KMeans(8, init=init).fit(X)
+        km = KMeans(8, init=init, over_relaxation=over_relaxation).fit(X)
         np.testing.assert_allclose(km.cluster_centers_, memory.cluster_centers_, rtol=1e-12)
         np.testing.assert_allclose(km.inertia_, memory.inertia_, rtol=1e-12)
         assert km.n_iter_ == memory.n_iter_

@@ -302,6 +302,10 @@ def test_save_and_load(tmp_path, jittered):
     (dict(n_init=0), ValueError, "n_init"),
     (dict(n_threads=-1), ValueError, "n_threads"),
     (dict(random_state="x"), TypeError, "random_state"),
+    (dict(over_relaxation=2.0), ValueError, "over_relaxation must be below 2"),
+    (dict(over_relaxation=0.5), ValueError, "over_relaxation must be >= 1"),
+    (dict(over_relaxation=float("nan")), ValueError, "over_relaxation must be finite"),
+    (dict(over_relaxation="1.5"), TypeError, "over_relaxation must be a real number"),
 ])
 def test_bad_input(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -387,3 +391,75 @@ def test_a_fit_narrowed_by_each_pass_reach_is_the_plain_fit_on_any_thread_count(
         np.testing.assert_array_equal(got[0], plain[0])
         np.testing.assert_array_equal(got[1], plain[1])
         assert got[2] == plain[2] and got[3] == plain[3]
+
+
+@pytest.mark.parametrize("relax", [1.0, 1.5, 1.8, 1.99])
+def test_the_relaxed_step_lowers_the_error_of_the_held_labels_as_the_formula_says(relax):
+    """With the labels held, each cluster's weighted squared error at the stepped centre
+    is its error about the mean plus W (1 - relax)^2 ||c - mean||^2 (textbook float64),
+    so never above the error at the old centre; a relocated cluster goes to its mean."""
+    from emcore.kmeans import relaxed_step
+    rng = np.random.RandomState(4)
+    X, w = rng.rand(500, 3) * 255, rng.randint(1, 9, 500).astype(np.float64)
+    labels = rng.randint(0, 6, 500)
+    centers = rng.rand(6, 3) * 255
+    means = np.array([np.average(X[labels == j], axis=0, weights=w[labels == j])
+                      for j in range(6)])
+    stepped = relaxed_step(centers, means, relax, np.array([2]))
+
+    def error(c):
+        return np.array([(w[labels == j] * ((X[labels == j] - c[j]) ** 2).sum(1)).sum()
+                         for j in range(6)])
+    about_mean, weight = error(means), np.bincount(labels, w, 6)
+    expected = about_mean + weight * (1 - relax) ** 2 * ((centers - means) ** 2).sum(1)
+    expected[2] = about_mean[2]
+    np.testing.assert_allclose(error(stepped), expected, rtol=1e-10)
+    assert (error(stepped) <= error(centers)).all()
+    np.testing.assert_array_equal(stepped[2], means[2])
+    if relax == 1.0:
+        np.testing.assert_array_equal(stepped, means)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_over_relaxed_fit_never_raises_the_inertia_and_ends_on_its_means(chelsea, dtype):
+    """Every pass's inertia is at most the last one's (rounding aside: 1e-6 relative in
+    float32, 1e-12 in float64); at strict convergence the centres are the weighted means
+    of their labels and each label is the nearest centre (numpy float64); the result
+    is bitwise the same on 1, 2 and 3 threads, and not Lloyd's."""
+    from emcore.image import distinct_colors
+    colors, counts, _ = distinct_colors(chelsea.reshape(-1, 3), z_order=True)
+    X, w = colors.astype(dtype), counts.astype(np.float64)
+
+    def fit(n_threads, relax=1.8):
+        log = []
+        m = KMeans(32, tol=0, random_state=5, over_relaxation=relax, n_threads=n_threads,
+                   callback=lambda n, inertia: log.append(inertia)).fit(X, sample_weight=w)
+        return m, np.array(log)
+
+    relaxed, log = fit(1)
+    slack = 1e-6 if dtype == np.float32 else 1e-12
+    assert len(log) > 5 and (np.diff(log) <= slack * log[:-1]).all()
+    Xd, centers = X.astype(np.float64), relaxed.cluster_centers_.astype(np.float64)
+    for j in range(32):
+        members = relaxed.labels_ == j
+        np.testing.assert_allclose(centers[j], np.average(Xd[members], axis=0,
+                                                         weights=w[members]), rtol=1e-5)
+    d = ((Xd[:, None, :] - centers[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(d[np.arange(len(X)), relaxed.labels_], d.min(1), rtol=1e-5)
+    for n_threads in (2, 3):
+        other, other_log = fit(n_threads)
+        np.testing.assert_array_equal(other.cluster_centers_, relaxed.cluster_centers_)
+        np.testing.assert_array_equal(other.labels_, relaxed.labels_)
+        np.testing.assert_array_equal(other_log, log)
+    lloyd, lloyd_log = fit(1, relax=1.0)
+    assert len(lloyd_log) != len(log) or not np.array_equal(lloyd_log, log)
+
+
+def test_the_image_pipeline_fits_over_relaxed_kmeans(chelsea):
+    """segment_image's k-means is KMeans(over_relaxation=IMAGE_OVER_RELAXATION) on the
+    distinct colours weighted by their counts; a caller's value is kept."""
+    from emcore import segment_image
+    from emcore.pipeline import IMAGE_OVER_RELAXATION
+    assert 1 < IMAGE_OVER_RELAXATION < 2
+    assert segment_image(chelsea, 8).model.over_relaxation == IMAGE_OVER_RELAXATION
+    assert segment_image(chelsea, 8, over_relaxation=1.0).model.over_relaxation == 1.0
