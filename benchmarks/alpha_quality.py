@@ -103,7 +103,7 @@ def main() -> None:
             for tool, run in tools().items():
                 result, n_bytes = run(rgba, k)
                 s = scores(rgba, result, n_bytes)
-                print(f"| {name} | {k} | {tool} | {s['psnr_black']:.2f} | {s['psnr_white']:.2f} "
+                print(f"| {name} | {k} | {tool} | {s['psnr_black']:.3f} | {s['psnr_white']:.3f} "
                       f"| {s['de_black']:.3f} | {s['de_white']:.3f} | {s['alpha_err']:.3f} "
                       f"| {100 * s['opaque_lost']:.2f}% | {s['bytes']:,} |", flush=True)
 
