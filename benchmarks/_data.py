@@ -27,6 +27,18 @@ def synthetic(n_pixels, seed=0):
     return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
+def photo_crops(n):
+    """n crops of the bundled photographs, 160 x 120 to 320 x 240 (the same for a
+    given n): the many small images of batch.py and over_relaxation.py."""
+    rng = np.random.RandomState(0)
+    photos = [load_photo(name) for name in ("coffee", "astronaut", "chelsea")]
+    for i in range(n):
+        photo = photos[i % 3]
+        h, w = rng.randint(120, 241), rng.randint(160, 321)
+        y, x = rng.randint(0, photo.shape[0] - h + 1), rng.randint(0, photo.shape[1] - w + 1)
+        yield photo[y:y + h, x:x + w]
+
+
 IMAGES = {
     "coffee-0.24MP": lambda: load_photo("coffee"),
     "coffee-2.2MP": lambda: load_photo("coffee", 3),

@@ -27,23 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import load_photo  # noqa: E402
+from _data import photo_crops  # noqa: E402
 
 
 def make_files(folder: str, n: int) -> list[str]:
-    rng = np.random.RandomState(0)
-    photos = [load_photo(name) for name in ("coffee", "astronaut", "chelsea")]
     paths = []
-    for i in range(n):
-        photo = photos[i % 3]
-        h, w = rng.randint(120, 241), rng.randint(160, 321)
-        y, x = rng.randint(0, photo.shape[0] - h + 1), rng.randint(0, photo.shape[1] - w + 1)
+    for i, crop in enumerate(photo_crops(n)):
         path = os.path.join(folder, f"img{i:03d}.png")
-        Image.fromarray(photo[y:y + h, x:x + w]).save(path)
+        Image.fromarray(crop).save(path)
         paths.append(path)
     return paths
 

@@ -18,24 +18,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import load_photo  # noqa: E402
+from _data import photo_crops  # noqa: E402
 
 SETTINGS = ((1.0, 1e-4), (1.0, 0.0), (1.6, 1e-4), (1.8, 1e-4), (1.9, 1e-4))
 
 
 def crops(n: int):
-    """The distinct colours and counts of n crops, drawn as batch.py draws its files."""
+    """The distinct colours and counts of the n crops batch.py writes as files."""
     from emcore.pipeline import ImageSamples
-    rng = np.random.RandomState(0)
-    photos = [load_photo(name) for name in ("coffee", "astronaut", "chelsea")]
-    out = []
-    for i in range(n):
-        photo = photos[i % 3]
-        h, w = rng.randint(120, 241), rng.randint(160, 321)
-        y, x = rng.randint(0, photo.shape[0] - h + 1), rng.randint(0, photo.shape[1] - w + 1)
-        samples = ImageSamples(photo[y:y + h, x:x + w])
-        out.append((samples.fit_samples, samples.weights))
-    return out
+    return [(s.fit_samples, s.weights) for s in map(ImageSamples, photo_crops(n))]
 
 
 def main() -> None:
