@@ -268,11 +268,20 @@ def reach_slots(n_blocks, block_size):
     return int(n_blocks) * -(-int(block_size) // TILE)
 
 
-def weighted_draws(sample_weight, n_samples, total, u, excluded):
+#: samples between two of weighted_draws' checkpoints of its running sum: the second
+#: pass replays at most this many per uniform (2 MP: 489 checkpoints, 4 KB)
+DRAW_STRIDE = 4096
+
+
+def weighted_draws(sample_weight, n_samples, total, u, excluded, stride=DRAW_STRIDE):
     """(the samples drawn, how many probabilities are positive): one round of numpy's
     ``RandomState.choice(n_samples, p=w / total)`` with the uniforms u (M,), the
-    excluded samples' probabilities 0, without N-long arrays: emcore/_kmeans.pyx."""
+    excluded samples' probabilities 0, without N-long arrays: emcore/_kmeans.pyx.
+    ``stride`` (the samples between checkpoints) changes the time, not the draws."""
     n_samples = int(n_samples)
+    stride = int(stride)
+    if stride < 1:
+        raise KernelArgumentError(f"stride must be at least 1, got {stride}")
     if n_samples < 1:
         raise KernelArgumentError("a draw needs at least one sample")
     _weights(sample_weight, n_samples)
@@ -288,8 +297,10 @@ def weighted_draws(sample_weight, n_samples, total, u, excluded):
         raise KernelArgumentError("excluded must be ascending sample indices")
     order = np.argsort(u, kind="stable")
     chosen = np.empty(len(u), dtype=np.intp)
+    checkpoints = np.empty(-(-n_samples // stride) + 1)
     positive = _kmeans.weighted_draws(sample_weight, n_samples, total,
-                                      np.ascontiguousarray(u[order]), excluded, chosen)
+                                      np.ascontiguousarray(u[order]), excluded, stride,
+                                      checkpoints, chosen)
     drawn = np.empty_like(chosen)
     drawn[order] = chosen
     return drawn, int(positive)

@@ -703,43 +703,74 @@ def weighted_draws(
         double total,                       # IN the weights' sum, as numpy's sum gives it
         const double[::1] u,                # IN (M,) uniforms in [0, 1), ascending
         const Py_ssize_t[::1] excluded,     # IN samples of probability 0, ascending
+        Py_ssize_t stride,                  # IN samples between two checkpoints, >= 1
+        double[::1] checkpoints,            # SCRATCH (ceil(N / stride) + 1,)
         Py_ssize_t[::1] chosen):            # OUT (M,) the sample each u draws
     """The samples numpy's RandomState.choice(N, p=w / total) draws with the uniforms
     u (one round of its draws without replacement, the excluded samples' p set to 0):
     the running sum of p in sample order (cumsum's roundings), each over the last, and
     for each u the first above it (searchsorted's 'right'); without its N-long arrays
-    (two of 400 MB for a 50 MP fit on every pixel). Returns how many p are positive."""
-    cdef Py_ssize_t i, j, e, n_u = u.shape[0], positive = 0
+    (two of 400 MB for a 50 MP fit on every pixel). The first pass keeps the running
+    sum at every stride-th sample; the second goes straight to the stretch where a u
+    is passed and replays the sum from its checkpoint (the same additions, so the
+    same roundings). Returns how many p are positive."""
+    cdef Py_ssize_t i, j, e, b, first, end, n_u = u.shape[0], positive = 0
+    cdef Py_ssize_t n_ex = excluded.shape[0]
+    cdef Py_ssize_t n_stretches = (n_samples + stride - 1) // stride
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], n_samples)
-    cdef double p, cdf = 0, last
+    cdef double p, cdf = 0, last, shared = sample_weight[0] / total
     with nogil:
         e = 0
-        for i in range(n_samples):
-            p = sample_weight[i * w_step] / total
-            if e < excluded.shape[0] and excluded[e] == i:
-                p = 0
-                e = e + 1
-            positive = positive + (p > 0)
-            cdf = cdf + p
+        for b in range(n_stretches):
+            checkpoints[b] = cdf
+            for i in range(b * stride, min(n_samples, (b + 1) * stride)):
+                # a shared weight's p is one division (the same quotient every time)
+                p = sample_weight[i] / total if w_step else shared
+                if e < n_ex and excluded[e] == i:
+                    p = 0
+                    e = e + 1
+                positive = positive + (p > 0)
+                cdf = cdf + p
+        checkpoints[n_stretches] = cdf
         last = cdf
-        cdf = 0
-        e = 0
         j = 0
-        for i in range(n_samples):
-            if j == n_u:
-                break
-            p = sample_weight[i * w_step] / total
-            if e < excluded.shape[0] and excluded[e] == i:
-                p = 0
-                e = e + 1
-            cdf = cdf + p
-            while j < n_u and cdf / last > u[j]:
-                chosen[j] = i
-                j = j + 1
-        while j < n_u:  # unreachable for u < 1 (the last ratio is 1); kept in range
-            chosen[j] = n_samples - 1
-            j = j + 1
+        b = 0
+        while j < n_u:
+            # the first stretch whose running sum ends above u[j] (the sums never fall)
+            while b + 1 < n_stretches and not checkpoints[b + 1] / last > u[j]:
+                b = b + 1
+            first = b * stride
+            end = min(n_samples, first + stride)
+            e = first_at_least(&excluded[0], n_ex, first) if n_ex else 0
+            cdf = checkpoints[b]
+            for i in range(first, end):
+                p = sample_weight[i] / total if w_step else shared
+                if e < n_ex and excluded[e] == i:
+                    p = 0
+                    e = e + 1
+                cdf = cdf + p
+                while j < n_u and cdf / last > u[j]:
+                    chosen[j] = i
+                    j = j + 1
+            if b + 1 >= n_stretches:  # unreachable for u < 1 (the last ratio is 1)
+                while j < n_u:
+                    chosen[j] = n_samples - 1
+                    j = j + 1
+            b = b + 1
     return positive
+
+
+cdef inline Py_ssize_t first_at_least(const Py_ssize_t *sorted_values, Py_ssize_t n,
+                                      Py_ssize_t value) noexcept nogil:
+    """The index of the first of n ascending values >= value (n when none is)."""
+    cdef Py_ssize_t low = 0, high = n, mid
+    while low < high:
+        mid = (low + high) // 2
+        if sorted_values[mid] < value:
+            low = mid + 1
+        else:
+            high = mid
+    return low
 
 
 def kmeans_plusplus(

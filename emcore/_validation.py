@@ -181,13 +181,33 @@ def check_samples(X, name="X", dtype=None, min_samples=1):
     return out
 
 
+#: samples side by side in value_range's wide rows (about 1,500 values a row)
+RANGE_ROW_VALUES = 1536
+
+
 def value_range(X):
-    """(low, high): X's per-feature minimum and maximum as float64 arrays."""
-    # a column at a time: numpy reduces an (N, D) array along axis 0 through strided
-    # loops, 10x slower for small D (38 vs 4 ms on 2 M x 3 float32)
-    columns = range(X.shape[1])
-    return (np.array([X[:, j].min() for j in columns], dtype=np.float64),
-            np.array([X[:, j].max() for j in columns], dtype=np.float64))
+    """(low, high): X's per-feature minimum and maximum as float64 arrays (NaN where a
+    feature holds one: numpy's min and max pass NaN on)."""
+    X = np.asarray(X)
+    n, d = X.shape
+    per_row = max(1, RANGE_ROW_VALUES // max(d, 1))
+    if not X.flags.c_contiguous or n < 2 * per_row:
+        # a column at a time: numpy reduces an (N, D) array along axis 0 through
+        # strided loops, 10x slower for small D (38 vs 4 ms on 2 M x 3 float32)
+        columns = range(d)
+        return (np.array([X[:, j].min() for j in columns], dtype=np.float64),
+                np.array([X[:, j].max() for j in columns], dtype=np.float64))
+    # per_row samples laid side by side in one row: the reduction along axis 0 then
+    # runs over long contiguous rows (1.5 ms for min and max of 2 M x 3 float32,
+    # against 4.9 ms a column at a time), the rest of the rows apart
+    whole = n - n % per_row
+    wide = X[:whole].reshape(-1, per_row * d)
+    low = wide.min(axis=0).reshape(per_row, d).min(axis=0)
+    high = wide.max(axis=0).reshape(per_row, d).max(axis=0)
+    if whole < n:
+        low = np.minimum(low, X[whole:].min(axis=0))
+        high = np.maximum(high, X[whole:].max(axis=0))
+    return low.astype(np.float64), high.astype(np.float64)
 
 
 def overflow_error(low, high, dtype, what, name="X"):

@@ -124,10 +124,12 @@ def test_weighted_draws_replay_numpys_choice():
         n = rng.randint(1, 2000)
         w = _weightings(rng, n)[trial % 5]
         seed = rng.randint(2**31)
-        one = _kernels.weighted_draws(kernel_weights(w), n, w.sum(),
-                                      np.array([np.random.RandomState(seed).random_sample()]),
-                                      np.empty(0, dtype=np.intp))[0][0]
-        assert one == np.random.RandomState(seed).choice(n, p=w / w.sum())
+        for stride in (1, 7, 64, _kernels.DRAW_STRIDE):  # checkpoints change no draw
+            one = _kernels.weighted_draws(
+                kernel_weights(w), n, w.sum(),
+                np.array([np.random.RandomState(seed).random_sample()]),
+                np.empty(0, dtype=np.intp), stride=stride)[0][0]
+            assert one == np.random.RandomState(seed).choice(n, p=w / w.sum())
         size = rng.randint(1, min(int(np.count_nonzero(w / w.sum())), 30) + 1)
         ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
         np.testing.assert_array_equal(weighted_samples(w, size, ours),
@@ -139,10 +141,29 @@ def test_weighted_draws_replay_numpys_choice():
         cdf /= cdf[-1]
         u = np.unique(np.concatenate([cdf, np.nextafter(cdf, 0), np.nextafter(cdf, 2)]))
         u = np.ascontiguousarray(u[(u >= 0) & (u < 1)][::-1])  # in any order
-        drawn, positive = _kernels.weighted_draws(kernel_weights(w), n, w.sum(), u,
-                                                  np.empty(0, dtype=np.intp))
-        np.testing.assert_array_equal(drawn, np.searchsorted(cdf, u, side="right"))
-        assert positive == n
+        for stride in (1, 2, 5, 64):
+            drawn, positive = _kernels.weighted_draws(kernel_weights(w), n, w.sum(), u,
+                                                      np.empty(0, dtype=np.intp), stride)
+            np.testing.assert_array_equal(drawn, np.searchsorted(cdf, u, side="right"))
+            assert positive == n
+    # exclusions across checkpoints: as numpy's choice with those p set to 0
+    rng = np.random.RandomState(7)
+    for trial in range(200):
+        n = rng.randint(2, 500)
+        w = _weightings(rng, n)[trial % 5]
+        excluded = np.unique(rng.randint(0, n, rng.randint(0, n // 2 + 1))).astype(np.intp)
+        p = w / w.sum()
+        p[excluded] = 0
+        if not p.sum() > 0:
+            continue
+        u = np.sort(rng.uniform(size=5))
+        cdf = np.cumsum(p)
+        cdf /= cdf[-1]
+        for stride in (1, 3, 17):
+            drawn, positive = _kernels.weighted_draws(kernel_weights(w), n, w.sum(), u,
+                                                      excluded, stride)
+            np.testing.assert_array_equal(drawn, np.searchsorted(cdf, u, side="right"))
+            assert positive == np.count_nonzero(p)
     with pytest.raises(ValueError, match="Fewer non-zero"):
         weighted_samples(np.array([0.0, 1.0, 0.0]), 2, np.random.RandomState(0))
     none = np.empty(0, dtype=np.intp)
@@ -151,7 +172,8 @@ def test_weighted_draws_replay_numpys_choice():
                 (np.ones(3), 3, 3.0, np.array([1.0]), none),
                 (np.ones(3), 3, 3.0, np.array([0.5]), np.array([2, 1], dtype=np.intp)),
                 (np.ones(3), 3, 3.0, np.array([0.5]), np.array([3], dtype=np.intp)),
-                (np.ones(3, np.float32), 3, 3.0, np.array([0.5]), none)]:
+                (np.ones(3, np.float32), 3, 3.0, np.array([0.5]), none),
+                (np.ones(3), 3, 3.0, np.array([0.5]), none, 0)]:
         with pytest.raises(_kernels.KernelArgumentError):
             _kernels.weighted_draws(*bad)
 
