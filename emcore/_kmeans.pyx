@@ -186,8 +186,6 @@ cdef inline void tile_nearest(
         floating *picked,          # SCRATCH (K, D) with centers_t
         double upper) noexcept nogil:  # IN with centers_t: a bound on every nearest distance
     cdef int j, jj, t, i, first, m = n_centers
-    cdef const floating *c
-    cdef floating v0, v1, v2, d
     if centers_t != NULL:
         m = tile_candidates(xs, centers_t, n_centers, n_features, upper, far, gap, candidate)
     if floating is float and (n_features == 3 or n_features == 4):  # RGB, RGBA: _vecmath.h
@@ -207,18 +205,6 @@ cdef inline void tile_nearest(
     for t in range(TILE):
         best[t] = INFINITY
         label[t] = first
-    if n_features == 3:  # RGB float64: distance and selection fused, one pass per centre
-        for jj in range(m):
-            j = jj if m == n_centers else candidate[jj]
-            c = centers + 3 * j
-            for t in range(TILE):
-                v0 = xs[t] - c[0]
-                v1 = xs[TILE + t] - c[1]
-                v2 = xs[2 * TILE + t] - c[2]
-                d = v0 * v0 + v1 * v1 + v2 * v2
-                label[t] = emc_pick(d < best[t], j, label[t])
-                best[t] = vmin(d, best[t])
-        return
     for jj in range(m):
         j = jj if m == n_centers else candidate[jj]
         tile_sq_distances(xs, centers + j * n_features, n_features, dist)
