@@ -32,7 +32,8 @@ from emcore._tile cimport (TILE, load_tile, lowest, padded, take, team_scratch,
                            thread_scratch, weight_step)
 from emcore._vecmath cimport (EMC_LANES, emc_fold_lanes, emc_lanes_cross, emc_lanes_moments,
                               emc_lanes_sum, emc_rgb_diagd, emc_rgb_diagf, emc_rgb_fulld,
-                              emc_rgb_fullf, emc_sum, emc_weighted_log_sum)
+                              emc_rgb_fullf, emc_sum, emc_weighted_log_sum, emc_xy_sumsd,
+                              emc_xy_sumsf)
 
 
 LANES = EMC_LANES  # lane sums per statistic in this build: the checked door sizes scratch by it
@@ -84,6 +85,12 @@ cdef inline void accumulate_tile(
         a = acc + EMC_LANES * k * n_stats
         if n_features == 3:
             rgb_sums(e, scale, xs, mu, full, a)
+            continue
+        if n_features == 2:  # the same sums in one pass (_vecmath.h)
+            if floating is float:
+                emc_xy_sumsf(e, scale, xs, xs + TILE, mu[0], mu[1], TILE, full, a)
+            else:
+                emc_xy_sumsd(e, scale, xs, xs + TILE, mu[0], mu[1], TILE, full, a)
             continue
         for t in range(TILE):
             r[t] = <double> e[t] * scale[t]

@@ -249,6 +249,29 @@ static inline void emc_rgb_full##SUFFIX(const ETYPE *e, const double *scale,    
 }
 EMC_DEFINE_RGB_STATS(f, float, emc_widenl)
 EMC_DEFINE_RGB_STATS(d, double, emc_loadl)
+/* D = 2, the same arithmetic (diag: n, r d0, r d1, r d0 d0, r d1 d1; full: n, r d0,
+ * r d1, r d0 d0, r d0 d1, r d1 d1) */
+#define EMC_DEFINE_XY_STATS(SUFFIX, ETYPE, LOAD_E)                                      \
+static inline void emc_xy_sums##SUFFIX(const ETYPE *e, const double *scale,             \
+        const double *x0, const double *x1, double m0, double m1, int n, int full,      \
+        double *acc) {                                                                  \
+    emc_dl an = EMC_GET(0), a0 = EMC_GET(1), a1 = EMC_GET(2), q00 = EMC_GET(3);         \
+    emc_dl q01 = EMC_GET(4), q11 = an;                                                  \
+    if (full) q11 = EMC_GET(5);                                                         \
+    for (int t = 0; t < n; t += EMC_LANES) {                                            \
+        emc_dl rv = LOAD_E(e + t) * emc_loadl(scale + t);                               \
+        emc_dl d0 = m0 - emc_loadl(x0 + t), d1 = m1 - emc_loadl(x1 + t);                \
+        emc_dl r0 = rv * d0, r1 = rv * d1;                                              \
+        an += rv; a0 -= r0; a1 -= r1;                                                   \
+        q00 += r0 * d0;                                                                 \
+        if (full) { q01 += r0 * d1; q11 += r1 * d1; } else { q01 += r1 * d1; }          \
+    }                                                                                   \
+    EMC_PUT(0, an); EMC_PUT(1, a0); EMC_PUT(2, a1); EMC_PUT(3, q00); EMC_PUT(4, q01);   \
+    if (full) EMC_PUT(5, q11);                                                          \
+}
+EMC_DEFINE_XY_STATS(f, float, emc_widenl)
+EMC_DEFINE_XY_STATS(d, double, emc_loadl)
+#undef EMC_DEFINE_XY_STATS
 #undef EMC_DEFINE_RGB_STATS
 #undef EMC_RGB_PROLOGUE
 #undef EMC_RGB_EPILOGUE
@@ -305,6 +328,29 @@ static inline void emc_rgb_full##SUFFIX(const ETYPE *e, const double *scale,    
 EMC_DEFINE_RGB_STATS(f, float)
 EMC_DEFINE_RGB_STATS(d, double)
 #undef EMC_DEFINE_RGB_STATS
+#define EMC_DEFINE_XY_STATS(SUFFIX, ETYPE)                                              \
+static inline void emc_xy_sums##SUFFIX(const ETYPE *e, const double *scale,             \
+        const double *x0, const double *x1, double m0, double m1, int n, int full,      \
+        double *acc) {                                                                  \
+    for (int t = 0; t < n; t += EMC_LANES)                                              \
+        for (int l = 0; l < EMC_LANES; l++) {                                           \
+            double rv = (double) e[t + l] * scale[t + l];                               \
+            double d0 = x0[t + l] - m0, d1 = x1[t + l] - m1, r0 = rv * d0, r1 = rv * d1;\
+            acc[l] += rv;                                                               \
+            acc[EMC_LANES + l] += r0;                                                   \
+            acc[2 * EMC_LANES + l] += r1;                                               \
+            acc[3 * EMC_LANES + l] += r0 * d0;                                          \
+            if (full) {                                                                 \
+                acc[4 * EMC_LANES + l] += r0 * d1;                                      \
+                acc[5 * EMC_LANES + l] += r1 * d1;                                      \
+            } else {                                                                    \
+                acc[4 * EMC_LANES + l] += r1 * d1;                                      \
+            }                                                                           \
+        }                                                                               \
+}
+EMC_DEFINE_XY_STATS(f, float)
+EMC_DEFINE_XY_STATS(d, double)
+#undef EMC_DEFINE_XY_STATS
 #endif
 
 /* stats[q] = the sum of statistic q's lanes, pairwise: (l0 + l1) + (l2 + l3), and

@@ -49,4 +49,10 @@ cdef extern from "_vecmath.h":
     void emc_rgb_fulld(const double *e, const double *scale, const double *x0,
                        const double *x1, const double *x2, double m0, double m1, double m2,
                        int n, double *acc) noexcept nogil
+    # D = 2: the same sums ('full': the upper triangle) in one pass
+    void emc_xy_sumsf(const float *e, const double *scale, const double *x0, const double *x1,
+                      double m0, double m1, int n, int full, double *acc) noexcept nogil
+    void emc_xy_sumsd(const double *e, const double *scale, const double *x0,
+                      const double *x1, double m0, double m1, int n, int full,
+                      double *acc) noexcept nogil
     void emc_fold_lanes(const double *acc, int n_stats, double *stats) noexcept nogil

@@ -13,7 +13,7 @@ def textbook_em_sums(X, means, prec_chol, weights, sample_weight, centre):
     float64 ('diag')."""
     X = X.astype(np.float64)
     z = (X[:, None, :] - means[None]) * prec_chol[None]
-    lp = (np.log(weights) + np.log(prec_chol).sum(axis=1) - 1.5 * np.log(2 * np.pi)
+    lp = (np.log(weights) + np.log(prec_chol).sum(axis=1) - 0.5 * X.shape[1] * np.log(2 * np.pi)
           - 0.5 * (z ** 2).sum(axis=2))
     log_p = logsumexp(lp, axis=1)
     r = np.exp(lp - log_p[:, None]) * sample_weight[:, None]
@@ -48,16 +48,38 @@ def test_em_sums_equal_the_textbook_and_far_components_get_exactly_nothing(dtype
     np.testing.assert_allclose(loglik, expected_loglik, rtol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [1, 2, 4])  # 3: the test above
+def test_em_sums_equal_the_textbook_for_any_number_of_features(n_features, dtype):
+    """Diagonal components on overlapping data (every responsibility counts), over
+    whole and part-filled tiles: the kernel's sums and log-likelihood against the
+    textbook float64 E-step (two features take their own one-pass sums)."""
+    rng = np.random.RandomState(n_features)
+    X = rng.normal(0, 2, (1000, n_features)).astype(dtype)
+    w = rng.uniform(0.5, 3, len(X))
+    means = rng.normal(0, 1, (4, n_features))
+    prec_chol = rng.uniform(0.4, 1.5, (4, n_features))
+    weights = np.array([0.1, 0.2, 0.3, 0.4])
+    stats, loglik = summaries.merge([summaries.em_sums(X, means, prec_chol, weights, "diag",
+                                                       w, block_size=256)])
+    centre = summaries.em_centre(means, dtype)
+    expected, expected_loglik = textbook_em_sums(X, means, prec_chol, weights, w, centre)
+    rtol = 1e-5 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(stats, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+    np.testing.assert_allclose(loglik, expected_loglik, rtol=rtol)
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 3, 5])  # 2 and 3 have one-pass sums of their own
 @pytest.mark.parametrize("full", [False, True])
-def test_posterior_sums_are_the_weighted_moments_and_merge_over_pieces(full):
+def test_posterior_sums_are_the_weighted_moments_and_merge_over_pieces(full, n_features):
     rng = np.random.default_rng(5)
-    X = rng.normal(size=(3000, 3))
+    X = rng.normal(size=(3000, n_features))
     q = rng.dirichlet(np.ones(4), len(X))
     w = rng.uniform(0, 2, len(X))
-    centre = rng.normal(size=(4, 3))
+    centre = rng.normal(size=(4, n_features))
     whole, _ = summaries.merge([summaries.posterior_sums(X, q, centre, full, w)])
     r = q * w[:, None]
-    iu = np.triu_indices(3)
+    iu = np.triu_indices(n_features)
     for k in range(4):  # the textbook float64 moments
         d = X - centre[k]
         second = (d[:, :, None] * d[:, None, :])[:, iu[0], iu[1]] if full else d ** 2
@@ -72,7 +94,7 @@ def test_posterior_sums_are_the_weighted_moments_and_merge_over_pieces(full):
     np.testing.assert_allclose(blocked, whole, rtol=1e-12)
     with pytest.raises(ValueError, match="NaN"):
         bad = X.copy()
-        bad[7, 1] = np.nan
+        bad[7, -1] = np.nan
         summaries.posterior_sums(bad, q, centre, full, w)
 
 
