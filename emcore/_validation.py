@@ -191,7 +191,7 @@ def value_range(X):
     X = np.asarray(X)
     n, d = X.shape
     per_row = max(1, RANGE_ROW_VALUES // max(d, 1))
-    if not X.flags.c_contiguous or n < 2 * per_row:
+    if d == 0 or not X.flags.c_contiguous or n < 2 * per_row:
         # a column at a time: numpy reduces an (N, D) array along axis 0 through
         # strided loops, 10x slower for small D (38 vs 4 ms on 2 M x 3 float32)
         columns = range(d)

@@ -626,7 +626,9 @@ def segment_image(image: Any, n_colors: int, *, method: str = "kmeans",
     n_threads : int or None
     **options
         Passed to :class:`KMeans`, :class:`GaussianMixture` or
-        :class:`SpatialGaussianMixture`.
+        :class:`SpatialGaussianMixture`. k-means here takes over-relaxed steps
+        (``over_relaxation=IMAGE_OVER_RELAXATION``, 1.8) unless given; 1.0 is
+        Lloyd's algorithm.
 
     Returns
     -------

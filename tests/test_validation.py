@@ -21,6 +21,11 @@ def test_value_range_is_each_features_min_and_max(dtype, d):
             np.testing.assert_array_equal(high, X.max(axis=0).astype(np.float64))
 
 
+def test_value_range_of_no_features_is_empty():
+    low, high = value_range(np.empty((5000, 0), dtype=np.float32))
+    assert low.shape == high.shape == (0,)
+
+
 def test_value_range_passes_nan_and_infinity_on():
     """A NaN anywhere makes its feature's low and high NaN, as numpy's min and max do;
     an infinity is its own bound."""
