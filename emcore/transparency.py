@@ -98,13 +98,12 @@ def nearest_integer_entries(means: np.ndarray, opaque: np.ndarray, scale: float,
     steps = np.arange(-alpha_steps, alpha_steps + 1)
     alphas = np.clip(np.rint(fitted)[:, None] + steps, 0, scale)  # (K, A)
     alphas[opaque] = scale
-    premultiplied = y[:, None, :-1] + alphas[..., None] / 2  # the vertex, premultiplied
-    with np.errstate(divide="ignore", invalid="ignore"):
-        color = np.where(alphas[..., None] > 0,
-                         np.clip(np.rint(premultiplied * scale / alphas[..., None]), 0, scale),
-                         0.0)
-    coords = np.concatenate([color * (alphas / scale)[..., None] - (alphas / 2)[..., None],
-                             (alphas * (np.sqrt(n_channels) / 2))[..., None]], axis=2)
+    # every (entry, alpha) pair as a row: the vertex's straight colour, rounded
+    rows_alpha = alphas.reshape(-1)
+    rows_color = np.clip(np.rint(_straight_color(np.repeat(y, alphas.shape[1], axis=0),
+                                                 rows_alpha, scale)), 0, scale)
+    coords = composite_coordinates(rows_color, rows_alpha, scale).reshape(*alphas.shape, -1)
+    color = rows_color.reshape(*alphas.shape, n_channels)
     error = ((coords - y[:, None, :]) ** 2).sum(axis=2)
     best = np.argmin(error, axis=1)
     rows = np.arange(len(y))
