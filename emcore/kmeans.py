@@ -41,6 +41,14 @@ def total_variance(source):
     return source.lloyd(mean.astype(source.dtype))[1] / total
 
 
+def absolute_tolerance(source, tol):
+    """scikit-learn's k-means tolerance: ``tol`` times the mean per-feature (here
+    weighted) variance of a sample source; 0 without a pass when ``tol`` is 0."""
+    variance = total_variance(source) if tol else 0.0
+    _check_inertia(variance, source)
+    return variance / source.n_features * tol
+
+
 def kmeans_plusplus(X, w, n_clusters, random_state, n_threads):
     """Greedy weighted k-means++ seeding (Arthur and Vassilvitskii, with local trials).
 
@@ -359,7 +367,7 @@ class KMeans(EstimatorMixin):
                 break
             # the same clusters as the last pass: the means are where the relaxed steps
             # would only spiral in, so go there (the next pass then stops)
-            same = last_stats is not None and np.array_equal(stats, last_stats)
+            same = relax == 1 or (last_stats is not None and np.array_equal(stats, last_stats))
             centers = relaxed_step(centers, means, 1.0 if same else relax, relocated)
             last_stats = stats
         else:
@@ -389,14 +397,11 @@ class KMeans(EstimatorMixin):
         k, n_init = self._check_params(source.n_weighted, source.n_features)
         self._n_init = n_init  # the initialisations run, under scikit-learn's private name
         random_state = check_random_state(self.random_state)
-        # scikit-learn's tolerance: tol times the mean per-feature variance (here weighted)
         cached: list[float] = []
 
         def tol():
             if not cached:
-                variance = total_variance(source) if self.tol else 0.0
-                _check_inertia(variance, source)
-                cached.append(variance / source.n_features * self.tol)
+                cached.append(absolute_tolerance(source, self.tol))
             return cached[0]
         best: tuple[Any, ...] = ()
         for _ in range(n_init):

@@ -28,7 +28,7 @@ from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_
 from emcore.image import (distinct_colors, entry_order, read_picture, reordered, save_image,
                           split_alpha)
 from emcore._sources import InMemorySamples
-from emcore.kmeans import KMeans, lattice_lloyd, total_variance
+from emcore.kmeans import KMeans, absolute_tolerance, lattice_lloyd
 from emcore.mixture import GaussianMixture
 from emcore.spatial import SpatialGaussianMixture
 from emcore.transparency import (composite_coordinates, constrained_assign, constrained_lloyd,
@@ -569,11 +569,10 @@ def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np
     start = np.concatenate([np.zeros((reserved, X.shape[1])), centres]).astype(np.float64)
     labels = np.asarray(sample_labels, dtype=np.int32) + reserved
     fixed = np.arange(len(start)) < reserved
-    if refine:  # k-means' stopping rule: tol times the mean variance per feature
-        absolute_tol = (tol * total_variance(InMemorySamples(X, w, threads)) / X.shape[1]
-                        if tol else 0.0)
-        start, labels, opaque = constrained_lloyd(X, w, is_opaque, start, labels, fixed, scale,
-                                                  tol=absolute_tol, n_threads=threads)
+    if refine:  # k-means' own stopping rule
+        start, labels, opaque = constrained_lloyd(
+            X, w, is_opaque, start, labels, fixed, scale,
+            tol=absolute_tolerance(InMemorySamples(X, w, threads), tol), n_threads=threads)
     else:
         opaque = opaque_entry_mask(labels, w, is_opaque, len(start), fixed)
         wrong = is_opaque & ~opaque[labels]
