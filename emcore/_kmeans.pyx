@@ -683,6 +683,21 @@ cdef void seeding_pass(
                 group_farthest[group] = far
 
 
+cdef inline double draw_probability(
+        const double *sample_weight, Py_ssize_t w_step, Py_ssize_t i, double total,
+        double shared,                  # IN sample_weight[0] / total
+        const Py_ssize_t *excluded, Py_ssize_t n_ex,
+        Py_ssize_t *e) noexcept nogil:  # IN/OUT the first excluded sample not before i
+    """Sample i's p, w_i / total (0 for an excluded one), as both of weighted_draws'
+    passes take it: its replays add exactly what its first pass added. A shared
+    weight's p is one division, the same quotient every time."""
+    cdef double p = sample_weight[i] / total if w_step else shared
+    if e[0] < n_ex and excluded[e[0]] == i:
+        e[0] = e[0] + 1
+        return 0
+    return p
+
+
 def weighted_draws(
         const double[::1] sample_weight,    # IN (N,) or (1,) shared by all N
         Py_ssize_t n_samples,
@@ -705,16 +720,14 @@ def weighted_draws(
     cdef Py_ssize_t n_stretches = (n_samples + stride - 1) // stride
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], n_samples)
     cdef double p, cdf = 0, last, shared = sample_weight[0] / total
+    cdef const Py_ssize_t *ex = &excluded[0] if n_ex else NULL
     with nogil:
         e = 0
         for b in range(n_stretches):
             checkpoints[b] = cdf
             for i in range(b * stride, min(n_samples, (b + 1) * stride)):
-                # a shared weight's p is one division (the same quotient every time)
-                p = sample_weight[i] / total if w_step else shared
-                if e < n_ex and excluded[e] == i:
-                    p = 0
-                    e = e + 1
+                p = draw_probability(&sample_weight[0], w_step, i, total, shared,
+                                     ex, n_ex, &e)
                 positive = positive + (p > 0)
                 cdf = cdf + p
         checkpoints[n_stretches] = cdf
@@ -727,14 +740,11 @@ def weighted_draws(
                 b = b + 1
             first = b * stride
             end = min(n_samples, first + stride)
-            e = first_at_least(&excluded[0], n_ex, first) if n_ex else 0
+            e = first_at_least(ex, n_ex, first)
             cdf = checkpoints[b]
             for i in range(first, end):
-                p = sample_weight[i] / total if w_step else shared
-                if e < n_ex and excluded[e] == i:
-                    p = 0
-                    e = e + 1
-                cdf = cdf + p
+                cdf = cdf + draw_probability(&sample_weight[0], w_step, i, total, shared,
+                                             ex, n_ex, &e)
                 while j < n_u and cdf / last > u[j]:
                     chosen[j] = i
                     j = j + 1
