@@ -29,7 +29,7 @@ from libc.stdlib cimport free
 from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TOTAL, XS, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size)
 from emcore._tile cimport (TILE, load_tile, lowest, padded, take, team_scratch,
-                           thread_scratch, weight_step)
+                           thread_scratch, tile_weights, weight_step)
 from emcore._vecmath cimport (EMC_LANES, emc_fold_lanes, emc_lanes_cross, emc_lanes_moments,
                               emc_lanes_sum, emc_rgb_diagd, emc_rgb_diagf, emc_rgb_fulld,
                               emc_rgb_fullf, emc_sum, emc_weighted_log_sum, emc_xy_sumsd,
@@ -182,10 +182,7 @@ def em_pass(
                 tile_log_probs(xs, &means[0, 0], &prec[0, 0], &log_const[0],
                                n_components, n_features, full, lp, largest, diff, proj)
                 tile_exp_normalise(lp, n_components, largest, total, live)
-                for t in range(n):
-                    weight[t] = sample_weight[(i0 + t) * w_step]
-                for t in range(n, TILE):
-                    weight[t] = 0
+                tile_weights(&sample_weight[0], w_step, i0, n, weight)
                 for t in range(TILE):
                     scale[t] = weight[t] / total[t]
                     term[t] = emc_weighted_log_sum(weight[t], largest[t], total[t],
@@ -492,10 +489,7 @@ def posterior_sums(
                             resp[k * TILE + t] = q[i0 + t, k]
                     for t in range(n, TILE):
                         resp[k * TILE + t] = 0
-                for t in range(n):
-                    scale[t] = sample_weight[(i0 + t) * w_step]
-                for t in range(n, TILE):
-                    scale[t] = 0
+                tile_weights(&sample_weight[0], w_step, i0, n, scale)
                 accumulate_tile(wide, scale, &centre[0, 0], resp, live, n_components,
                                 n_features, n_stats, full, r, acc)
             for k in range(n_components):

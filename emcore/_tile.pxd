@@ -59,6 +59,28 @@ cdef inline Py_ssize_t weight_step(Py_ssize_t n_weights, Py_ssize_t n_samples) n
     return 1 if n_weights == n_samples else 0
 
 
+cdef inline void tile_weights(
+        const double *sample_weight,    # IN (N,) or (1,) shared by all
+        Py_ssize_t w_step,              # 1 or 0: weight_step
+        Py_ssize_t i0,
+        Py_ssize_t n,                   # samples i0..i0+n-1, n <= TILE
+        double *out) noexcept nogil:    # OUT (TILE,) their weights, 0 past n
+    """A tile's sample weights. Local pointers and the two layouts apart: indexing a
+    memoryview by (i0 + t) * w_step inside a parallel region reloaded the view and the
+    step from memory on every sample (a quarter of a one-component EM pass)."""
+    cdef Py_ssize_t t
+    cdef const double *w = sample_weight + i0 * w_step
+    if w_step:
+        for t in range(n):
+            out[t] = w[t]
+    else:
+        for t in range(n):
+            out[t] = w[0]
+    if n < TILE:  # a guard: gcc makes the fill a memset, slow to start at this size
+        for t in range(n, TILE):
+            out[t] = 0
+
+
 cdef inline floating vmax(floating a, floating b) noexcept nogil:
     if floating is float:
         return emc_maxf(a, b)

@@ -56,3 +56,8 @@ cdef extern from "_vecmath.h":
                       const double *x1, double m0, double m1, int n, int full,
                       double *acc) noexcept nogil
     void emc_fold_lanes(const double *acc, int n_stats, double *stats) noexcept nogil
+    # Lloyd's per-cluster sums of a tile's rows (2 to 5) by masks on the labels
+    # (as doubles; -1 for no cluster); n a multiple of 16
+    int emc_label_changes(const int *label, int n) noexcept nogil
+    void emc_masked_sums(const double *wx, int stride, int rows, const double *label, int k,
+                         int n, double *sums) noexcept nogil
