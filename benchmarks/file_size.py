@@ -2,9 +2,9 @@
 
 For each photograph and number of colours k: the PSNR and bytes of
 ``pngquant --nofs k`` and of emcore's default (undithered) result written as
-emcore writes it (Pillow's zlib level 6; palettes of up to 16 entries in order of
-luminance and compressed with zlib's run-length strategy), as Pillow writes the same
-palette and pixels plainly, and with ``optimize=True`` (oxipng). emcore's
+emcore writes it (zlib-ng at level 9; palettes of up to 16 entries in order of
+luminance and compressed with the run-length strategy), as Pillow writes the same
+palette and pixels plainly (zlib level 6), and with ``optimize=True`` (oxipng). emcore's
 PSNR at pngquant's bytes is read off emcore's own PSNR-bytes curve (linear in log
 bytes between the k measured), so that the two are compared at equal size.
 
@@ -73,7 +73,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if shutil.which("pngquant") is None:
         sys.exit("needs the pngquant command (Debian: apt-get install pngquant)")
-    print("| photo | k | pngquant dB / KB | emcore dB / KB | luminance order saves | "
+    print("| photo | k | pngquant dB / KB | emcore dB / KB | saved against Pillow's plain write | "
           "optimize saves (ms) | emcore dB at pngquant's bytes (margin) | "
           "the same, optimize |")
     print("|---|---|---|---|---|---|---|---|")

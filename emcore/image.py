@@ -73,11 +73,12 @@ class Image:
 #: colours a quantized image does not have.
 PALETTE_FORMATS = {"PNG", "GIF", "TIFF", "BMP"}
 LOSSY_FORMATS = {"JPEG", "WEBP", "JPEG2000"}
-#: zlib level of PNG output. Pillow's default, measured on the 32-colour palette result
-#: of the 2.2 MP coffee photo: level 1 writes 425 KB in 14 ms, 6 302 KB in 58 ms, 9
-#: 287 KB in 333 ms (optimize=True the same as 9): 6 is within 5% of the smallest
-#: file at a sixth of the time.
-PNG_LEVEL = 6
+#: Deflate level of PNG output, by zlib-ng (emcore/_png.py). The image data of the
+#: coffee photo's 32-colour result at 2.2 MP: zlib (Pillow's) at 6 321 KB in 76 ms, at
+#: 9 306 KB in 369 ms; zlib-ng at 6 315 KB in 38 ms, at 9 306 KB in 120 ms (one
+#: thread). Over 7 photographs at 8-256 colours (benchmarks/file_size.py) zlib-ng at 9
+#: wrote 0-3% fewer bytes than zlib at 6 in 1.1-1.6x its time.
+PNG_LEVEL = 9
 #: An indexed PNG of at most this many entries is written with its palette in order of
 #: luminance (transparent entries first) and zlib's run-length strategy: PNG packs such
 #: images at 4 bits or fewer a pixel, and indices that follow the brightness compress
@@ -643,9 +644,10 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
     palette colours), an indexed image is written where :func:`indexable` allows
     (a PNG of up to LUMINANCE_ORDER_MAX entries with its palette in
     :func:`luminance_order`); ``metadata`` (:class:`Picture`'s) is written where the
-    format holds it; ``optimize`` passes a PNG through :func:`optimized_png`. A large
-    PNG's data is deflated on up to ``n_threads`` threads (emcore/_png.py; None: the
-    rule of emcore/_threads.py), the same file for any number.
+    format holds it; ``optimize`` passes a PNG through :func:`optimized_png`. A PNG's
+    data is deflated by zlib-ng, a large one on up to ``n_threads`` threads
+    (emcore/_png.py; None: the rule of emcore/_threads.py), the same file for any
+    number.
     """
     if optimize and fmt == "PNG":
         buf = io.BytesIO()
@@ -660,7 +662,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         with open(file, "wb") as f:  # a file object keeps numpy from appending ".npy"
             np.save(f, image)
         return
-    options: dict[str, object] = {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
+    options: dict[str, object] = {}
     strategy = zlib.Z_DEFAULT_STRATEGY
     side = FORMAT_MAX_SIDE.get(fmt)
     if side is not None and max(np.shape(image)[:2]) > side:
@@ -675,7 +677,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             order = luminance_order(palette if alpha is None else palette[:, :-1], alpha)
             palette, labels = reordered(palette, labels, order)
             alpha = None if alpha is None else alpha[order]
-            strategy = options["compress_type"] = zlib.Z_RLE  # see LUMINANCE_ORDER_MAX
+            strategy = zlib.Z_RLE  # see LUMINANCE_ORDER_MAX
         colors = palette if alpha is None else palette[:, :-1]
         im = _as_indexed(labels, colors)
         if alpha is not None:
@@ -692,8 +694,8 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         options["icc_profile"] = icc_profile
     options.update(_metadata_options(fmt, metadata))
     try:
-        if fmt == "PNG" and im.width * im.height >= _png.LARGE_PIXELS:
-            stored = io.BytesIO()  # the data deflated again in pieces, on threads
+        if fmt == "PNG":
+            stored = io.BytesIO()  # the data deflated again by zlib-ng, in pieces on threads
             im.save(stored, format=fmt, **{**options, "compress_level": 0})
             data = stored.getvalue()
             _write_bytes(file, _png.recompressed(data, PNG_LEVEL, strategy,
@@ -747,8 +749,8 @@ def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
         (0-21% on 7 photographs, 0.05-1.2 s each; needs the ``optimize`` extra,
         pyoxipng).
     n_threads : int or None
-        Threads that deflate a PNG of half a megapixel or more (None: emcore's rule,
-        emcore/_threads.py); the file is the same for any number.
+        Threads that deflate a PNG whose data is longer than 256 KiB (None: emcore's
+        rule, emcore/_threads.py); the file is the same for any number.
     """
     arr = image.rgb_matrix if isinstance(image, Image) else np.asarray(image)
     fmt = image_format(path)

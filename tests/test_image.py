@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+import emcore.image
 from emcore import load_image, rgb_vector_to_image, save_image, unique_colors
 from emcore._files import atomic_output
 
@@ -130,21 +131,32 @@ def test_npy_output_for_sixteen_bit_colour(tmp_path):
     assert not (tmp_path / "c16.png").exists()
 
 
-def test_failed_write_keeps_the_old_file(tmp_path, chelsea, monkeypatch):
-    path = tmp_path / "keep.png"
+@pytest.mark.parametrize("name", ["keep.png", "keep.bmp"])
+def test_failed_write_keeps_the_old_file(tmp_path, chelsea, monkeypatch, name):
+    """A write interrupted after part of the file is out leaves the old file as it was
+    and no temporary file: a PNG fails in emcore's own write of its bytes (its data is
+    deflated in memory first), a BMP in Pillow's."""
+    path = tmp_path / name
     save_image(chelsea, path)
     before = path.read_bytes()
 
-    def broken_save(self, fp, format=None, **params):
-        with open(fp, "wb") as f:
-            f.write(b"partial")
+    def partial(file):
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "wb") as f:
+                f.write(b"partial")
+        else:
+            file.write(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(PILImage.Image, "save", broken_save)
+    if name.endswith(".png"):
+        monkeypatch.setattr(emcore.image, "_write_bytes", lambda file, data: partial(file))
+    else:
+        monkeypatch.setattr(PILImage.Image, "save",
+                            lambda self, fp, format=None, **params: partial(fp))
     with pytest.raises(KeyboardInterrupt):
         save_image(chelsea[::2], path)
     assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["keep.png"]
+    assert os.listdir(tmp_path) == [name]
 
 
 def test_atomic_output_into_missing_folder(tmp_path):
