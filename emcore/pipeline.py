@@ -26,9 +26,10 @@ from emcore._validation import (check_bool, check_choice, check_float, check_int
 from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab,
                                srgb_to_linear)
 from emcore.image import (distinct_colors, entry_order, read_picture, reordered, save_image,
+                          z_order_cells,
                           split_alpha)
 from emcore._sources import InMemorySamples
-from emcore.kmeans import KMeans, absolute_tolerance, lattice_lloyd
+from emcore.kmeans import KMeans, absolute_tolerance, kmeans_plusplus, lattice_lloyd
 from emcore.mixture import GaussianMixture
 from emcore.spatial import SpatialGaussianMixture
 from emcore.transparency import (composite_coordinates, constrained_assign, constrained_lloyd,
@@ -396,6 +397,59 @@ def nearest_search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(gap), np.ascontiguousarray(order)
 
 
+#: k-means++ at the image level seeds on cells of colours sharing the top
+#: SEEDING_CELL_BITS bits of each channel (a cell 4 levels wide in 8 bits), merged into
+#: their weighted mean; a cell holding more than 1 / (HEAVY_CELL_SHARE x K) of the
+#: weight keeps its colours apart (the dense places, where several centres may
+#: belong). On photographs and crops the final error was that of seeding on every
+#: colour, within the seeds' spread, from 2-7x fewer points (README, "Many files").
+SEEDING_CELL_BITS = 6
+HEAVY_CELL_SHARE = 4
+#: Cells are used when they are at most this share of the colours: else they save little
+SEEDING_CELL_GAIN = 0.8
+
+
+def seeding_cells(colors: np.ndarray, fit_samples: np.ndarray, weights: np.ndarray,
+                  k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(values, weights) to seed k-means++ on in place of Z-ordered distinct integer
+    ``colors`` (fitted as ``fit_samples`` with ``weights``): each cell's weighted mean
+    in the fit space, and its weight; a heavy cell's colours as they are. None when
+    that would not make fewer points by SEEDING_CELL_GAIN, or the colours are not
+    integers."""
+    if colors.dtype.kind != "u" or len(colors) < 2:
+        return None
+    starts = z_order_cells(colors, SEEDING_CELL_BITS)
+    cell_weights = np.add.reduceat(weights, starts)
+    heavy = cell_weights > weights.sum() / (HEAVY_CELL_SHARE * k)
+    if heavy.any():  # every colour of a heavy cell starts a cell of its own
+        own = np.repeat(heavy, np.diff(np.append(starts, len(colors))))
+        first = np.zeros(len(colors), dtype=bool)
+        first[starts] = True
+        starts = np.flatnonzero(first | own)
+        cell_weights = np.add.reduceat(weights, starts)
+    if len(starts) > SEEDING_CELL_GAIN * len(colors):
+        return None
+    means = np.empty((len(starts), fit_samples.shape[1]), dtype=fit_samples.dtype)
+    for d, feature in enumerate(fit_samples.T):  # by feature: reduceat is slow on rows
+        means[:, d] = np.add.reduceat(feature * weights, starts) / cell_weights
+    return means, cell_weights
+
+
+class CellSeeding:
+    """A KMeans ``init``: k-means++ on :func:`seeding_cells`' values and weights."""
+
+    def __init__(self, values: np.ndarray, weights: np.ndarray, n_threads: int | None):
+        self.values, self.weights = values, weights
+        self.n_threads = resolve_n_threads(n_threads, work_of(values, 1))
+
+    def __call__(self, X: np.ndarray, k: int, random_state: np.random.RandomState
+                 ) -> np.ndarray:
+        return kmeans_plusplus(self.values, self.weights, k, random_state, self.n_threads)
+
+    def __repr__(self) -> str:
+        return f"CellSeeding({len(self.values)} cells)"
+
+
 #: What a spatial fit takes of the options of fit_model
 SPATIAL_OPTIONS = ("covariance_type", "reg_covar", "max_iter", "n_init", "init_params",
                    "random_state", "n_threads")
@@ -416,6 +470,13 @@ def fit_model(samples: ImageSamples, k: int, method: str = "kmeans", smoothing: 
         model = SpatialGaussianMixture(k, beta=smoothing, **spatial)
     elif method == "kmeans":
         options.setdefault("over_relaxation", IMAGE_OVER_RELAXATION)
+        cells = None
+        if "init" not in options and samples.weights is not None:
+            cells = seeding_cells(samples.samples, samples.fit_samples, samples.weights, k)
+        if cells is not None:
+            options["init"] = CellSeeding(*cells, options.get("n_threads"))
+            if options.get("n_init", "auto") == "auto":  # k-means++'s one start
+                options["n_init"] = 1
         model = KMeans(k, **options)
     else:
         options.setdefault("covariance_type", IMAGE_COVARIANCE)

@@ -36,6 +36,26 @@ def _z_key(color, n_bits):
 
 
 @pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint16, 3), (np.uint8, 4)])
+@pytest.mark.parametrize("bits", [6, 5, 1])
+def test_z_order_cells_are_the_runs_of_equal_top_bits(coffee, dtype, channels, bits):
+    """Each cell (from a start to the next) holds exactly the colours sharing their top
+    bits: numpy's grouping of the truncated colours, each group in one run."""
+    from emcore.image import distinct_colors, z_order_cells
+    X = coffee.reshape(-1, 3) if channels == 3 else np.concatenate(
+        [coffee.reshape(-1, 3), coffee.reshape(-1, 3)[:, :1] // 7], axis=1)
+    X = X.astype(dtype) * (dtype(257) if dtype == np.uint16 else dtype(1))
+    colors = distinct_colors(X, z_order=True)[0]
+    starts = z_order_cells(colors, bits)
+    top = colors.astype(np.int64) >> (8 * X.itemsize - bits)
+    groups, group_of = np.unique(top, axis=0, return_inverse=True)
+    group_of = group_of.reshape(-1)
+    cell_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(colors))))
+    assert len(starts) == len(groups)
+    # one group per cell and one cell per group: the same partition
+    np.testing.assert_array_equal(group_of[starts][cell_of], group_of)
+
+
+@pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint16, 3), (np.uint8, 4)])
 def test_distinct_colors_in_z_order(coffee, dtype, channels):
     """The same colours and counts as unique_colors, in increasing Z-order key; the
     8-bit bitmap path, the sort path and a Dask image agree, and 16-bit colours

@@ -270,3 +270,63 @@ def test_smoothing_refuses_what_it_cannot_do():
         EM(image, 3, smoothing=1.0, tol=1e-3)  # not an option of the spatial fit
     em = EM(image, 3, smoothing=1.5).fit(30)
     np.testing.assert_array_equal(em.labels(), segment_image(image, 3, smoothing=1.5).labels)
+
+
+def _reference_cells(colors, fit_samples, weights, k, bits=6):
+    """seeding_cells in float64 numpy: group by the top bits, heavy groups split into
+    their colours, each point the weighted mean of its colours, in first-seen order."""
+    top = colors.astype(np.int64) >> (8 * colors.itemsize - bits)
+    _, group = np.unique(top, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    mass = np.bincount(group, weights)
+    heavy = mass[group] > weights.sum() / (4 * k)
+    key = np.where(heavy, group.max() + 1 + np.arange(len(colors)), group)
+    _, first, point = np.unique(key, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.intp)
+    rank[np.argsort(first)] = np.arange(len(first))
+    point = rank[point.reshape(-1)]
+    w = np.bincount(point, weights)
+    means = np.stack([np.bincount(point, weights * fit_samples[:, d].astype(np.float64))
+                      for d in range(fit_samples.shape[1])], axis=1) / w[:, None]
+    return means, w
+
+
+@pytest.mark.parametrize("k", [16, 256])
+def test_seeding_cells_match_a_float64_grouping(chelsea, k):
+    from emcore.pipeline import ImageSamples, seeding_cells
+    samples = ImageSamples(chelsea)
+    got = seeding_cells(samples.samples, samples.fit_samples, samples.weights, k)
+    assert got is not None
+    values, weights = got
+    want_values, want_weights = _reference_cells(samples.samples, samples.fit_samples,
+                                                 samples.weights, k)
+    assert len(values) < 0.8 * len(samples.samples) and values.dtype == np.float32
+    np.testing.assert_array_equal(weights, want_weights)  # integer counts: exact
+    np.testing.assert_allclose(values, want_values, rtol=1e-6, atol=1e-4)
+    if k == 256:  # some cells are heavy at 256: their colours stay points of their own
+        assert len(values) > len(np.unique(samples.samples >> 2, axis=0))
+
+
+def test_seeding_cells_only_where_they_save_points(chelsea):
+    from emcore.pipeline import seeding_cells
+    spread = (np.arange(60, dtype=np.uint8) * 4)[:, None].repeat(3, axis=1)  # a cell each
+    assert seeding_cells(spread, spread.astype(np.float32), np.ones(60), 4) is None
+    floats = chelsea.reshape(-1, 3)[:500].astype(np.float32)
+    assert seeding_cells(floats, floats, np.ones(500), 4) is None
+
+
+def test_image_kmeans_seeds_on_cells_reproducibly_for_any_thread_count(chelsea):
+    from emcore.kmeans import kmeans_plusplus
+    from emcore.pipeline import CellSeeding, ImageSamples, fit_model, seeding_cells
+    samples = ImageSamples(chelsea)
+    model = fit_model(samples, 32, random_state=3, n_threads=1)
+    assert isinstance(model.init, CellSeeding) and model._n_init == 1
+    cells = seeding_cells(samples.samples, samples.fit_samples, samples.weights, 32)
+    start = kmeans_plusplus(*cells, 32, np.random.RandomState(3), 1)
+    alone = KMeans(32, init=start, n_init=1, over_relaxation=1.8, n_threads=1).fit(
+        samples.fit_samples, sample_weight=samples.weights)
+    np.testing.assert_array_equal(model.cluster_centers_, alone.cluster_centers_)
+    for n_threads in (2, 3):
+        again = fit_model(samples, 32, random_state=3, n_threads=n_threads)
+        np.testing.assert_array_equal(again.cluster_centers_, model.cluster_centers_)
+    assert fit_model(samples, 32, random_state=3, n_init=3)._n_init == 3  # still honoured
