@@ -9,12 +9,15 @@ in pieces, each primed with the WINDOW bytes before it (so a piece's matches
 reach back into the one before, as in one stream), on up to n_threads threads
 (zlib-ng releases the GIL). The pieces depend only on the image, so the file is
 the same for any number of threads; every chunk but the image data is Pillow's
-as written.
+as written. A small palette's indices may also be given: their rows unfiltered,
+deflated with the default strategy, replace Pillow's data when smaller.
 """
 from __future__ import annotations
 
 import struct
 import zlib
+
+import numpy as np
 
 #: Bytes of filtered scanlines per piece (a deflate stream restarts its block at each)
 PIECE = 1 << 18
@@ -66,9 +69,29 @@ def deflated(raw: bytes, level: int, strategy: int, n_threads: int) -> bytes:
     return header + body + struct.pack(">I", zlib.adler32(raw) & 0xFFFFFFFF)
 
 
-def recompressed(stored: bytes, level: int, strategy: int, n_threads: int) -> bytes:
+def unfiltered_indices(indices: np.ndarray, bit_depth: int) -> bytes:
+    """The scanlines of (H, W) palette indices packed at ``bit_depth`` (1, 2, 4 or 8
+    bits, the leftmost pixel in the high bits, rows padded to a byte), each behind
+    filter type 0 (None)."""
+    height, width = indices.shape
+    per_byte = 8 // bit_depth
+    rows = np.zeros((height, -(-width // per_byte) * per_byte), dtype=np.uint8)
+    rows[:, :width] = indices
+    rows = rows.reshape(height, -1, per_byte)
+    packed = np.zeros(rows.shape[:2], dtype=np.uint8)
+    for i in range(per_byte):
+        packed |= rows[:, :, i] << np.uint8(8 - bit_depth * (i + 1))
+    return np.concatenate([np.zeros((height, 1), dtype=np.uint8), packed], axis=1).tobytes()
+
+
+def recompressed(stored: bytes, level: int, strategy: int, n_threads: int,
+                 unfiltered: tuple[np.ndarray, int] | None = None) -> bytes:
     """The PNG ``stored`` (written with compress_level 0) with its image data deflated
-    at ``level`` and ``strategy`` (:func:`deflated`); every other chunk as it was."""
+    at ``level`` and ``strategy`` (:func:`deflated`); every other chunk as it was.
+    With ``unfiltered`` = (the (H, W) palette indices of a non-interlaced indexed
+    PNG, a level), their rows unfiltered, deflated at that level with the default
+    strategy, are written instead when that is smaller (Pillow filters each row,
+    which suits some images and not others)."""
     chunks = _chunks(stored)
     kinds = [kind for kind, _ in chunks]
     if b"IDAT" not in kinds:
@@ -77,6 +100,15 @@ def recompressed(stored: bytes, level: int, strategy: int, n_threads: int) -> by
     last = len(kinds) - 1 - kinds[::-1].index(b"IDAT")
     data = deflated(zlib.decompress(b"".join(d for _, d in chunks[first:last + 1])), level,
                     strategy, n_threads)
+    if unfiltered is not None:
+        indices, other_level = unfiltered
+        width, height, bit_depth, color_type, _, _, interlace = struct.unpack(
+            ">IIBBBBB", chunks[0][1])
+        if (color_type, interlace) != (3, 0) or indices.shape != (height, width):
+            raise ValueError("indices must be those of the non-interlaced indexed PNG")
+        other = deflated(unfiltered_indices(indices, bit_depth), other_level,
+                         zlib.Z_DEFAULT_STRATEGY, n_threads)
+        data = min(data, other, key=len)
     return b"".join([SIGNATURE, *(_chunk(k, d) for k, d in chunks[:first]),
                      *(_chunk(b"IDAT", data[at:at + IDAT_BYTES])
                        for at in range(0, len(data), IDAT_BYTES)),
