@@ -14,7 +14,9 @@ default rule, emcore/_threads.py) and ``n_threads=1`` for:
   estimator can gain over scikit-learn's in this search).
 
 The two sides of each row run in turn, round after round, and compute the same
-result (checked bitwise; for the command, the written files are compared).
+result (checked bitwise; for the command, the written files are compared); each
+row gives the ratio of the two sides' best times and the median of the rounds'
+own ratios.
 Target (issue 29): default at most 1.25x the one-thread time under every load.
 
     python benchmarks/load.py [--loads 0,1,3,7] [--repeat 3] [--no-nice] [--no-search]
