@@ -436,7 +436,8 @@ def seeding_cells(colors: np.ndarray, fit_samples: np.ndarray, weights: np.ndarr
 
 
 class CellSeeding:
-    """A KMeans ``init``: k-means++ on :func:`seeding_cells`' values and weights."""
+    """A KMeans ``init``: k-means++ on :func:`seeding_cells`' values and weights. A
+    model file does not keep it (a callable): a loaded model's ``init`` is the default."""
 
     def __init__(self, values: np.ndarray, weights: np.ndarray, n_threads: int | None):
         self.values, self.weights = values, weights

@@ -213,7 +213,7 @@ def quantize(image: Any, n_colors: int, *, method: str = "kmeans", unique_colors
     n_colors : int
         More than the image's distinct colours keeps every colour (with a warning).
     method : {'kmeans', 'gmm'}
-        k-means (Lloyd, k-means++ start) or a Gaussian mixture fitted by EM.
+        k-means (Lloyd, k-means++ start on colour cells) or a Gaussian mixture fitted by EM.
     unique_colors : bool, default True
         Fit on distinct colours weighted by their counts.
     random_state : int, RandomState or None, default 0
