@@ -26,8 +26,7 @@ from emcore._validation import (check_bool, check_choice, check_float, check_int
 from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab,
                                srgb_to_linear)
 from emcore.image import (distinct_colors, entry_order, read_picture, reordered, save_image,
-                          z_order_cells,
-                          split_alpha)
+                          split_alpha, z_order_cells)
 from emcore._sources import InMemorySamples
 from emcore.kmeans import KMeans, absolute_tolerance, kmeans_plusplus, lattice_lloyd
 from emcore.mixture import GaussianMixture
@@ -405,8 +404,10 @@ def nearest_search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 #: colour, within the seeds' spread, from 2-7x fewer points (README, "Many files").
 SEEDING_CELL_BITS = 6
 HEAVY_CELL_SHARE = 4
-#: Cells are used when they are at most this share of the colours: else they save little
+#: Cells are used when they are at most this share of the colours (else they save
+#: little) and at least this many a cluster (else the start would be a coarse one)
 SEEDING_CELL_GAIN = 0.8
+SEEDING_CELLS_PER_CLUSTER = 4
 
 
 def seeding_cells(colors: np.ndarray, fit_samples: np.ndarray, weights: np.ndarray,
@@ -414,8 +415,8 @@ def seeding_cells(colors: np.ndarray, fit_samples: np.ndarray, weights: np.ndarr
     """(values, weights) to seed k-means++ on in place of Z-ordered distinct integer
     ``colors`` (fitted as ``fit_samples`` with ``weights``): each cell's weighted mean
     in the fit space, and its weight; a heavy cell's colours as they are. None when
-    that would not make fewer points by SEEDING_CELL_GAIN, or the colours are not
-    integers."""
+    that would not make fewer points by SEEDING_CELL_GAIN, or fewer than
+    SEEDING_CELLS_PER_CLUSTER a cluster, or the colours are not integers."""
     if colors.dtype.kind != "u" or len(colors) < 2:
         return None
     starts = z_order_cells(colors, SEEDING_CELL_BITS)
@@ -427,7 +428,7 @@ def seeding_cells(colors: np.ndarray, fit_samples: np.ndarray, weights: np.ndarr
         first[starts] = True
         starts = np.flatnonzero(first | own)
         cell_weights = np.add.reduceat(weights, starts)
-    if len(starts) > SEEDING_CELL_GAIN * len(colors):
+    if not SEEDING_CELLS_PER_CLUSTER * k <= len(starts) <= SEEDING_CELL_GAIN * len(colors):
         return None
     means = np.empty((len(starts), fit_samples.shape[1]), dtype=fit_samples.dtype)
     for d, feature in enumerate(fit_samples.T):  # by feature: reduceat is slow on rows

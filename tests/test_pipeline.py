@@ -308,11 +308,22 @@ def test_seeding_cells_match_a_float64_grouping(chelsea, k):
 
 
 def test_seeding_cells_only_where_they_save_points(chelsea):
-    from emcore.pipeline import seeding_cells
+    from emcore.pipeline import ImageSamples, seeding_cells
     spread = (np.arange(60, dtype=np.uint8) * 4)[:, None].repeat(3, axis=1)  # a cell each
     assert seeding_cells(spread, spread.astype(np.float32), np.ones(60), 4) is None
     floats = chelsea.reshape(-1, 3)[:500].astype(np.float32)
     assert seeding_cells(floats, floats, np.ones(500), 4) is None
+    # one colour of most pixels, and 200 full cells of one-pixel colours: 201 cells,
+    # enough for 16 clusters, too few for 256 (they would be a coarse start)
+    corner = np.random.RandomState(0).choice(64 ** 3, 200, replace=False)
+    corner = np.stack([corner >> 12, (corner >> 6) & 63, corner & 63], axis=1) * 4
+    offsets = np.stack(np.meshgrid(*[range(4)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    rare = (corner[:, None, :] + offsets[None]).reshape(-1, 3).astype(np.uint8)
+    image = np.concatenate([np.full((400 * 400 - len(rare), 3), 7, np.uint8), rare])
+    samples = ImageSamples(image.reshape(400, 400, 3))
+    cells = seeding_cells(samples.samples, samples.fit_samples, samples.weights, 16)
+    assert cells is not None and len(cells[0]) == 201
+    assert seeding_cells(samples.samples, samples.fit_samples, samples.weights, 256) is None
 
 
 def test_image_kmeans_seeds_on_cells_reproducibly_for_any_thread_count(chelsea):
