@@ -441,12 +441,13 @@ class CellSeeding:
     model file does not keep it (a callable): a loaded model's ``init`` is the default."""
 
     def __init__(self, values: np.ndarray, weights: np.ndarray, n_threads: int | None):
-        self.values, self.weights = values, weights
-        self.n_threads = resolve_n_threads(n_threads, work_of(values, 1))
+        self.values, self.weights, self.n_threads = values, weights, n_threads
 
     def __call__(self, X: np.ndarray, k: int, random_state: np.random.RandomState
                  ) -> np.ndarray:
-        return kmeans_plusplus(self.values, self.weights, k, random_state, self.n_threads)
+        # the threads for passes over the cells for k clusters, as KMeans sizes its own
+        threads = resolve_n_threads(self.n_threads, work_of(self.values, k))
+        return kmeans_plusplus(self.values, self.weights, k, random_state, threads)
 
     def __repr__(self) -> str:
         return f"CellSeeding({len(self.values)} cells)"
