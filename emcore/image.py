@@ -685,7 +685,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         return
     options: dict[str, object] = {}
     strategy = zlib.Z_DEFAULT_STRATEGY
-    small_indices = None
+    unfiltered = None  # a small palette's indices, also tried without row filters
     side = FORMAT_MAX_SIDE.get(fmt)
     if side is not None and max(np.shape(image)[:2]) > side:
         raise ValueError(f"{fmt} holds at most {side:,} pixels a side; this image is "
@@ -700,7 +700,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             palette, labels = reordered(palette, labels, order)
             alpha = None if alpha is None else alpha[order]
             strategy = zlib.Z_RLE  # see LUMINANCE_ORDER_MAX
-            small_indices = labels  # also tried unfiltered: _png.recompressed
+            unfiltered = (labels, UNFILTERED_LEVEL)  # see _png.recompressed
         colors = palette if alpha is None else palette[:, :-1]
         im = _as_indexed(labels, colors)
         if alpha is not None:
@@ -723,8 +723,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             data = stored.getvalue()
             _write_bytes(file, _png.recompressed(data, PNG_LEVEL, strategy,
                                                  resolve_n_threads(n_threads, 2 * len(data)),
-                                                 None if small_indices is None else
-                                                 (small_indices, UNFILTERED_LEVEL)))
+                                                 unfiltered))
         else:
             im.save(file, format=fmt, **options)
     except (OSError, ValueError, KeyError, OverflowError) as err:

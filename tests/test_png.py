@@ -1,6 +1,7 @@
 """emcore/_png.py: a PNG's image data deflated by zlib-ng, a large one in pieces on
 threads."""
 import io
+import struct
 import zlib
 
 import numpy as np
@@ -109,7 +110,7 @@ def _minimal_indexed_png(scanlines: bytes, width: int, height: int, bit_depth: i
     """A PNG of the given scanlines, palette of 2**bit_depth greys, deflated by zlib."""
     entries = 1 << bit_depth
     palette = bytes(np.repeat(np.linspace(0, 255, entries).astype(np.uint8), 3))
-    header = _png.struct.pack(">IIBBBBB", width, height, bit_depth, 3, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 3, 0, 0, 0)
     return b"".join([_png.SIGNATURE, _png._chunk(b"IHDR", header),
                      _png._chunk(b"PLTE", palette),
                      _png._chunk(b"IDAT", zlib.compress(scanlines)), _png._chunk(b"IEND", b"")])
