@@ -1,5 +1,6 @@
 """``emcore segment`` as pngquant's users run it: batches, standard input and output,
 quality and size targets, metadata (emcore/cli/segment.py)."""
+import io
 import json
 import os
 import subprocess
@@ -70,6 +71,63 @@ def test_batch_into_a_folder_with_one_corrupt_file(tmp_path, capsys):
     assert sorted(os.listdir(folder)) == ["a.png", "b.png"]  # the others written, nothing else
     summaries = [json.loads(line) for line in err.out.splitlines()]
     assert [s["k"] for s in summaries] == [8, 8]
+
+
+@pytest.mark.parametrize("extra, forked", [
+    (["--threads", "2"], sys.platform.startswith("linux")),
+    (["--threads", "1"], False),  # one worker: no pool of processes
+    (["--threads", "8"], False),  # two threads a file (4 files): a forked child has one
+    (["--threads", "2", "--debug"], False),  # threads, so that an error keeps its traceback
+])
+def test_where_a_batch_runs_its_files(tmp_path, monkeypatch, extra, forked):
+    from emcore._threads import max_threads
+    from emcore.cli import segment
+    if max_threads() < int(extra[1]):
+        pytest.skip(f"--threads {extra[1]} is more than this machine allows")
+    ran, reported = [], []
+
+    def fake_job(job, args, n_threads, stdin_bytes, tick=None):
+        ran.append(job.source)  # seen here only when the job ran in this process
+        return {"output": job.destination, "pid": os.getpid(), "threads": n_threads,
+                "stdin": stdin_bytes}
+    monkeypatch.setattr(segment, "run_job", fake_job)
+    monkeypatch.setattr(segment, "_report", lambda summary, args: reported.append(summary))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"png")))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    names = ["a.png", "-", "b.png", "c.png"]
+    for name in names[::2] + names[3:]:
+        _small_photo(tmp_path, name)
+    inputs = [n if n == "-" else str(tmp_path / n) for n in names]
+    assert main(["segment", *inputs, "-o", str(folder), *extra]) == 0
+    # in input order, each with its own destination, the piped bytes only to "-"
+    assert [s["output"] for s in reported] == [
+        str(folder / f"{n}-emcore.png") for n in ("a", "stdin", "b", "c")]
+    assert [s["stdin"] for s in reported] == [None, b"png", None, None]
+    assert all(s["threads"] == (2 if "8" in extra else 1) for s in reported)
+    pids = {s["pid"] for s in reported}
+    assert (os.getpid() not in pids) == forked
+    assert len(ran) == (0 if forked else 4)
+
+
+def test_a_batch_in_processes_reports_refusals_and_errors(tmp_path, capsys):
+    """A file of a batch refused (--skip-if-larger) and one broken, from worker processes:
+    each reported once, the exit status the first one's, the others written."""
+    good = _small_photo(tmp_path, "good.png")
+    flat = tmp_path / "ramp.png"  # grey: its result carries a palette and is larger
+    PILImage.fromarray(np.arange(1024, dtype=np.uint16).reshape(32, 32).__floordiv__(4)
+                       .astype(np.uint8)).save(flat, optimize=True)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    status = main(["segment", str(flat), str(bad), str(good), "-o", str(folder),
+                   "--ext", ".png", "--skip-if-larger", "--threads", "2"])
+    err = capsys.readouterr().err
+    assert err.count(str(flat)) == 1 and err.count(str(bad)) == 1, err
+    assert "larger than the input" in err and "not an image file" in err
+    assert status == 98  # pngquant's status for a file not written by --skip-if-larger
+    assert os.listdir(folder) == ["good.png"]
 
 
 def test_standard_input_to_standard_output_through_a_pipe(tmp_path):

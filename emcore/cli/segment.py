@@ -4,19 +4,20 @@ Every input runs the one image pipeline (emcore/pipeline.py). Where each result
 goes: ``-o FILE`` (one input), ``-o DIR`` (a folder: each input's name with
 ``--ext``), ``-o -`` (standard output, PNG), or beside each input with ``--ext``;
 ``-`` as an input reads standard input (and, without ``-o``, writes standard
-output). Several inputs run in parallel, each with a share of the cores; one that
-fails is reported and the others are still written.
+output). Several inputs run in parallel (in worker processes on Linux), each with a
+share of the cores; one that fails is reported and the others are still written.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import io
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -145,8 +146,18 @@ class Job:
     """One input and where its result goes."""
     source: str
     destination: str
+
+
+@dataclass
+class Outcome:
+    """What the batch reports of one job: its summary, or its error as the report line
+    and exit status (a job run in another process sends these back, not the exception;
+    ``error`` is kept only for a job run in a thread, for --debug)."""
+    summary: dict | None = None
+    message: str = ""
+    status: int = 0
+    refused: bool = False
     error: BaseException | None = None
-    summary: dict = field(default_factory=dict)
 
 
 class Refused(Exception):
@@ -505,36 +516,58 @@ def run(args):
     team = resolve_n_threads(args.threads)
     workers, per_job = batch_layout(len(jobs), team if args.threads else allowed_threads(),
                                     team)
-    bar = progress(len(jobs), "files", args.quiet)
+    debug = getattr(args, "debug", False)
+    # a forked child runs the kernels on one thread (_threads._forked_child): processes
+    # only for jobs of one thread each
+    in_threads = debug or workers == 1 or per_job > 1 or not sys.platform.startswith("linux")
+    run_one = functools.partial(batch_job, args=args, n_threads=per_job, keep_error=in_threads)
     status = 0
-
-    def one(job):
+    with _batch_pool(workers, in_threads) as pool:
+        # every job is submitted (and every worker forked) before the bar starts its thread
+        outcomes = pool.map(run_one, jobs, [stdin_bytes if job.source == STDIO else None
+                                            for job in jobs])
+        bar = progress(len(jobs), "files", args.quiet)
         try:
-            job.summary = run_job(job, args, per_job, stdin_bytes)
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:  # reported below; the other files go on
-            job.error = err
-        return job
-
-    from concurrent.futures import ThreadPoolExecutor  # several files only
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for job in pool.map(one, jobs):
+            for outcome in outcomes:
                 if bar is not None:
                     bar.update(1)
-                if job.error is None:
-                    _report(job.summary, args)
+                if outcome.summary is not None:
+                    _report(outcome.summary, args)
                     continue
-                if getattr(args, "debug", False) and not isinstance(job.error, Refused):
-                    raise job.error
-                if isinstance(job.error, Refused):
-                    notice(args, _about(job.source, job.error))
+                if debug and not outcome.refused:
+                    raise outcome.error
+                if outcome.refused:
+                    notice(args, outcome.message)
                 else:
-                    print(f"emcore segment: error: {_about(job.source, job.error)}",
-                          file=sys.stderr)
-                status = status or _status(job.error)
-    finally:
-        if bar is not None:
-            bar.close()
+                    print(f"emcore segment: error: {outcome.message}", file=sys.stderr)
+                status = status or outcome.status
+        finally:
+            if bar is not None:
+                bar.close()
     return status
+
+
+def batch_job(job: Job, stdin_bytes: bytes | None, args, n_threads: int,
+              keep_error: bool) -> Outcome:
+    """One file of a batch, its error caught: the other files go on."""
+    try:
+        return Outcome(summary=run_job(job, args, n_threads, stdin_bytes))
+    except Exception as err:
+        return Outcome(message=_about(job.source, err), status=_status(err),
+                       refused=isinstance(err, Refused), error=err if keep_error else None)
+
+
+def _batch_pool(workers: int, in_threads: bool):
+    """The pool a batch's files run on. Processes made by fork on Linux: each file's
+    Python steps (about a third of its time) then hold their own interpreter's lock,
+    where threads take turns at one (README, "Many files"); fork starts a worker
+    without importing anything again. Threads on other systems (macOS's system
+    libraries are not safe to fork, Windows has no fork), for one worker, for jobs of
+    several threads each (fewer files than cores), and under --debug (the error keeps
+    its traceback)."""
+    from concurrent import futures
+    if in_threads:
+        return futures.ThreadPoolExecutor(max_workers=workers)
+    import multiprocessing
+    return futures.ProcessPoolExecutor(max_workers=workers,
+                                       mp_context=multiprocessing.get_context("fork"))
