@@ -110,6 +110,38 @@ def test_where_a_batch_runs_its_files(tmp_path, monkeypatch, extra, forked):
     assert len(ran) == (0 if forked else 4)
 
 
+@pytest.mark.parametrize("failure", ["no semaphores", "no process left"])
+def test_a_batch_falls_back_to_threads_where_processes_cannot_be_made(tmp_path, monkeypatch,
+                                                                      failure):
+    from concurrent import futures
+    shut_down = []
+
+    class NoProcesses:
+        def __init__(self, **kwargs):
+            if failure == "no semaphores":  # what concurrent.futures says without /dev/shm
+                raise NotImplementedError("This Python build lacks multiprocessing.synchronize")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, *args):  # fork failing under RLIMIT_NPROC
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            shut_down.append(cancel_futures)
+    monkeypatch.setattr(futures, "ProcessPoolExecutor", NoProcesses)
+    inputs = [_small_photo(tmp_path, f"p{i}.png") for i in range(3)]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["segment", *map(str, inputs), "-k", "8", "-o", str(folder), "--threads", "2",
+                 "--quiet"]) == 0
+    assert sorted(os.listdir(folder)) == [f"p{i}-emcore.png" for i in range(3)]
+    assert shut_down == ([] if failure == "no semaphores" else [True])
+
+
 def test_a_batch_in_processes_reports_refusals_and_errors(tmp_path, capsys):
     """A file of a batch refused (--skip-if-larger) and one broken, from worker processes:
     each reported once, the exit status the first one's, the others written."""

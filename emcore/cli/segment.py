@@ -10,6 +10,7 @@ share of the cores; one that fails is reported and the others are still written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import io
@@ -520,12 +521,11 @@ def run(args):
     # a forked child runs the kernels on one thread (_threads._forked_child): processes
     # only for jobs of one thread each
     in_threads = debug or workers == 1 or per_job > 1 or not sys.platform.startswith("linux")
-    run_one = functools.partial(batch_job, args=args, n_threads=per_job, keep_error=in_threads)
+    inputs = [stdin_bytes if job.source == STDIO else None for job in jobs]
     status = 0
-    with _batch_pool(workers, in_threads) as pool:
+    with contextlib.ExitStack() as pools:
         # every job is submitted (and every worker forked) before the bar starts its thread
-        outcomes = pool.map(run_one, jobs, [stdin_bytes if job.source == STDIO else None
-                                            for job in jobs])
+        outcomes = _submitted(pools, jobs, inputs, args, per_job, workers, in_threads)
         bar = progress(len(jobs), "files", args.quiet)
         try:
             for outcome in outcomes:
@@ -557,17 +557,29 @@ def batch_job(job: Job, stdin_bytes: bytes | None, args, n_threads: int,
                        refused=isinstance(err, Refused), error=err if keep_error else None)
 
 
-def _batch_pool(workers: int, in_threads: bool):
-    """The pool a batch's files run on. Processes made by fork on Linux: each file's
-    Python steps (about a third of its time) then hold their own interpreter's lock,
-    where threads take turns at one (README, "Many files"); fork starts a worker
-    without importing anything again. Threads on other systems (macOS's system
-    libraries are not safe to fork, Windows has no fork), for one worker, for jobs of
-    several threads each (fewer files than cores), and under --debug (the error keeps
-    its traceback)."""
+def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes | None], args,
+               n_threads: int, workers: int, in_threads: bool):
+    """Every job submitted to a pool entered on ``pools``; their outcomes in order.
+
+    Processes made by fork on Linux: each file's Python steps (about a third of its
+    time) then hold their own interpreter's lock, where threads take turns at one
+    (README, "Many files"); fork starts a worker without importing anything again.
+    Threads on other systems (macOS's system libraries are not safe to fork, Windows
+    has no fork), for one worker, for jobs of several threads each (fewer files than
+    cores), under --debug (the error keeps its traceback), and where processes cannot
+    be made (no semaphores without /dev/shm, no process left under RLIMIT_NPROC)."""
     from concurrent import futures
-    if in_threads:
-        return futures.ThreadPoolExecutor(max_workers=workers)
-    import multiprocessing
-    return futures.ProcessPoolExecutor(max_workers=workers,
-                                       mp_context=multiprocessing.get_context("fork"))
+    if not in_threads:
+        import multiprocessing
+        pool = None
+        try:
+            pool = pools.enter_context(futures.ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("fork")))
+            return pool.map(functools.partial(batch_job, args=args, n_threads=n_threads,
+                                              keep_error=False), jobs, inputs)
+        except (OSError, NotImplementedError, futures.BrokenExecutor):
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+    threads = pools.enter_context(futures.ThreadPoolExecutor(max_workers=workers))
+    return threads.map(functools.partial(batch_job, args=args, n_threads=n_threads,
+                                         keep_error=True), jobs, inputs)
