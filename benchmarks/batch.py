@@ -1,9 +1,9 @@
-"""Many small files: ``emcore segment`` in one process beside ``pngquant`` on the same files.
+"""Many small files: one ``emcore segment`` command beside ``pngquant`` on the same files.
 
 100 PNGs (crops of the bundled photographs, 160 x 120 to 320 x 240) are
 quantized to 256 colours, undithered, into an empty folder, by
 
-    emcore segment FILES... -o DIR --ext .png          (one process, files in parallel)
+    emcore segment FILES... -o DIR --ext .png          (one command, files in parallel)
     pngquant --nofs --ext .png --force 256 FILES...    (files one at a time)
 
 Both sides are timed as whole commands (start-up included, paid once), best of
