@@ -518,14 +518,11 @@ def run(args):
     workers, per_job = batch_layout(len(jobs), team if args.threads else allowed_threads(),
                                     team)
     debug = getattr(args, "debug", False)
-    # a forked child runs the kernels on one thread (_threads._forked_child): processes
-    # only for jobs of one thread each
-    in_threads = debug or workers == 1 or per_job > 1 or not sys.platform.startswith("linux")
     inputs = [stdin_bytes if job.source == STDIO else None for job in jobs]
     status = 0
     with contextlib.ExitStack() as pools:
         # every job is submitted (and every worker forked) before the bar starts its thread
-        outcomes = _submitted(pools, jobs, inputs, args, per_job, workers, in_threads)
+        outcomes = _submitted(pools, jobs, inputs, args, per_job, workers)
         bar = progress(len(jobs), "files", args.quiet)
         try:
             for outcome in outcomes:
@@ -558,17 +555,20 @@ def batch_job(job: Job, stdin_bytes: bytes | None, args, n_threads: int,
 
 
 def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes | None], args,
-               n_threads: int, workers: int, in_threads: bool):
+               n_threads: int, workers: int):
     """Every job submitted to a pool entered on ``pools``; their outcomes in order.
 
     Processes made by fork on Linux: each file's Python steps (about a third of its
     time) then hold their own interpreter's lock, where threads take turns at one
     (README, "Many files"); fork starts a worker without importing anything again.
     Threads on other systems (macOS's system libraries are not safe to fork, Windows
-    has no fork), for one worker, for jobs of several threads each (fewer files than
-    cores), under --debug (the error keeps its traceback), and where processes cannot
-    be made (no semaphores without /dev/shm, no process left under RLIMIT_NPROC)."""
+    has no fork), for one worker, for jobs of several threads each (a forked child runs
+    the kernels on one: _threads._forked_child), under --debug (the error keeps its
+    traceback), and where processes cannot be made (no semaphores without /dev/shm, no
+    process left under RLIMIT_NPROC)."""
     from concurrent import futures
+    in_threads = (getattr(args, "debug", False) or workers == 1 or n_threads > 1
+                  or not sys.platform.startswith("linux"))
     if not in_threads:
         import multiprocessing
         pool = None
@@ -578,7 +578,7 @@ def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes 
             return pool.map(functools.partial(batch_job, args=args, n_threads=n_threads,
                                               keep_error=False), jobs, inputs)
         except (OSError, NotImplementedError, futures.BrokenExecutor):
-            if pool is not None:
+            if pool is not None:  # jobs already running in a worker finish there too
                 pool.shutdown(cancel_futures=True)
     threads = pools.enter_context(futures.ThreadPoolExecutor(max_workers=workers))
     return threads.map(functools.partial(batch_job, args=args, n_threads=n_threads,
