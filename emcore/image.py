@@ -175,16 +175,55 @@ def _to_srgb(im: PILImage.Image) -> PILImage.Image:
     return im.convert("RGBA" if has_alpha else "RGB")
 
 
-def _sixteen_bit_colour(im: PILImage.Image) -> bool:
-    """True for 16-bit-per-channel colour files, which Pillow would cut to 8 bits."""
-    if im.mode not in ("RGB", "RGBA", "RGBX"):
-        return False
-    for tile in getattr(im, "tile", ()):  # what the file's decoder was asked for
+def _raw_modes(im: PILImage.Image) -> list[str]:
+    """The pixel layouts Pillow's decoder was asked to read from the file (e.g. 'RGB;16B')."""
+    modes = []
+    for tile in getattr(im, "tile", ()):
         args = tile[3]  # (decoder, extents, offset, args): rawmode first, or alone
         rawmode = args[0] if isinstance(args, tuple) and args else args
-        if isinstance(rawmode, str) and ";16" in rawmode:
-            return True
-    return False
+        if isinstance(rawmode, str):
+            modes.append(rawmode)
+    return modes
+
+
+def _sixteen_bit_colour(im: PILImage.Image) -> bool:
+    """True for 16-bit-per-channel colour files (and grey + alpha, which Pillow opens as
+    RGBA), which Pillow would cut to 8 bits."""
+    return im.mode in ("RGB", "RGBA", "RGBX") and any(";16" in m for m in _raw_modes(im))
+
+
+#: Pillow modes whose ``transparency`` is a colour key (a PNG's tRNS chunk in a grey
+#: or RGB file): the pixels of that value are transparent
+_KEYED_MODES = {"L", "RGB", "I;16", "I;16B", "I;16L", "I"}
+
+
+def _with_colour_key(arr: np.ndarray, key: object) -> np.ndarray:
+    """Grey (H, W) or RGB (H, W, 3) pixels with a colour key as grey + alpha or RGBA:
+    the key's pixels fully transparent, the others opaque (255, or 65535 above 8 bits).
+    A key that does not fit the pixels (a broken file) is ignored, as decoders do."""
+    grey = arr.ndim == 2
+    if grey and isinstance(key, int):
+        hit = arr == key
+    elif (not grey and arr.shape[2] == 3 and isinstance(key, tuple) and len(key) == 3
+          and all(isinstance(v, int) for v in key)):
+        hit = (arr == np.array(key)).all(axis=2)
+    else:
+        return arr
+    opaque = 255 if arr.dtype == np.uint8 else 65535
+    alpha = np.where(hit, 0, opaque).astype(arr.dtype)
+    return np.dstack([arr, alpha])
+
+
+def _png_16_bits(data: bytes) -> np.ndarray:
+    """A 16-bit PNG's pixels as (H, W, 4) uint16 RGBA by libspng. pyspng.load() asks for
+    8-bit formats or its own choice, which fails for grey + alpha at 16 bits; libspng
+    leaves a tRNS colour key to the caller. Its errors (a truncated or corrupt stream)
+    come as OSError."""
+    from pyspng import _pyspng_c as spng
+    try:
+        return np.asarray(spng.spng_decode_image_bytes(data, spng.SPNG_FMT_RGBA16))
+    except RuntimeError as err:
+        raise OSError(str(err)) from None
 
 
 def _full_depth(source: str | io.BytesIO, im: PILImage.Image) -> np.ndarray | None:
@@ -192,13 +231,17 @@ def _full_depth(source: str | io.BytesIO, im: PILImage.Image) -> np.ndarray | No
     libspng (pyspng), TIFF by tifffile when installed; None when neither applies."""
     data = source.getvalue() if isinstance(source, io.BytesIO) else None
     if im.format == "PNG":
-        import pyspng
         if data is None:
             with open(cast(str, source), "rb") as f:
                 data = f.read()
-        arr = np.asarray(pyspng.load(data))  # RGBA for every colour PNG at 16 bits
-        has_alpha = "A" in im.mode or "transparency" in im.info
-        return arr if has_alpha or arr.ndim != 3 else np.ascontiguousarray(arr[:, :, :3])
+        rgba = _png_16_bits(data)
+        if any(m.startswith("LA") for m in _raw_modes(im)):  # grey + alpha stays grey
+            return np.ascontiguousarray(rgba[:, :, [0, 3]])
+        if "A" in im.mode:
+            return rgba
+        rgb = np.ascontiguousarray(rgba[:, :, :3])
+        key = im.info.get("transparency")
+        return rgb if key is None else _with_colour_key(rgb, key)
     if im.format == "TIFF":
         try:
             import tifffile
@@ -261,6 +304,7 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     source, path = readable_source(path)
     meta: dict
     arr: np.ndarray | None
+    key = None  # a grey or RGB file's colour key (tRNS), read by Pillow
     with pillow_errors(path):
         with PILImage.open(source) as im:
             sixteen_bit = _sixteen_bit_colour(im)
@@ -278,6 +322,8 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
                 converted = _to_srgb(oriented)
                 icc = oriented.info.get("icc_profile") if converted is oriented else None
                 arr = np.asarray(converted)
+                if converted is oriented and im.mode in _KEYED_MODES:
+                    key = im.info.get("transparency")
                 meta = _metadata(im, oriented)
                 n_frames = int(getattr(im, "n_frames", 1))
                 if n_frames > 1:
@@ -291,6 +337,8 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
             "pip install tifffile). Load it yourself and pass the uint16 array")
     if arr.dtype == np.int32 and arr.size and arr.min() >= 0 and arr.max() <= 65535:
         arr = arr.astype(np.uint16)  # 16-bit grayscale PNGs come as mode 'I'
+    if key is not None:
+        arr = _with_colour_key(arr, key)
     return Picture(arr, icc or None, meta or None)
 
 
@@ -331,6 +379,9 @@ def read_picture(source) -> Picture:
         im = _to_srgb(source)
         icc = source.info.get("icc_profile") if im is source else None
         arr = np.asarray(im)
+        if im is source and source.mode in _KEYED_MODES:
+            key = source.info.get("transparency")
+            arr = arr if key is None else _with_colour_key(arr, key)
     elif isinstance(source, Image):
         arr = source.rgb_matrix
     else:

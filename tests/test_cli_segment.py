@@ -321,6 +321,8 @@ def test_frames_with_transparency_show_as_painted(tmp_path, ext, frame_palettes)
     (["-", "-"], "read once"),
     (["{a}", "{a}", "-o", "{tmp}/one.png"], "names one file"),
     (["{a}", "{a}", "--model", "{tmp}/m.npz", "-o", "{tmp}"], "one input"),
+    (["{a}", "--ext", "/../x.png"], "suffix"),  # a path would write outside the folder
+    (["{a}", "--ext", ""], "suffix"),
 ])
 def test_batch_usage_errors(tmp_path, args, message):
     a = _small_photo(tmp_path, "a.png")
@@ -350,6 +352,20 @@ def test_sixteen_bit_colour_png_is_read_at_full_depth_into_an_8_bit_palette(tmp_
     flat, seg = deep.reshape(-1, 3).astype(np.float64), lab.ravel()
     means = np.stack([flat[seg == j].mean(axis=0) for j in range(10)])
     np.testing.assert_array_equal(written, np.rint(means / 257).astype(np.uint8)[lab])
+
+
+def test_a_colour_key_comes_out_as_a_transparent_entry(tmp_path):
+    # an RGB PNG whose tRNS chunk makes one colour transparent: those pixels, and no
+    # others, are transparent in the indexed result
+    photo = np.asarray(PILImage.open(CHELSEA).convert("RGB").resize((90, 60))).copy()
+    photo[10:30, 20:50] = (0, 255, 0)
+    PILImage.fromarray(photo).save(tmp_path / "keyed.png", transparency=(0, 255, 0))
+    assert main(["segment", str(tmp_path / "keyed.png"), "-k", "16", "-o",
+                 str(tmp_path / "out.png"), "--quiet"]) == 0
+    with PILImage.open(tmp_path / "out.png") as out:
+        assert out.mode == "P" and "transparency" in out.info
+        alpha = np.asarray(out.convert("RGBA"))[:, :, 3]
+    np.testing.assert_array_equal(alpha, np.where((photo == (0, 255, 0)).all(axis=2), 0, 255))
 
 
 def test_smooth_writes_the_spatial_segmentation(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image as PILImage
 
 import emcore.image
+from emcore.image import read_picture
 from emcore import load_image, rgb_vector_to_image, save_image, unique_colors
 from emcore._files import atomic_output
 
@@ -244,26 +245,67 @@ def test_icc_profile_is_kept(tmp_path, chelsea):
     assert PILImage.open(tmp_path / "out.png").info.get("icc_profile") == icc
 
 
-def _png16(path, arr):
+def _png(path, arr, depth=16, trns=None):
+    """A PNG written byte by byte (Pillow writes no 16-bit colour): (H, W) grey,
+    (H, W, 2) grey + alpha, (H, W, 3) RGB or (H, W, 4) RGBA at ``depth`` bits, with
+    ``trns`` (a grey value or an RGB triple) as its tRNS colour key."""
     import struct
     import zlib
-    h, w, _ = arr.shape
-    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+    h, w = arr.shape[:2]
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[arr.shape[2] if arr.ndim == 3 else 1]
+    raw = b"".join(b"\x00" + arr[y].astype(">u2" if depth == 16 else "u1").tobytes()
+                   for y in range(h))
 
     def chunk(kind, data):
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    extra = b"" if trns is None else chunk(b"tRNS", struct.pack(">" + "H" * np.size(trns),
+                                                                *np.atleast_1d(trns)))
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        f.write(b"\x89PNG\r\n\x1a\n"
+                + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0))
+                + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def test_sixteen_bit_colour_files_are_read_at_full_depth_not_truncated(tmp_path):
     arr = (np.random.RandomState(0).rand(6, 5, 3) * 65535).astype(np.uint16)
-    _png16(tmp_path / "c16.png", arr)  # Pillow alone would give 8 bits
+    _png(tmp_path / "c16.png", arr)  # Pillow alone would give 8 bits
     np.testing.assert_array_equal(load_image(tmp_path / "c16.png").rgb_matrix, arr)
     pytest.importorskip("tifffile").imwrite(tmp_path / "c16.tif", arr)
     np.testing.assert_array_equal(load_image(tmp_path / "c16.tif").rgb_matrix, arr)
+
+
+def test_sixteen_bit_grey_and_alpha_is_read_at_full_depth(tmp_path):
+    # Pillow opens it as 8-bit RGBA; libspng's own choice of format refuses it
+    la = np.random.RandomState(1).randint(0, 65536, (7, 6, 2)).astype(np.uint16)
+    _png(tmp_path / "la16.png", la)
+    np.testing.assert_array_equal(load_image(tmp_path / "la16.png").rgb_matrix, la)
+
+
+@pytest.mark.parametrize("depth, channels", [(8, 1), (8, 3), (16, 1), (16, 3)])
+def test_colour_key_becomes_alpha(tmp_path, depth, channels):
+    # a tRNS chunk in a grey or RGB file makes the pixels of one value transparent
+    top = 2 ** depth - 1
+    rng = np.random.RandomState(depth + channels)
+    shape = (9, 8) if channels == 1 else (9, 8, 3)
+    arr = rng.randint(0, 4, shape) * (top // 3)  # few values, so the key repeats
+    key = arr[2, 3] if channels == 1 else tuple(int(v) for v in arr[2, 3])
+    _png(tmp_path / "keyed.png", arr, depth, trns=key)
+    hit = arr == key if channels == 1 else (arr == np.array(key)).all(axis=2)
+    expected = np.dstack([arr, np.where(hit, 0, top)]).astype(np.uint8 if depth == 8
+                                                               else np.uint16)
+    np.testing.assert_array_equal(load_image(tmp_path / "keyed.png").rgb_matrix, expected)
+    with PILImage.open(tmp_path / "keyed.png") as im:  # a PIL image the same way
+        if depth == 8:
+            np.testing.assert_array_equal(read_picture(im).pixels, expected)
+
+
+def test_corrupt_sixteen_bit_png_is_an_os_error_naming_it(tmp_path):
+    _png(tmp_path / "c16.png", np.zeros((40, 30, 3), dtype=np.uint16) + 7)
+    data = (tmp_path / "c16.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[:len(data) // 2])
+    with pytest.raises(OSError, match="cut.png"):
+        load_image(tmp_path / "cut.png")
 
 
 def test_cmyk_and_lab_are_converted_to_rgb(tmp_path, chelsea):

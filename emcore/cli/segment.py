@@ -63,6 +63,14 @@ def _quality(text):
     return values
 
 
+def _suffix(text):
+    """--ext: a name's ending, not a path (the output stays beside its input)."""
+    if not text or any(sep and sep in text for sep in (os.sep, os.altsep)):
+        raise argparse.ArgumentTypeError(
+            f"expected a file-name suffix such as -fs8.png, got {text!r}")
+    return text
+
+
 def _dither_strength(text):
     return number(float, 0, "a dither strength from 0 to 1", maximum=1)(text)
 
@@ -84,7 +92,7 @@ def add_parser(sub, formatter_class):
                      help="output file (its extension gives the format: .png, .gif, .tif, "
                           ".jpg, .npy...), a folder, or '-' for standard output (default: "
                           "beside each input, named with --ext)")
-    seg.add_argument("--ext", default=DEFAULT_EXT, metavar="SUFFIX",
+    seg.add_argument("--ext", type=_suffix, default=DEFAULT_EXT, metavar="SUFFIX",
                      help="replaces the input's extension in the output's name (without -o, "
                           "or with -o DIR)")
     seg.add_argument("--quality", type=_quality, metavar="MIN-MAX",
