@@ -84,6 +84,8 @@ def write_frames(file: str | io.BytesIO, fmt: str, labels: list[np.ndarray],
         options["duration"] = list(frames.durations)
     if frames.loop is not None:
         options["loop"] = frames.loop
+    elif fmt in ("PNG", "WEBP"):  # a GIF without a loop count (or pages) plays once;
+        options["loop"] = 1       # Pillow's APNG and WebP would loop for ever
     if fmt == "GIF" and transparent:
         options["disposal"] = 2  # to the background: a frame is shown as painted
         if "transparency" in images[0].info:

@@ -577,8 +577,8 @@ def _as_pil(arr: np.ndarray, fmt: str) -> PILImage.Image:
         arr = arr[:, :, 0]
     if arr.dtype == np.uint16 and not (arr.ndim == 2 and fmt in SIXTEEN_BIT_GREY_FORMATS):
         if fmt in SIXTEEN_BIT_GREY_FORMATS:
-            raise ValueError(f"cannot write 16-bit colour as {fmt} (Pillow writes 16-bit "
-                             "grey only); save it as .npy, or as an 8-bit image")
+            raise ValueError(f"cannot write 16-bit colour as {fmt}: save it as .png or "
+                             ".npy, or as an 8-bit image")
         warnings.warn(f"{fmt} holds 8 bits a channel: the 16-bit image is written at 8 bits",
                       UserWarning, stacklevel=4)
         arr = np.rint(arr / 257.0).astype(np.uint8)
@@ -743,6 +743,8 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
                          f"{np.shape(image)[1]} x {np.shape(image)[0]}: use .png")
     if labels is not None and palette is not None:
         labels = check_labels(labels, np.shape(image)[:2], len(palette))
+    deep_colour = (fmt == "PNG" and image.dtype == np.uint16 and image.ndim == 3
+                   and image.shape[2] in _png.SIXTEEN_BIT_COLOR_TYPES)
     if labels is not None and palette is not None and indexable(image, palette, fmt):
         palette = np.asarray(palette)
         alpha = _palette_alpha(image, palette)
@@ -760,6 +762,8 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             transparency = palette_transparency(alpha, fmt)
             if transparency is not None:
                 options["transparency"] = transparency
+    elif deep_colour:  # Pillow writes the metadata chunks, _png.sixteen_bit the rest
+        im = PILImage.new({2: "LA", 3: "RGB", 4: "RGBA"}[image.shape[2]], (1, 1))
     else:
         im = _as_pil(image, fmt)
     if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
@@ -772,9 +776,13 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             stored = io.BytesIO()  # the data deflated again by zlib-ng, in pieces on threads
             im.save(stored, format=fmt, **{**options, "compress_level": 0})
             data = stored.getvalue()
-            _write_bytes(file, _png.recompressed(data, PNG_LEVEL, strategy,
-                                                 resolve_n_threads(n_threads, 2 * len(data)),
-                                                 unfiltered))
+            if deep_colour:
+                _write_bytes(file, _png.sixteen_bit(
+                    data, image, PNG_LEVEL, resolve_n_threads(n_threads, 2 * image.nbytes)))
+            else:
+                _write_bytes(file, _png.recompressed(
+                    data, PNG_LEVEL, strategy, resolve_n_threads(n_threads, 2 * len(data)),
+                    unfiltered))
         else:
             im.save(file, format=fmt, **options)
     except (OSError, ValueError, KeyError, OverflowError) as err:

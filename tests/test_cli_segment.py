@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-from PIL import PngImagePlugin
+from PIL import PngImagePlugin, features
 
 from emcore.cli import main
 from emcore.cli.segment import quality_to_psnr
@@ -283,6 +283,21 @@ def test_every_frame_quantized_with_durations_and_loop(tmp_path, ext, capsys):
         assert _psnr(original, frame) > 22
 
 
+@pytest.mark.parametrize("ext", [".gif", ".png", ".webp"])
+def test_an_animation_that_plays_once_still_plays_once(tmp_path, ext):
+    if ext == ".webp" and not features.check("webp"):
+        pytest.skip("this Pillow writes no WebP")
+    frames = [PILImage.new("RGB", (20, 10), (40 * i, 90, 200 - 40 * i)) for i in range(3)]
+    src = tmp_path / "once.gif"  # no loop count: shown once
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100)
+    out = tmp_path / f"out{ext}"
+    assert main(["segment", str(src), "-k", "4", "-o", str(out), "--quiet"]) == 0
+    with PILImage.open(out) as im:
+        assert im.n_frames == 3
+        # GIF: no loop count; APNG and WebP: one play (their 0 is for ever)
+        assert im.info.get("loop") == (None if ext == ".gif" else 1)
+
+
 @pytest.mark.parametrize("frame_palettes", [False, True])
 @pytest.mark.parametrize("ext", [".gif", ".png", ".tif", ".webp"])
 def test_frames_with_transparency_show_as_painted(tmp_path, ext, frame_palettes):
@@ -352,6 +367,15 @@ def test_sixteen_bit_colour_png_is_read_at_full_depth_into_an_8_bit_palette(tmp_
     flat, seg = deep.reshape(-1, 3).astype(np.float64), lab.ravel()
     means = np.stack([flat[seg == j].mean(axis=0) for j in range(10)])
     np.testing.assert_array_equal(written, np.rint(means / 257).astype(np.uint8)[lab])
+    # --rgb keeps 16 bits, in a 16-bit PNG: each segment's mean rounded to 16 bits
+    assert main(["segment", str(src), "-k", "10", "--rgb", "-o", str(out), "--force",
+                 "--labels", str(labels), "--quiet"]) == 0
+    lab = np.load(labels).ravel()
+    width, height, rows, info = png.Reader(filename=str(out)).asDirect()
+    assert info["bitdepth"] == 16 and (width, height) == (90, 60)
+    deep_out = np.array([np.asarray(row) for row in rows]).reshape(-1, 3)
+    means = np.stack([flat[lab == j].mean(axis=0) for j in range(10)])
+    np.testing.assert_array_equal(deep_out, np.rint(means)[lab])
 
 
 def test_a_colour_key_comes_out_as_a_transparent_entry(tmp_path):

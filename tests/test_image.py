@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from PIL import ImageCms
 
 import emcore.image
 from emcore.image import read_picture
@@ -147,9 +148,28 @@ def test_npy_output_for_sixteen_bit_colour(tmp_path):
     img = np.random.RandomState(0).randint(0, 65536, (8, 9, 3)).astype(np.uint16)
     save_image(img, tmp_path / "c16.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "c16.npy"), img)
-    with pytest.raises(ValueError, match=".npy"):
-        save_image(img, tmp_path / "c16.png")
-    assert not (tmp_path / "c16.png").exists()
+    with pytest.raises(ValueError, match=".npy"):  # Pillow's TIFF holds 16-bit grey only
+        save_image(img, tmp_path / "c16.tif")
+    assert not (tmp_path / "c16.tif").exists()
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_sixteen_bit_colour_png_written_at_full_depth(tmp_path, channels, chelsea):
+    png = pytest.importorskip("png")  # pypng: an independent decoder
+    rng = np.random.RandomState(channels)
+    photo = chelsea[:70, :90].astype(np.uint16) * 257  # smooth rows and noisy low bits,
+    photo += rng.randint(0, 257, photo.shape).astype(np.uint16)  # so filters differ
+    img = np.dstack([photo, rng.randint(0, 65536, photo.shape[:2])]).astype(np.uint16)
+    img = img[:, :, {2: [0, 3], 3: [0, 1, 2], 4: [0, 1, 2, 3]}[channels]]
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    save_image(img, tmp_path / "c16.png", icc_profile=icc)
+    width, height, rows, info = png.Reader(filename=str(tmp_path / "c16.png")).asDirect()
+    assert info["bitdepth"] == 16 and info["planes"] == channels
+    decoded = np.array([np.asarray(row) for row in rows]).reshape(img.shape)
+    np.testing.assert_array_equal(decoded, img)
+    np.testing.assert_array_equal(read_picture(tmp_path / "c16.png").pixels, img)
+    with PILImage.open(tmp_path / "c16.png") as im:
+        assert im.info.get("icc_profile") == icc
 
 
 @pytest.mark.parametrize("name", ["keep.png", "keep.bmp"])

@@ -151,3 +151,71 @@ def test_small_palette_png_takes_the_smaller_data_and_the_same_pixels(coffee, k)
     assert idat[1] == min(filtered, unfiltered, key=len)
     with pytest.raises(ValueError, match="indices"):
         _png.recompressed(stored.getvalue(), 9, zlib.Z_RLE, 1, (indices[1:], 6))
+
+
+def _textbook_filters(rows, bpp):
+    """The five PNG filters of each row, byte by byte (PNG specification, 9.2-9.4)."""
+    out = []
+    for y, row in enumerate(rows.astype(int)):
+        prior = rows[y - 1].astype(int) if y else np.zeros_like(row)
+        filters = [[], [], [], [], []]
+        for i, x in enumerate(row):
+            a = row[i - bpp] if i >= bpp else 0
+            b = prior[i]
+            c = prior[i - bpp] if i >= bpp else 0
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            paeth = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            for kind, predicted in enumerate((0, a, b, (a + b) // 2, paeth)):
+                filters[kind].append((x - predicted) % 256)
+        out.append(filters)
+    return out
+
+
+def test_filtered_rows_pick_the_least_signed_sum_of_the_five_filters(monkeypatch):
+    monkeypatch.setattr(_png, "FILTER_BAND", 3)  # rows carried across bands
+    rng = np.random.RandomState(0)
+    bpp = 6
+    rows = np.vstack([
+        rng.randint(0, 256, (2, 48)),               # noise
+        np.tile(np.arange(48) * 5 % 256, (2, 1)),   # a ramp, then the same row again
+        np.cumsum(rng.randint(0, 3, (3, 48)), axis=1) + 100,  # smooth along the row
+        np.zeros((1, 48), dtype=int) + 128,         # flat
+    ]).astype(np.uint8)
+    got = np.frombuffer(_png.filtered_rows(rows, bpp), dtype=np.uint8).reshape(len(rows), -1)
+    chosen = []
+    for y, filters in enumerate(_textbook_filters(rows, bpp)):
+        costs = [sum(min(v, 256 - v) for v in f) for f in filters]
+        kind = int(np.argmin(costs))
+        chosen.append(kind)
+        assert got[y, 0] == kind
+        np.testing.assert_array_equal(got[y, 1:], filters[kind])
+    assert len(set(chosen)) >= 3  # the rows above take different filters
+
+
+def test_sixteen_bit_png_round_trips_through_zlib_and_the_textbook_unfilter():
+    rng = np.random.RandomState(1)
+    pixels = rng.randint(0, 65536, (5, 7, 3)).astype(np.uint16)
+    carrier = io.BytesIO()
+    PILImage.new("RGB", (1, 1)).save(carrier, format="PNG")
+    data = _png.sixteen_bit(carrier.getvalue(), pixels, 9, 1)
+    chunks = _png._chunks(data)
+    assert [k for k, _ in chunks][0] == b"IHDR" and chunks[-1][0] == b"IEND"
+    assert struct.unpack(">IIBBBBB", chunks[0][1]) == (7, 5, 16, 2, 0, 0, 0)
+    raw = np.frombuffer(zlib.decompress(b"".join(d for k, d in chunks if k == b"IDAT")),
+                        dtype=np.uint8).reshape(5, -1)
+    bpp, rows = 6, []
+    for y, line in enumerate(raw):
+        kind, line = int(line[0]), line[1:].astype(int)
+        prior = rows[-1] if rows else np.zeros(len(line), dtype=int)
+        row = np.zeros(len(line), dtype=int)
+        for i, v in enumerate(line):
+            a = row[i - bpp] if i >= bpp else 0
+            b, c = prior[i], (prior[i - bpp] if i >= bpp else 0)
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            paeth = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            row[i] = (v + (0, a, b, (a + b) // 2, paeth)[kind]) % 256
+        rows.append(row)
+    decoded = np.array(rows, dtype=np.uint8).view(">u2").reshape(pixels.shape)
+    np.testing.assert_array_equal(decoded, pixels)
