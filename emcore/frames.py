@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageSequence
 
-from emcore.image import Picture, pillow_errors, read_picture, readable_source
+from emcore.image import (Picture, full_depth, pillow_errors, read_picture,
+                          readable_source, sixteen_bit_colour)
 
 #: formats that hold several frames (animation or pages)
 MULTI_FRAME_FORMATS = {"GIF", "PNG", "TIFF", "WEBP"}
@@ -39,9 +40,12 @@ def read_frames(source: str | os.PathLike | io.BytesIO) -> Frames:
     with pillow_errors(name), PILImage.open(source) as im:
         loop = im.info.get("loop")
         icc = im.info.get("icc_profile")
-        for frame in ImageSequence.Iterator(im):
+        for page, frame in enumerate(ImageSequence.Iterator(im)):
             durations.append(int(frame.info.get("duration", 0) or 0))
-            pixels.append(read_picture(frame.copy()).pixels)
+            if sixteen_bit_colour(frame):  # Pillow's frame holds 8 bits of them
+                pixels.append(full_depth(source, im, name, page))
+            else:
+                pixels.append(read_picture(frame.copy()).pixels)
     shapes = {p.shape for p in pixels}
     if len(shapes) > 1:  # pages of a TIFF may differ in size or mode
         raise ValueError(f"{name}: its frames differ in size or channels ({sorted(shapes)}); "

@@ -142,6 +142,8 @@ def pillow_errors(name: str):
     """Pillow's errors while reading ``name`` as one ValueError or OSError naming it."""
     try:
         yield
+    except _DepthError:
+        raise  # already names the file and what to do
     except PILImage.DecompressionBombError as err:
         raise ValueError(f"{name}: image is too large to read safely ({err})") from None
     except PILImage.UnidentifiedImageError:
@@ -186,7 +188,7 @@ def _raw_modes(im: PILImage.Image) -> list[str]:
     return modes
 
 
-def _sixteen_bit_colour(im: PILImage.Image) -> bool:
+def sixteen_bit_colour(im: PILImage.Image) -> bool:
     """True for 16-bit-per-channel colour files (and grey + alpha, which Pillow opens as
     RGBA), which Pillow would cut to 8 bits."""
     return im.mode in ("RGB", "RGBA", "RGBX") and any(";16" in m for m in _raw_modes(im))
@@ -226,11 +228,29 @@ def _png_16_bits(data: bytes) -> np.ndarray:
         raise OSError(str(err)) from None
 
 
-def _full_depth(source: str | io.BytesIO, im: PILImage.Image) -> np.ndarray | None:
-    """A 16-bit colour file's pixels at full depth (Pillow would keep 8 bits): PNG by
-    libspng (pyspng), TIFF by tifffile when installed; None when neither applies."""
+class _DepthError(ValueError):
+    """A file at a depth emcore would not read faithfully."""
+
+
+def full_depth(source: str | io.BytesIO, im: PILImage.Image, name: str,
+               page: int = 0) -> np.ndarray:
+    """The pixels at full depth of a 16-bit colour file (or of its page, counted from 0),
+    which Pillow would cut to 8 bits: PNG by libspng (pyspng; an APNG's first frame
+    only), TIFF by tifffile; ValueError naming ``name`` when neither can."""
+    arr = _full_depth(source, im, page)
+    if arr is None:
+        raise _DepthError(
+            f"{name} has 16 bits per colour channel, which Pillow would cut to 8 bits: "
+            "emcore reads 16-bit colour PNGs (with pyspng; of an animation the first "
+            "frame) and TIFFs (with tifffile, pip install tifffile). Load it yourself "
+            "and pass the uint16 array")
+    return arr
+
+
+def _full_depth(source: str | io.BytesIO, im: PILImage.Image,
+                page: int) -> np.ndarray | None:
     data = source.getvalue() if isinstance(source, io.BytesIO) else None
-    if im.format == "PNG":
+    if im.format == "PNG" and page == 0:
         if data is None:
             with open(cast(str, source), "rb") as f:
                 data = f.read()
@@ -247,7 +267,7 @@ def _full_depth(source: str | io.BytesIO, im: PILImage.Image) -> np.ndarray | No
             import tifffile
         except ImportError:
             return None
-        arr = tifffile.imread(io.BytesIO(data) if data is not None else source, key=0)
+        arr = tifffile.imread(io.BytesIO(data) if data is not None else source, key=page)
         return np.asarray(arr) if arr.dtype == np.uint16 and arr.ndim == 3 else None
     return None
 
@@ -307,13 +327,13 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     key = None  # a grey or RGB file's colour key (tRNS), read by Pillow
     with pillow_errors(path):
         with PILImage.open(source) as im:
-            sixteen_bit = _sixteen_bit_colour(im)
+            sixteen_bit = sixteen_bit_colour(im)
             fast = None if sixteen_bit else _fast_png(source, im)
             if fast is not None:
                 arr, icc = fast, im.info.get("icc_profile")
                 meta = _resolution(im.info)  # the one piece of _metadata such a file has
             elif sixteen_bit:
-                arr = _full_depth(source, im)
+                arr = full_depth(source, im, path)
                 icc = im.info.get("icc_profile")
                 meta = _metadata(im, im)
             else:
@@ -330,11 +350,6 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
                     warnings.warn(f"{path} has {n_frames} frames: only the first is read "
                                   "here; emcore.frames.read_frames (and 'emcore segment') "
                                   "read every frame", UserWarning, stacklevel=4)
-    if arr is None:
-        raise ValueError(
-            f"{path} has 16 bits per colour channel, which Pillow would cut to 8 bits: "
-            "emcore reads 16-bit colour PNGs (with pyspng) and TIFFs (with tifffile, "
-            "pip install tifffile). Load it yourself and pass the uint16 array")
     if arr.dtype == np.int32 and arr.size and arr.min() >= 0 and arr.max() <= 65535:
         arr = arr.astype(np.uint16)  # 16-bit grayscale PNGs come as mode 'I'
     if key is not None:

@@ -1,5 +1,6 @@
 """Image IO, atomic writes and unique colours."""
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -293,6 +294,19 @@ def test_sixteen_bit_colour_files_are_read_at_full_depth_not_truncated(tmp_path)
     np.testing.assert_array_equal(load_image(tmp_path / "c16.png").rgb_matrix, arr)
     pytest.importorskip("tifffile").imwrite(tmp_path / "c16.tif", arr)
     np.testing.assert_array_equal(load_image(tmp_path / "c16.tif").rgb_matrix, arr)
+
+
+def test_sixteen_bit_pages_are_read_at_full_depth_or_refused(tmp_path, monkeypatch):
+    tifffile = pytest.importorskip("tifffile")
+    from emcore.frames import read_frames
+    pages = np.random.RandomState(2).randint(0, 65536, (3, 6, 5, 3)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "pages.tif", pages)  # three pages
+    np.testing.assert_array_equal(np.stack(read_frames(tmp_path / "pages.tif").pixels), pages)
+    monkeypatch.setitem(sys.modules, "tifffile", None)  # not installed: refused, not cut
+    for read in (read_frames, load_image):
+        with pytest.raises(ValueError, match="pages.tif has 16 bits") as caught:
+            read(tmp_path / "pages.tif")
+        assert not isinstance(caught.value, OSError)
 
 
 def test_sixteen_bit_grey_and_alpha_is_read_at_full_depth(tmp_path):
