@@ -65,6 +65,24 @@ def test_densities_match_the_library(tmp_path):
     assert heat.shape == pixels.shape[:2] and heat.max() == 255
 
 
+def test_densities_of_an_image_with_alpha_under_its_own_model(tmp_path):
+    # a mixture fitted on an RGBA image scores colour and alpha together, as fitted
+    pixels = np.asarray(PILImage.open(CHELSEA).convert("RGB").resize((60, 40)))
+    alpha = np.tile(np.linspace(0, 255, 60).astype(np.uint8), (40, 1))
+    rgba = np.dstack([pixels, alpha])
+    PILImage.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    model = tmp_path / "m.npz"
+    assert main(["segment", str(tmp_path / "a.png"), "-k", "4", "--method", "gmm",
+                 "--model", str(model), "-o", str(tmp_path / "s.png"), "--quiet"]) == 0
+    assert load(model).input_space_ == "composite"
+    assert main(["densities", str(tmp_path / "a.png"), "--model", str(model), "-o",
+                 str(tmp_path / "d.npy"), "--log"]) == 0
+    expected = compute_densities(rgba, load(model), log=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), expected)
+    proc = run("densities", CHELSEA, "--model", str(model), "-o", str(tmp_path / "e.npy"))
+    assert proc.returncode == 2 and "colour and alpha" in proc.stderr
+
+
 def test_sweep_writes_plot_and_csv(tmp_path):
     proc = run("sweep", CHELSEA, "--k", "2:6:2", "-o", str(tmp_path / "m.png"), "--csv",
                str(tmp_path / "m.csv"))

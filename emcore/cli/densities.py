@@ -33,10 +33,17 @@ def run(args):
     if not isinstance(model, GaussianMixture):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a mixture: write "
                          "one with 'emcore segment --method gmm --model FILE.npz'")
-    color, _ = split_alpha(as_pixel_array(args.input))
+    pixels = as_pixel_array(args.input)
+    # a model fitted on an image with alpha scores colour and alpha together (its
+    # composite coordinates); any other scores the colour
+    with_alpha = getattr(model, "input_space_", "rgb") == "composite"
+    color = pixels if with_alpha else split_alpha(pixels)[0]
     if color.shape[2] != model.n_features_in_:
-        raise UsageError(f"{args.input} has {color.shape[2]} colour channel(s) but the model "
-                         f"was fitted on {model.n_features_in_}")
+        raise UsageError(
+            f"the model was fitted on colour and alpha ({model.n_features_in_} values a "
+            f"pixel); {args.input} has {color.shape[2]} channel(s)" if with_alpha else
+            f"{args.input} has {color.shape[2]} colour channel(s) but the model was fitted "
+            f"on {model.n_features_in_}")
     log_density = compute_densities(color, model, log=True, n_threads=args.threads)
     outputs = [args.output] + ([args.png] if args.png else [])
     with atomic_outputs(outputs, exclusive=not args.force) as files:
