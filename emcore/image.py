@@ -202,7 +202,8 @@ _KEYED_MODES = {"L", "RGB", "I;16", "I;16B", "I;16L", "I"}
 def _with_colour_key(arr: np.ndarray, key: object) -> np.ndarray:
     """Grey (H, W) or RGB (H, W, 3) pixels with a colour key as grey + alpha or RGBA:
     the key's pixels fully transparent, the others opaque (255, or 65535 above 8 bits).
-    A key that does not fit the pixels (a broken file) is ignored, as decoders do."""
+    Unchanged when no pixel has the key, or it does not fit the pixels (a broken file,
+    which decoders ignore too)."""
     grey = arr.ndim == 2
     if grey and isinstance(key, int):
         hit = arr == key
@@ -210,6 +211,8 @@ def _with_colour_key(arr: np.ndarray, key: object) -> np.ndarray:
           and all(isinstance(v, int) for v in key)):
         hit = (arr == np.array(key)).all(axis=2)
     else:
+        return arr
+    if not hit.any():  # no pixel is transparent: the image is opaque
         return arr
     opaque = 255 if arr.dtype == np.uint8 else 65535
     alpha = np.where(hit, 0, opaque).astype(arr.dtype)

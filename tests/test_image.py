@@ -334,6 +334,12 @@ def test_colour_key_becomes_alpha(tmp_path, depth, channels):
             np.testing.assert_array_equal(read_picture(im).pixels, expected)
 
 
+def test_a_colour_key_no_pixel_has_leaves_the_image_opaque(tmp_path):
+    arr = np.random.RandomState(3).randint(0, 100, (6, 7, 3)).astype(np.uint8)
+    _png(tmp_path / "k.png", arr, 8, trns=(200, 200, 200))
+    np.testing.assert_array_equal(load_image(tmp_path / "k.png").rgb_matrix, arr)
+
+
 def test_corrupt_sixteen_bit_png_is_an_os_error_naming_it(tmp_path):
     _png(tmp_path / "c16.png", np.zeros((40, 30, 3), dtype=np.uint16) + 7)
     data = (tmp_path / "c16.png").read_bytes()
