@@ -320,6 +320,28 @@ def _fast_png(source: str | io.BytesIO, im: PILImage.Image) -> np.ndarray | None
     return arr
 
 
+#: The EXIF (and TIFF) orientation tag, and for each of its values the steps that show
+#: an (H, W, ...) array upright, as Pillow's ImageOps.exif_transpose turns an image
+ORIENTATION_TAG = 0x0112
+_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+            7: lambda a: np.rot90(a, -1)[::-1], 8: lambda a: np.rot90(a, 1)}
+
+
+def _upright(im: PILImage.Image, arr: np.ndarray, meta: dict) -> np.ndarray:
+    """Pixels read beside Pillow (at 16 bits) turned upright by the file's orientation,
+    as exif_transpose turns the pixels Pillow reads; the orientation is dropped from
+    the EXIF in ``meta`` (in place), which now describes upright pixels."""
+    exif = im.getexif()
+    orientation = exif.get(ORIENTATION_TAG, 1)
+    if orientation not in _UPRIGHT:
+        return arr
+    if "exif" in meta:
+        del exif[ORIENTATION_TAG]
+        meta["exif"] = exif.tobytes()
+    return np.ascontiguousarray(_UPRIGHT[orientation](arr))
+
+
 def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     """Read an image file (or an in-memory file) fully: EXIF orientation applied, ICC
     profile kept where the pixels keep their encoding, colour spaces converted to sRGB
@@ -336,9 +358,9 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
                 arr, icc = fast, im.info.get("icc_profile")
                 meta = _resolution(im.info)  # the one piece of _metadata such a file has
             elif sixteen_bit:
-                arr = full_depth(source, im, path)
                 icc = im.info.get("icc_profile")
                 meta = _metadata(im, im)
+                arr = _upright(im, full_depth(source, im, path), meta)
             else:
                 im.load()
                 oriented = ImageOps.exif_transpose(im)

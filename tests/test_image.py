@@ -266,10 +266,11 @@ def test_icc_profile_is_kept(tmp_path, chelsea):
     assert PILImage.open(tmp_path / "out.png").info.get("icc_profile") == icc
 
 
-def _png(path, arr, depth=16, trns=None):
+def _png(path, arr, depth=16, trns=None, exif=None):
     """A PNG written byte by byte (Pillow writes no 16-bit colour): (H, W) grey,
     (H, W, 2) grey + alpha, (H, W, 3) RGB or (H, W, 4) RGBA at ``depth`` bits, with
-    ``trns`` (a grey value or an RGB triple) as its tRNS colour key."""
+    ``trns`` (a grey value or an RGB triple) as its tRNS colour key and ``exif`` (Pillow's
+    Exif bytes) in an eXIf chunk."""
     import struct
     import zlib
     h, w = arr.shape[:2]
@@ -282,6 +283,8 @@ def _png(path, arr, depth=16, trns=None):
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
     extra = b"" if trns is None else chunk(b"tRNS", struct.pack(">" + "H" * np.size(trns),
                                                                 *np.atleast_1d(trns)))
+    if exif is not None:  # Pillow's Exif bytes start "Exif\0\0"; the chunk holds the rest
+        extra += chunk(b"eXIf", exif[6:])
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n"
                 + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0))
@@ -307,6 +310,26 @@ def test_sixteen_bit_pages_are_read_at_full_depth_or_refused(tmp_path, monkeypat
         with pytest.raises(ValueError, match="pages.tif has 16 bits") as caught:
             read(tmp_path / "pages.tif")
         assert not isinstance(caught.value, OSError)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_sixteen_bit_files_are_turned_upright_as_pillow_turns_8_bit_ones(tmp_path, orientation):
+    eight = np.random.RandomState(orientation).randint(0, 256, (5, 8, 3)).astype(np.uint8)
+    exif = PILImage.Exif()
+    exif[0x0112] = orientation
+    PILImage.fromarray(eight).save(tmp_path / "e8.png", exif=exif.tobytes())
+    upright = load_image(tmp_path / "e8.png").rgb_matrix  # Pillow's exif_transpose
+    _png(tmp_path / "e16.png", eight.astype(np.uint16) * 257, exif=exif.tobytes())
+    picture = read_picture(tmp_path / "e16.png")
+    np.testing.assert_array_equal(picture.pixels, upright.astype(np.uint16) * 257)
+    kept = PILImage.Exif()
+    kept.load(picture.metadata["exif"])
+    assert kept.get(0x0112, 1) == 1  # the pixels are upright now
+    tifffile = pytest.importorskip("tifffile")  # a TIFF's own orientation tag
+    tifffile.imwrite(tmp_path / "e16.tif", eight.astype(np.uint16) * 257,
+                     extratags=[(0x0112, "H", 1, orientation, False)])
+    np.testing.assert_array_equal(read_picture(tmp_path / "e16.tif").pixels,
+                                  upright.astype(np.uint16) * 257)
 
 
 def test_sixteen_bit_grey_and_alpha_is_read_at_full_depth(tmp_path):
