@@ -258,9 +258,10 @@ def _full_depth(source: str | io.BytesIO, im: PILImage.Image,
             with open(cast(str, source), "rb") as f:
                 data = f.read()
         rgba = _png_16_bits(data)
-        if any(m.startswith("LA") for m in _raw_modes(im)):  # grey + alpha stays grey
+        color_type = data[25]  # in the header, after the size and bit depth
+        if color_type == 4:  # grey + alpha (which Pillow opens as RGBA) stays grey
             return np.ascontiguousarray(rgba[:, :, [0, 3]])
-        if "A" in im.mode:
+        if color_type == 6:
             return rgba
         rgb = np.ascontiguousarray(rgba[:, :, :3])
         key = im.info.get("transparency")
@@ -357,10 +358,11 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
             if fast is not None:
                 arr, icc = fast, im.info.get("icc_profile")
                 meta = _resolution(im.info)  # the one piece of _metadata such a file has
-            elif sixteen_bit:
+            elif sixteen_bit:  # the pixels first: reading metadata may load the
+                arr = full_depth(source, im, path)  # image, which clears its tiles
                 icc = im.info.get("icc_profile")
                 meta = _metadata(im, im)
-                arr = _upright(im, full_depth(source, im, path), meta)
+                arr = _upright(im, arr, meta)
             else:
                 im.load()
                 oriented = ImageOps.exif_transpose(im)
