@@ -336,11 +336,16 @@ def test_frames_with_transparency_show_as_painted(tmp_path, ext, frame_palettes)
     (["-", "-"], "read once"),
     (["{a}", "{a}", "-o", "{tmp}/one.png"], "names one file"),
     (["{a}", "{a}", "--model", "{tmp}/m.npz", "-o", "{tmp}"], "one input"),
+    (["{a}", "{tmp}/sub/a.png", "-o", "{tmp}/out/"], "both be written"),  # one name
+    (["{a}", "{a}", "--force"], "both be written"),
     (["{a}", "--ext", "/../x.png"], "suffix"),  # a path would write outside the folder
     (["{a}", "--ext", ""], "suffix"),
 ])
 def test_batch_usage_errors(tmp_path, args, message):
     a = _small_photo(tmp_path, "a.png")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "out").mkdir()
+    _small_photo(tmp_path / "sub", "a.png")
     args = [x.replace("{a}", str(a)).replace("{tmp}", str(tmp_path)) for x in args]
     proc = run("segment", *args)
     assert proc.returncode == 2 and message.encode() in proc.stderr

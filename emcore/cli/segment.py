@@ -205,6 +205,15 @@ def _plan(args) -> list[Job]:
         raise FileNotFoundError(f"cannot write into {args.output}: no such folder")
     jobs = [Job(src, _destination(src, args.output, args.ext, len(args.inputs)))
             for src in args.inputs]
+    first_for: dict[str, str] = {}  # two inputs named alike into one folder: one would be lost
+    for job in jobs:
+        if job.destination == STDIO:
+            continue
+        where = os.path.realpath(job.destination)
+        if where in first_for:
+            raise UsageError(f"{first_for[where]} and {job.source} would both be written to "
+                             f"{job.destination}: give them different --ext or folders")
+        first_for[where] = job.source
     from emcore.image import PALETTE_FORMATS
     k = args.colors if args.colors is not None else DEFAULT_COLORS
     for job in jobs:
