@@ -366,11 +366,22 @@ def image_rows(image):
     """An (H, W, C) or (H, W) Dask image as (H*W, C) pixel rows, chunked by whole rows."""
     if image.ndim == 2:
         image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3):
-        raise ValueError(f"a Dask image must be (H, W), or (H, W, 3) without alpha; got shape "
-                         f"{image.shape}")
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"a Dask image must be (H, W) or (H, W, C) with 1 to 4 channels "
+                         f"(grey, grey + alpha, RGB, RGBA); got shape {image.shape}")
     image = image.rechunk({1: -1, 2: -1})
     return image.reshape(-1, image.shape[2])
+
+
+def _clear_as_zero(block):
+    """Rows of colour and alpha with every fully transparent one made all zeros (its
+    colour does not show), so that they are one distinct value."""
+    return np.where(block[:, -1:] == 0, np.zeros((), dtype=block.dtype), block)
+
+
+def transparent_as_zero(rows):
+    """Lazily, :func:`_clear_as_zero` of every chunk of (N, C) rows whose last column is alpha."""
+    return rows.map_blocks(_clear_as_zero, dtype=rows.dtype)
 
 
 class _Take:

@@ -67,9 +67,9 @@ class ImageSamples:
 
     Parameters
     ----------
-    image : str, path, PIL image, Image, array, or Dask array (H, W, 3) / (H, W)
-        A Dask image is fitted on its distinct colours (merged from every chunk);
-        its labels and repainted image are lazy.
+    image : str, path, PIL image, Image, array, or Dask array (H, W, C) / (H, W)
+        A Dask image is fitted on its distinct colours (merged from every chunk;
+        with alpha, integers only); its labels and repainted image are lazy.
     unique_colors : bool, default True
         Fit the distinct colours weighted by their counts rather than every pixel.
     color_space : {'rgb', 'oklab'}, default 'rgb'
@@ -167,14 +167,32 @@ class ImageSamples:
         rows = _dask.image_rows(image)
         self.icc_profile, self.dtype, self.alpha = None, image.dtype, None
         self.metadata = None
-        self.transparent = self.has_transparent = False
         self.grayscale = image.ndim == 2
         self.color = None
         self.shape = image.shape[:2]
+        # with alpha, as _with_alpha does in memory: every fully transparent pixel made
+        # one all-zero value, first in Z-order, which is then palette entry 0
+        self.transparent = rows.shape[1] in (2, 4)
+        if self.transparent:
+            if image.dtype.kind not in "ui":
+                raise ValueError("a Dask image with alpha must hold integers (8 or 16 bits)")
+            if self.color_space != "rgb":
+                raise ValueError("an image with alpha is fitted on colour and alpha together "
+                                 "(composite coordinates); color_space must be 'rgb'")
+            rows = _dask.transparent_as_zero(rows)
         colors, counts, inverse = distinct_colors(rows, z_order=True)
-        self.n_distinct = len(colors)
+        # entry 0 is reserved for transparent pixels next to visible ones (an image with
+        # nothing visible is its one all-zero value, as in memory)
+        self.has_transparent = bool(self.transparent and colors[0, -1] == 0 and len(colors) > 1)
+        if self.has_transparent:  # the inverse's 0 is now that entry, the rest shift by one
+            colors, counts = colors[1:], counts[1:]
+        self.n_distinct = len(colors) + self.has_transparent
         self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse
-        self._fit_space(n_threads)
+        if self.transparent:
+            self.fit_samples = composite_coordinates(
+                colors[:, :-1], colors[:, -1], full_scale(self.dtype)).astype(np.float32)
+        else:
+            self._fit_space(n_threads)
 
     def _fit_space(self, n_threads: int | None) -> None:
         if self.color_space == "oklab":
@@ -201,10 +219,10 @@ class ImageSamples:
         """The (H, W) int32 map of each pixel's segment, from each sample's."""
         sample_labels = check_labels(sample_labels, (len(self.samples),), 2**31 - 1,
                                      "sample_labels")
-        if is_dask_array(self.inverse):
-            return _dask.take(sample_labels, self.inverse).reshape(self.shape)
         if self.has_transparent:  # entry 0: the transparent pixels
             sample_labels = np.concatenate([np.zeros(1, dtype=np.int32), sample_labels])
+        if is_dask_array(self.inverse):
+            return _dask.take(sample_labels, self.inverse).reshape(self.shape)
         labels = sample_labels if self.inverse is None else _gather(sample_labels, self.inverse)
         return labels.reshape(self.shape)
 

@@ -205,6 +205,41 @@ def test_images_on_dask_equal_in_memory(client, chelsea, tmp_path):
         quantize(image, 6, dither=0.5)
 
 
+@pytest.mark.parametrize("layout", ["rgba8", "la8", "rgba16", "opaque", "clear"])
+def test_images_with_alpha_on_dask_equal_in_memory(client, chelsea, tmp_path, layout):
+    """Colour and alpha fitted together, the transparent pixels on entry 0, as in memory."""
+    from emcore import quantize, segment_image
+    rng = np.random.RandomState(4)
+    photo = chelsea[:90, :120].astype(np.uint16)
+    alpha = rng.choice([0, 0, 90, 255, 255, 255], photo.shape[:2]).astype(np.uint16)
+    alpha = {"opaque": np.full_like(alpha, 255), "clear": np.zeros_like(alpha)}.get(layout,
+                                                                                   alpha)
+    image = np.dstack([photo[:, :, :1] if layout == "la8" else photo, alpha])
+    image = (image * 257).astype(np.uint16) if layout == "rgba16" else image.astype(np.uint8)
+    for k in (1, 8):
+        eager = quantize(image, k)
+        for chunks in ((30, 120, -1), (17, 50, -1)):
+            lazy = quantize(da.from_array(image, chunks=chunks), k)
+            assert isinstance(lazy[0], da.Array)
+            np.testing.assert_array_equal(lazy[1], eager[1])  # the palette
+            np.testing.assert_array_equal(lazy[2].compute(), eager[2])
+            np.testing.assert_array_equal(lazy[0].compute(), eager[0])
+    segment_image(image, 8).save(tmp_path / "eager.png")
+    segment_image(da.from_array(image, chunks=(30, 120, -1)), 8).save(tmp_path / "lazy.png")
+    assert (tmp_path / "lazy.png").read_bytes() == (tmp_path / "eager.png").read_bytes()
+
+
+def test_dask_images_with_alpha_that_are_refused(client, chelsea):
+    from emcore import quantize
+    rgba = np.dstack([chelsea, np.full(chelsea.shape[:2], 255, np.uint8)])
+    with pytest.raises(ValueError, match="integers"):
+        quantize(da.from_array(rgba / 255.0, chunks=(100, -1, -1)), 4)
+    with pytest.raises(ValueError, match="color_space"):
+        quantize(da.from_array(rgba, chunks=(100, -1, -1)), 4, color_space="oklab")
+    with pytest.raises(ValueError, match="1 to 4 channels"):
+        quantize(da.from_array(np.dstack([rgba, rgba]), chunks=(100, -1, -1)), 4)
+
+
 def test_small_dask_inputs_are_fitted_in_memory(client, pixels, monkeypatch, capsys):
     from emcore import _dask
     monkeypatch.setattr(_dask, "IN_MEMORY_BELOW", 1_000_000)
