@@ -47,6 +47,11 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
             + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
 
+def _idat_chunks(data: bytes) -> list[bytes]:
+    """A zlib stream of image data as IDAT chunks of IDAT_BYTES at most."""
+    return [_chunk(b"IDAT", data[at:at + IDAT_BYTES]) for at in range(0, len(data), IDAT_BYTES)]
+
+
 def deflated(raw: bytes, level: int, strategy: int, n_threads: int) -> bytes:
     """A zlib stream of ``raw`` made by zlib-ng, its deflate data made piece by piece
     (PIECE bytes, each primed with the WINDOW bytes before it) on up to ``n_threads``
@@ -112,9 +117,7 @@ def recompressed(stored: bytes, level: int, strategy: int, n_threads: int,
                          zlib.Z_DEFAULT_STRATEGY, n_threads)
         data = min(data, other, key=len)
     return b"".join([SIGNATURE, *(_chunk(k, d) for k, d in chunks[:first]),
-                     *(_chunk(b"IDAT", data[at:at + IDAT_BYTES])
-                       for at in range(0, len(data), IDAT_BYTES)),
-                     *(_chunk(k, d) for k, d in chunks[last + 1:])])
+                     *_idat_chunks(data), *(_chunk(k, d) for k, d in chunks[last + 1:])])
 
 
 #: Rows filtered at once by :func:`filtered_rows` (bounds its scratch on a large image)
@@ -172,6 +175,4 @@ def sixteen_bit(carrier: bytes, pixels: np.ndarray, level: int, n_threads: int) 
     data = deflated(filtered_rows(rows, 2 * channels), level, zlib.Z_DEFAULT_STRATEGY,
                     n_threads)
     return b"".join([SIGNATURE, _chunk(b"IHDR", header), *(_chunk(k, d) for k, d in kept),
-                     *(_chunk(b"IDAT", data[at:at + IDAT_BYTES])
-                       for at in range(0, len(data), IDAT_BYTES)),
-                     _chunk(b"IEND", b"")])
+                     *_idat_chunks(data), _chunk(b"IEND", b"")])

@@ -177,21 +177,17 @@ def _to_srgb(im: PILImage.Image) -> PILImage.Image:
     return im.convert("RGBA" if has_alpha else "RGB")
 
 
-def _raw_modes(im: PILImage.Image) -> list[str]:
-    """The pixel layouts Pillow's decoder was asked to read from the file (e.g. 'RGB;16B')."""
-    modes = []
-    for tile in getattr(im, "tile", ()):
-        args = tile[3]  # (decoder, extents, offset, args): rawmode first, or alone
-        rawmode = args[0] if isinstance(args, tuple) and args else args
-        if isinstance(rawmode, str):
-            modes.append(rawmode)
-    return modes
-
-
 def sixteen_bit_colour(im: PILImage.Image) -> bool:
     """True for 16-bit-per-channel colour files (and grey + alpha, which Pillow opens as
     RGBA), which Pillow would cut to 8 bits."""
-    return im.mode in ("RGB", "RGBA", "RGBX") and any(";16" in m for m in _raw_modes(im))
+    if im.mode not in ("RGB", "RGBA", "RGBX"):
+        return False
+    for tile in getattr(im, "tile", ()):  # what the file's decoder was asked for
+        args = tile[3]  # (decoder, extents, offset, args): rawmode first, or alone
+        rawmode = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return True
+    return False
 
 
 #: Pillow modes whose ``transparency`` is a colour key (a PNG's tRNS chunk in a grey
@@ -217,6 +213,18 @@ def _with_colour_key(arr: np.ndarray, key: object) -> np.ndarray:
     opaque = 255 if arr.dtype == np.uint8 else 65535
     alpha = np.where(hit, 0, opaque).astype(arr.dtype)
     return np.dstack([arr, alpha])
+
+
+def _pillow_pixels(im: PILImage.Image) -> tuple[np.ndarray, bytes | None]:
+    """(pixels, ICC profile) of a loaded Pillow image: colour spaces converted to sRGB
+    (the profile kept only where the pixels keep their encoding), a grey or RGB image's
+    colour key made an alpha channel."""
+    converted = _to_srgb(im)
+    arr = np.asarray(converted)
+    if converted is not im:
+        return arr, None
+    key = im.info.get("transparency") if im.mode in _KEYED_MODES else None
+    return (arr if key is None else _with_colour_key(arr, key)), im.info.get("icc_profile")
 
 
 def _png_16_bits(data: bytes) -> np.ndarray:
@@ -350,7 +358,6 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     source, path = readable_source(path)
     meta: dict
     arr: np.ndarray | None
-    key = None  # a grey or RGB file's colour key (tRNS), read by Pillow
     with pillow_errors(path):
         with PILImage.open(source) as im:
             sixteen_bit = sixteen_bit_colour(im)
@@ -366,11 +373,7 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
             else:
                 im.load()
                 oriented = ImageOps.exif_transpose(im)
-                converted = _to_srgb(oriented)
-                icc = oriented.info.get("icc_profile") if converted is oriented else None
-                arr = np.asarray(converted)
-                if converted is oriented and im.mode in _KEYED_MODES:
-                    key = im.info.get("transparency")
+                arr, icc = _pillow_pixels(oriented)
                 meta = _metadata(im, oriented)
                 n_frames = int(getattr(im, "n_frames", 1))
                 if n_frames > 1:
@@ -379,8 +382,6 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
                                   "read every frame", UserWarning, stacklevel=4)
     if arr.dtype == np.int32 and arr.size and arr.min() >= 0 and arr.max() <= 65535:
         arr = arr.astype(np.uint16)  # 16-bit grayscale PNGs come as mode 'I'
-    if key is not None:
-        arr = _with_colour_key(arr, key)
     return Picture(arr, icc or None, meta or None)
 
 
@@ -418,12 +419,7 @@ def read_picture(source) -> Picture:
             source.load()
         except (AttributeError, ValueError, OSError) as err:  # a closed image
             raise ValueError(f"the PIL image cannot be read (is it closed?): {err}") from None
-        im = _to_srgb(source)
-        icc = source.info.get("icc_profile") if im is source else None
-        arr = np.asarray(im)
-        if im is source and source.mode in _KEYED_MODES:
-            key = source.info.get("transparency")
-            arr = arr if key is None else _with_colour_key(arr, key)
+        arr, icc = _pillow_pixels(source)
     elif isinstance(source, Image):
         arr = source.rgb_matrix
     else:

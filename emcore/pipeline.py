@@ -146,9 +146,16 @@ class ImageSamples:
         # the pixels' index into [transparent entry] + samples
         self.inverse = np.zeros(len(values), dtype=np.int32)
         self.inverse[visible] = inverse + self.has_transparent
+        self._check_alpha_space()
+        self._composite_fit_space()
+
+    def _check_alpha_space(self) -> None:
         if self.color_space != "rgb":
             raise ValueError("an image with alpha is fitted on colour and alpha together "
                              "(composite coordinates); color_space must be 'rgb'")
+
+    def _composite_fit_space(self) -> None:
+        """fit_samples of (colour, alpha) samples: their composite coordinates."""
         self.fit_samples = composite_coordinates(
             self.samples[:, :-1], self.samples[:, -1], full_scale(self.dtype)).astype(np.float32)
 
@@ -176,9 +183,7 @@ class ImageSamples:
         if self.transparent:
             if image.dtype.kind not in "ui":
                 raise ValueError("a Dask image with alpha must hold integers (8 or 16 bits)")
-            if self.color_space != "rgb":
-                raise ValueError("an image with alpha is fitted on colour and alpha together "
-                                 "(composite coordinates); color_space must be 'rgb'")
+            self._check_alpha_space()  # before the pass over every chunk
             rows = _dask.transparent_as_zero(rows)
         colors, counts, inverse = distinct_colors(rows, z_order=True)
         # entry 0 is reserved for transparent pixels next to visible ones (an image with
@@ -189,8 +194,7 @@ class ImageSamples:
         self.n_distinct = len(colors) + self.has_transparent
         self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse
         if self.transparent:
-            self.fit_samples = composite_coordinates(
-                colors[:, :-1], colors[:, -1], full_scale(self.dtype)).astype(np.float32)
+            self._composite_fit_space()
         else:
             self._fit_space(n_threads)
 
