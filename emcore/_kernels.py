@@ -257,6 +257,59 @@ def lloyd_pass(X, sample_weight, centers, labels, block_size, block_sums, block_
                        block_inertia, reach, reach_centers, _threads(n_threads))
 
 
+class LloydPasses:
+    """lloyd_pass over the same samples pass after pass (a fit's iterations): the
+    samples, weights, block layout and thread count are checked once, here, and only
+    the centres (and labels, when given) at each pass; a small fit's pass costs
+    about 30 us of checks otherwise (13,333 x 2 samples: 65 us in the kernel).
+
+    It keeps its own views of the arrays, so that nothing done to the caller's
+    array objects later changes what the kernel is given, and each tile's reach
+    from the last pass, which narrows the next pass's search (see lloyd_pass).
+    """
+
+    def __init__(self, X, sample_weight, block_size, n_blocks, n_threads):
+        _samples(X)
+        _weights(sample_weight, X.shape[0])
+        _blocks(X.shape[0], block_size, n_blocks)
+        self._X, self._w = X.view(), sample_weight.view()
+        self._block_size, self._n_blocks = int(block_size), int(n_blocks)
+        self._threads = _threads(n_threads)
+        self._labels = None  # a scratch label array for passes that do not keep them
+        self._reach = None
+        self._reach_centers = None  # the centres the reach was written under
+
+    def __call__(self, centers, labels=None):
+        """(block_sums (B, K, 1 + D), block_inertia (B,)) under ``centers`` (K, D) of
+        X's dtype, each sample's nearest centre written to ``labels`` when given."""
+        X = self._X
+        n, d = X.shape
+        k = _centers(X, centers, "centers")
+        if labels is None:
+            # one array for every pass: a fresh N-long array would be page-faulted in
+            # again by every pass
+            if self._labels is None:
+                self._labels = np.empty(n, dtype=np.int32)
+            labels = self._labels
+        else:
+            _writable(_array(labels, "labels", np.int32, 1, (n,)), "labels")
+        reach, reach_centers = np.empty(0), np.empty((0, d), dtype=X.dtype)
+        if lloyd_prunes(k, d):  # the last pass's reach narrows this one
+            if self._reach is None:
+                self._reach = np.empty(reach_slots(self._n_blocks, self._block_size))
+            reach = self._reach
+            if self._reach_centers is not None and self._reach_centers.shape == (k, d):
+                reach_centers = self._reach_centers
+        block_sums = np.empty((self._n_blocks, k, 1 + d))
+        block_inertia = np.empty(self._n_blocks)
+        self._reach_centers = None  # until this pass has written the reach
+        _kmeans.lloyd_pass(X, self._w, centers, labels, self._block_size, block_sums,
+                           block_inertia, reach, reach_centers, self._threads)
+        if len(reach):
+            self._reach_centers = centers.copy()
+        return block_sums, block_inertia
+
+
 def lloyd_prunes(n_centers, n_features):
     """Whether lloyd_pass narrows its search (and so has a use for ``reach``)."""
     min_centers, max_features = _kmeans.PRUNED

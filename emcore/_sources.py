@@ -10,8 +10,8 @@ import numpy as np
 from emcore import _kernels, summaries
 from emcore._estimation import distinct_rows, weighted_sum, worst_distinct_values
 from emcore._params import kernel_arrays
-from emcore._validation import (check_sample_weight, check_spread, n_weighted, overflow_error,
-                                value_range, weight_total)
+from emcore._validation import (block_layout, check_sample_weight, check_spread, kernel_weights,
+                                n_weighted, overflow_error, value_range, weight_total)
 
 
 def samples_for_fit(estimator, X, sample_weight, n_threads, reset=True):
@@ -77,9 +77,7 @@ class InMemorySamples:
         self.n_features = X.shape[1]
         self.total_weight = weight_total(w)
         self.n_weighted = n_weighted(w)
-        self._scratch_labels = None
-        self._reach = None  # each tile's reach under _reach_centers (lloyd_sums)
-        self._reach_centers = None
+        self._passes = None  # the Lloyd passes over X, checked once (made on first use)
 
     def overflow_error(self, what):
         return overflow_error(*value_range(self.X), self.dtype, what)
@@ -94,26 +92,12 @@ class InMemorySamples:
     def lloyd(self, centers, labels=None):
         """(summed cluster statistics (K, 1 + D), inertia) of one assignment pass;
         each sample's nearest centre is written to ``labels`` when given."""
-        if labels is None:
-            # one array for every pass of a fit: a fresh N-long array would be
-            # page-faulted in again by every pass
-            if self._scratch_labels is None:
-                self._scratch_labels = np.empty(self.X.shape[0], dtype=np.int32)
-            labels = self._scratch_labels
+        if self._passes is None:
+            block_size, n_blocks = block_layout(self.X.shape[0])
+            self._passes = _kernels.LloydPasses(self.X, kernel_weights(self.w), block_size,
+                                                n_blocks, self.n_threads)
         centers = np.ascontiguousarray(centers, dtype=self.dtype)
-        reach, reach_centers = None, None
-        if _kernels.lloyd_prunes(*centers.shape):  # the last pass's reach narrows this one
-            if self._reach is None:
-                self._reach = np.empty(summaries.reach_length(self.X.shape[0]))
-            if self._reach_centers is not None and self._reach_centers.shape == centers.shape:
-                reach_centers = self._reach_centers
-            reach, self._reach_centers = self._reach, None  # until this pass has written it
-        sums = summaries.lloyd_sums(self.X, centers, self.w, labels=labels,
-                                    n_threads=self.n_threads, check_weights=False,
-                                    reach=reach, reach_centers=reach_centers)
-        if reach is not None:
-            self._reach_centers = centers.copy()
-        return summaries.merge([sums])
+        return summaries.merge([summaries.BlockSums(*self._passes(centers, labels))])
 
     def assign(self, centers):
         """(labels, inertia) of the samples under final centres."""

@@ -168,3 +168,38 @@ def test_no_prange_body_passes_a_shared_scalar_by_address():
                 if not re.search(rf"^\s*{scalar}\s*(=|\+=)[^=]", text, re.MULTILINE):
                     found.append(f"{name}:{first}: &{scalar}")
     assert not found, found
+
+
+@pytest.mark.parametrize("k", [6, 64])  # below and above the pruned search's threshold
+def test_repeated_lloyd_passes_equal_single_checked_passes(coffee, k):
+    """LloydPasses (checked once, each pass narrowed by the last one's reach) gives
+    bitwise the labels, block sums and inertia of lloyd_pass called afresh each time;
+    it reads the arrays it was given even after the caller reshapes its objects, and
+    refuses centres or labels that do not fit its samples."""
+    from emcore import _kernels
+    X = np.ascontiguousarray(coffee.reshape(-1, 3)[::7], dtype=np.float32)
+    w = np.random.RandomState(0).rand(len(X))
+    bs, nb = 4096, -(-len(X) // 4096)
+    passes = _kernels.LloydPasses(X, w, bs, nb, 2)
+    original = X.copy()
+    X.shape = (-1, 1)  # the caller's object changes shape: the passes keep theirs
+    X = X.reshape(-1, 3)
+    centers = X[np.random.RandomState(1).choice(len(X), k, replace=False)].copy()
+    for _ in range(5):
+        labels = np.empty(len(X), dtype=np.int32)
+        sums, inertia = passes(centers, labels)
+        expected_labels = np.empty(len(X), dtype=np.int32)
+        expected_sums, expected_inertia = np.empty((nb, k, 4)), np.empty(nb)
+        _kernels.lloyd_pass(original, w, centers, expected_labels, bs, expected_sums,
+                            expected_inertia, 1)
+        np.testing.assert_array_equal(labels, expected_labels)
+        np.testing.assert_array_equal(sums, expected_sums)
+        np.testing.assert_array_equal(inertia, expected_inertia)
+        total = sums.sum(axis=0)
+        centers = (total[:, 1:] / total[:, :1]).astype(np.float32)
+    with pytest.raises(_kernels.KernelArgumentError):
+        passes(centers.astype(np.float64))
+    with pytest.raises(_kernels.KernelArgumentError):
+        passes(centers[:, :2].copy())
+    with pytest.raises(_kernels.KernelArgumentError):
+        passes(centers, np.empty(len(X) - 1, dtype=np.int32))
