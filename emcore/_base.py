@@ -160,11 +160,12 @@ class EstimatorMixin:
         return {}
 
     # ------------------------------------------------------------------ input
-    def _validate_X(self, X, reset):
-        """X checked for the kernels; fit (reset=True) records n_features_in_ and
-        feature_names_in_, later calls compare against them as scikit-learn does."""
+    def _validate_X(self, X, reset, n_threads=1):
+        """X checked for the kernels (read by ``n_threads``); fit (reset=True) records
+        n_features_in_ and feature_names_in_, later calls compare against them as
+        scikit-learn does."""
         names = feature_names(X)
-        X = check_samples(X)
+        X = check_samples(X, n_threads=n_threads)
         name = type(self).__name__
         if reset:
             self.n_features_in_ = X.shape[1]

@@ -310,6 +310,26 @@ class LloydPasses:
         return block_sums, block_inertia
 
 
+#: the row spans feature_range reduces apart (more than any thread count here, few
+#: enough that taking the extremes over them costs nothing)
+RANGE_SPANS = 64
+
+
+def feature_range(X, n_threads):
+    """(low, high): each feature's minimum and maximum as float64 (D,) arrays, NaN
+    where the feature holds a NaN (as numpy's min and max), in one read of X."""
+    _samples(X)
+    if X.shape[0] < 1:
+        raise KernelArgumentError("feature_range needs at least one sample")
+    spans, d = min(RANGE_SPANS, X.shape[0]), X.shape[1]
+    low, high = np.empty((spans, d)), np.empty((spans, d))
+    nan = np.empty((spans, d), dtype=np.uint8)
+    _kmeans.feature_range(X, low, high, nan, _threads(n_threads))
+    low, high, has_nan = low.min(axis=0), high.max(axis=0), nan.any(axis=0)
+    low[has_nan] = high[has_nan] = np.nan
+    return low, high
+
+
 def lloyd_prunes(n_centers, n_features):
     """Whether lloyd_pass narrows its search (and so has a use for ``reach``)."""
     min_centers, max_features = _kmeans.PRUNED

@@ -858,3 +858,81 @@ def kmeans_plusplus(
                          &tile_potential[0], &tile_farthest[0], &group_farthest[0],
                          &tile_trial[0, 0], True, team, per_thread, n_threads)
     free(team)
+
+
+# Each feature's range, for validation: one read of X (numpy needs three, for
+# isfinite, min and max). A row span is read as one flat run of LANE_ROWS rows: the
+# run's element j belongs to feature j % D, so the running minimum and maximum of
+# each position vectorise however small D is; NaN is flagged apart (a comparison
+# with NaN is false, so min and max alone would drop it).
+cdef enum:
+    LANE_ROWS = 32
+
+
+cdef void span_range(const floating *x, Py_ssize_t n_rows, int n_features,
+                     double *low,           # IN/OUT (D,)
+                     double *high,          # IN/OUT (D,)
+                     unsigned char *nan,    # IN/OUT (D,) 1 where a NaN was seen
+                     floating *lo,          # SCRATCH (LANE_ROWS D,)
+                     floating *hi,          # SCRATCH (LANE_ROWS D,)
+                     unsigned char *bad) noexcept nogil:  # SCRATCH (LANE_ROWS D,)
+    cdef Py_ssize_t width = LANE_ROWS * n_features, runs = n_rows // LANE_ROWS
+    cdef Py_ssize_t r, j, i
+    cdef floating v
+    if runs:
+        for j in range(width):
+            lo[j] = x[j]
+            hi[j] = x[j]
+            bad[j] = x[j] != x[j]
+        for r in range(1, runs):
+            for j in range(width):
+                v = x[r * width + j]
+                lo[j] = v if v < lo[j] else lo[j]
+                hi[j] = v if v > hi[j] else hi[j]
+                bad[j] = bad[j] | (v != v)
+        for j in range(width):
+            i = j % n_features
+            low[i] = lo[j] if lo[j] < low[i] else low[i]
+            high[i] = hi[j] if hi[j] > high[i] else high[i]
+            nan[i] = nan[i] | bad[j]
+    for j in range(runs * width, n_rows * n_features):  # the rows after the last run
+        i = j % n_features
+        v = x[j]
+        low[i] = v if v < low[i] else low[i]
+        high[i] = v if v > high[i] else high[i]
+        nan[i] = nan[i] | (v != v)
+
+
+def feature_range(
+        const floating[:, ::1] X,           # IN (N, D), N >= 1
+        double[:, ::1] low,                 # OUT (S, D) each span's minimum per feature
+        double[:, ::1] high,                # OUT (S, D) each span's maximum
+        unsigned char[:, ::1] nan,          # OUT (S, D) 1 where the span holds a NaN
+        int n_threads):
+    """Per-feature minimum, maximum and NaN flag of S spans of X's rows (span s: rows
+    s N / S to (s + 1) N / S); the caller takes the extremes over spans (exact in any
+    order). Infinities are values like the others."""
+    cdef Py_ssize_t n_rows = X.shape[0], n_spans = low.shape[0], s, start, end
+    cdef int n_features = X.shape[1], d
+    cdef Py_ssize_t per_thread = 2 * padded(LANE_ROWS * n_features * sizeof(floating)) + padded(
+        LANE_ROWS * n_features)
+    cdef char *team = team_scratch(n_threads, per_thread)
+    cdef char *cursor
+    cdef floating *lo
+    cdef floating *hi
+    cdef unsigned char *bad
+    with nogil, parallel(num_threads=n_threads):
+        cursor = thread_scratch(team, per_thread)
+        lo = <floating *> take(&cursor, LANE_ROWS * n_features * sizeof(floating))
+        hi = <floating *> take(&cursor, LANE_ROWS * n_features * sizeof(floating))
+        bad = <unsigned char *> take(&cursor, LANE_ROWS * n_features)
+        for s in prange(n_spans, schedule='static'):
+            start = s * n_rows // n_spans
+            end = (s + 1) * n_rows // n_spans
+            for d in range(n_features):
+                low[s, d] = INFINITY
+                high[s, d] = -INFINITY
+                nan[s, d] = 0
+            span_range(&X[0, 0] + start * n_features, end - start, n_features, &low[s, 0],
+                       &high[s, 0], &nan[s, 0], lo, hi, bad)
+    free(team)

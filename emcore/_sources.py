@@ -24,8 +24,8 @@ def samples_for_fit(estimator, X, sample_weight, n_threads, reset=True):
     if _dask.is_dask_array(X):
         source = _dask.DaskSamples(estimator, X, sample_weight, n_threads, reset=reset)
         return (source, *source.start_sample())
-    X = estimator._validate_X(X, reset=reset)
-    check_spread(*value_range(X), X.dtype)
+    X = estimator._validate_X(X, reset=reset, n_threads=n_threads)
+    check_spread(*value_range(X, n_threads), X.dtype)
     source = InMemorySamples(X, check_sample_weight(sample_weight, X.shape[0]), n_threads)
     return source, X, source.w
 
@@ -80,7 +80,7 @@ class InMemorySamples:
         self._passes = None  # the Lloyd passes over X, checked once (made on first use)
 
     def overflow_error(self, what):
-        return overflow_error(*value_range(self.X), self.dtype, what)
+        return overflow_error(*value_range(self.X, self.n_threads), self.dtype, what)
 
     def em_statistics(self, means, prec_chol, weights, covariance_type):
         """(weighted log-likelihood, summed statistics, centre) of one E-step."""

@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from emcore import _kernels
+
 #: Samples per block in the reducing kernels grows with N so that there are at most
 #: MAX_BLOCKS blocks; it depends on N alone, which makes results thread-independent.
 MIN_BLOCK = 2048
@@ -125,8 +127,21 @@ def check_labels(labels, shape, n_entries, name="labels"):
     return arr.astype(np.int32, copy=False)
 
 
-def check_finite(arr, name):
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+#: from this many values on, check_finite reads an array once in the kernels (a
+#: range) rather than through numpy's isfinite (a bool array, then its all())
+KERNEL_CHECK_VALUES = 1 << 16
+
+
+def check_finite(arr, name, n_threads=1):
+    """``arr``; ValueError naming ``name`` when it holds NaN or infinite values."""
+    if arr.dtype.kind != "f":
+        return arr
+    if (arr.dtype in (np.float32, np.float64) and arr.ndim == 2 and arr.size
+            >= KERNEL_CHECK_VALUES and arr.flags.c_contiguous and arr.shape[1] >= 1):
+        finite = all(np.isfinite(bound).all() for bound in value_range(arr, n_threads))
+    else:
+        finite = bool(np.isfinite(arr).all())
+    if not finite:
         bad = "NaN" if np.isnan(arr).any() else "infinite"
         raise ValueError(f"{name} contains {bad} values")
     return arr
@@ -155,10 +170,11 @@ def feature_names(X):
     return None
 
 
-def check_samples(X, name="X", dtype=None, min_samples=1):
+def check_samples(X, name="X", dtype=None, min_samples=1, n_threads=1):
     """A finite (N, D) C-contiguous float array for the kernels.
 
-    dtype None keeps float32 as float32 and computes everything else in float64.
+    dtype None keeps float32 as float32 and computes everything else in float64;
+    ``n_threads`` read a large array for its finiteness.
     """
     arr = as_real_array(X, name)
     if arr.ndim != 2:
@@ -172,7 +188,7 @@ def check_samples(X, name="X", dtype=None, min_samples=1):
     if arr.shape[1] < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum "
                          f"of 1 is required: {name} has no features")
-    check_finite(arr, name)
+    check_finite(arr, name, n_threads)
     dtype = compute_dtype(arr) if dtype is None else dtype
     out = np.ascontiguousarray(arr, dtype=dtype)
     if (dtype == np.float32 and arr.dtype.kind == "f" and arr.dtype.itemsize > 4
@@ -181,33 +197,15 @@ def check_samples(X, name="X", dtype=None, min_samples=1):
     return out
 
 
-#: samples side by side in value_range's wide rows (about 1,500 values a row)
-RANGE_ROW_VALUES = 1536
-
-
-def value_range(X):
+def value_range(X, n_threads=1):
     """(low, high): X's per-feature minimum and maximum as float64 arrays (NaN where a
-    feature holds one: numpy's min and max pass NaN on)."""
+    feature holds one, as numpy's min and max), read once by the kernels."""
     X = np.asarray(X)
-    n, d = X.shape
-    per_row = max(1, RANGE_ROW_VALUES // max(d, 1))
-    if d == 0 or not X.flags.c_contiguous or n < 2 * per_row:
-        # a column at a time: numpy reduces an (N, D) array along axis 0 through
-        # strided loops, 10x slower for small D (38 vs 4 ms on 2 M x 3 float32)
-        columns = range(d)
-        return (np.array([X[:, j].min() for j in columns], dtype=np.float64),
-                np.array([X[:, j].max() for j in columns], dtype=np.float64))
-    # per_row samples laid side by side in one row: the reduction along axis 0 then
-    # runs over long contiguous rows (1.5 ms for min and max of 2 M x 3 float32,
-    # against 4.9 ms a column at a time), the rest of the rows apart
-    whole = n - n % per_row
-    wide = X[:whole].reshape(-1, per_row * d)
-    low = wide.min(axis=0).reshape(per_row, d).min(axis=0)
-    high = wide.max(axis=0).reshape(per_row, d).max(axis=0)
-    if whole < n:
-        low = np.minimum(low, X[whole:].min(axis=0))
-        high = np.maximum(high, X[whole:].max(axis=0))
-    return low.astype(np.float64), high.astype(np.float64)
+    if X.shape[1] == 0:
+        return np.empty(0), np.empty(0)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    return _kernels.feature_range(np.ascontiguousarray(X), n_threads)
 
 
 def overflow_error(low, high, dtype, what, name="X"):

@@ -293,7 +293,7 @@ def test_kernel_door_refuses_inconsistent_arrays():
             X = arr(n, d)
             args = [arr(k, d), arr(k, d * d if full else d), arr(k), full]
             try:
-                which = rng.randint(6)
+                which = rng.randint(7)
                 if which == 0:
                     _kernels.log_mixture_density(X, *args, False, arr(n, dtype=np.float64), 1)
                 elif which == 1:
@@ -310,6 +310,8 @@ def test_kernel_door_refuses_inconsistent_arrays():
                                         arr(_kernels.reach_slots(1, 2048), dtype=np.float64)
                                         if rng.randint(2) else None,
                                         arr(k, d) if rng.randint(2) else None)
+                elif which == 6:
+                    _kernels.feature_range(X, 2)
                 elif which == 5:  # checked once, then pass after pass
                     passes = _kernels.LloydPasses(X, arr(n, dtype=np.float64), 2048, 1, 2)
                     for _ in range(3):
