@@ -2,8 +2,8 @@
 import numpy as np
 
 def unique_rgb8(
-    pixels: np.ndarray, present: np.ndarray, rank: np.ndarray, z_order: bool = ...,
-    n_threads: int = ...
+    pixels: np.ndarray, present: np.ndarray, summary: np.ndarray, rank: np.ndarray,
+    z_order: bool = ..., n_threads: int = ...
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 def srgb_to_oklab(
     rgb: np.ndarray,

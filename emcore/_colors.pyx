@@ -10,7 +10,8 @@ from libc.math cimport cbrt, pow, sqrt
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
-from emcore._codes cimport N_WORDS, code_index, code_team, list_codes, mark_codes, rgb_code
+from emcore._codes cimport (N_SUMMARY, N_WORDS, code_index, code_team, is_marked, list_codes,
+                            mark_codes, rgb_code)
 from emcore._tile cimport squared_distance
 
 ctypedef fused pixel_t:
@@ -20,16 +21,19 @@ ctypedef fused pixel_t:
     double
 
 
-def _check_bitmap(pixels, present, rank):
+def _check_bitmap(pixels, present, summary, rank):
     if pixels.shape[1] != 3:
         raise ValueError(f"pixels must be (N, 3), got {pixels.shape[1]} channels")
     if present.shape[0] != N_WORDS or rank.shape[0] != N_WORDS:
         raise ValueError(f"present and rank must have {N_WORDS} entries")
+    if summary.shape[0] != N_SUMMARY:
+        raise ValueError(f"summary must have {N_SUMMARY} entries")
 
 
 def unique_rgb8(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
         uint64_t[::1] present,              # SCRATCH (2**18,)
+        uint64_t[::1] summary,              # SCRATCH (2**12,)
         uint32_t[::1] rank,                 # SCRATCH (2**18,)
         bint z_order=False,
         int n_threads=1):
@@ -40,13 +44,14 @@ def unique_rgb8(
     n_threads, the GIL released throughout; the counts are then added in pixel
     order. Returns (colors (M, 3) uint8, counts (M,) int64, inverse (N,) int32).
     """
-    _check_bitmap(pixels, present, rank)
+    _check_bitmap(pixels, present, summary, rank)
     if n_threads < 1:
         raise ValueError(f"n_threads must be at least 1, got {n_threads}")
     cdef Py_ssize_t i, n = pixels.shape[0], m
+    cdef uint32_t code
     cdef uint64_t *team = code_team(n_threads)
     with nogil:
-        m = mark_codes(pixels, present, rank, z_order, team, n_threads)
+        m = mark_codes(pixels, present, summary, rank, z_order, team, n_threads)
     free(team)
     colors_arr = np.empty((m, 3), dtype=np.uint8)
     counts_arr = np.zeros(m, dtype=np.int64)
@@ -55,9 +60,13 @@ def unique_rgb8(
     cdef int64_t[::1] counts = counts_arr
     cdef int32_t[::1] inverse = inverse_arr
     with nogil:
-        list_codes(present, colors, z_order)
+        list_codes(present, summary, colors, z_order)
         for i in prange(n, num_threads=n_threads, schedule='static'):
-            inverse[i] = <int32_t> code_index(rgb_code(pixels, i, z_order), present, rank)
+            code = rgb_code(pixels, i, z_order)
+            # every code is marked, unless the pixels changed under the kernel (only
+            # a marked code's word has a rank): then colour 0, never past the colours
+            inverse[i] = <int32_t> code_index(code, present, rank) if is_marked(
+                code, present) else 0
         for i in range(n):
             counts[inverse[i]] += 1
     return colors_arr, counts_arr, inverse_arr

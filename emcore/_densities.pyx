@@ -13,7 +13,7 @@ from libc.stdlib cimport free
 import numpy as np
 
 from emcore._codes cimport (code_index, code_team, is_marked, list_codes, mark_codes,
-                            rank_codes, rgb_code)
+                            rank_codes, rgb_code, summarise)
 from emcore._gauss cimport (DIFF, LARGEST, LP, PROJ, TOTAL, XS, log_sum, scratch_part,
                             tile_exp_normalise, tile_log_probs, tile_scratch_size)
 from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
@@ -177,6 +177,7 @@ def log_responsibilities(
 def distinct_rgb8(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
         uint64_t[::1] present,              # OUT (N_WORDS,) a bit per colour code
+        uint64_t[::1] summary,              # SCRATCH (N_SUMMARY,)
         uint32_t[::1] rank,                 # SCRATCH (N_WORDS,)
         int n_threads):
     """The distinct colours (M, 3) uint8 in code order (_codes.pxd); spread_rgb8 then
@@ -184,18 +185,19 @@ def distinct_rgb8(
     cdef Py_ssize_t m
     cdef uint64_t *team = code_team(n_threads)
     with nogil:
-        m = mark_codes(pixels, present, rank, False, team, n_threads)
+        m = mark_codes(pixels, present, summary, rank, False, team, n_threads)
     free(team)
     colors_arr = np.empty((m, 3), dtype=np.uint8)
     cdef uint8_t[:, ::1] colors = colors_arr
     with nogil:
-        list_codes(present, colors)
+        list_codes(present, summary, colors)
     return colors_arr
 
 
 def spread_rgb8(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
         const uint64_t[::1] present,        # IN (N_WORDS,) from distinct_rgb8 of these pixels
+        uint64_t[::1] summary,              # SCRATCH (N_SUMMARY,)
         uint32_t[::1] rank,                 # SCRATCH (N_WORDS,)
         const floating[::1] values,         # IN (M,) a value per marked colour, code order
         floating[::1] out,                  # OUT (N,) each pixel's colour's value
@@ -210,7 +212,8 @@ def spread_rgb8(
     cdef Py_ssize_t i, n = pixels.shape[0], m, unmarked = 0
     cdef uint32_t code
     with nogil:
-        m = rank_codes(present, rank)
+        summarise(&present[0], &summary[0])
+        m = rank_codes(present, &summary[0], rank)
     if values.shape[0] != m:
         raise ValueError(f"values has {values.shape[0]} entries for {m} marked colours")
     with nogil:

@@ -21,6 +21,7 @@ from PIL import ImageCms, ImageOps
 from emcore import _colors, _png
 from emcore._dask import is_dask_array
 from emcore._files import atomic_output, check_readable_file
+from emcore._kernels import code_scratch
 from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import as_real_array, check_finite, check_labels
 
@@ -508,10 +509,8 @@ def distinct_colors(pixels: ArrayLike, z_order: bool = False, n_threads: int | N
     if pixels.ndim != 2:
         raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")
     if pixels.dtype == np.uint8 and pixels.shape[1] == 3:  # Z-order from the bitmap itself
-        code_bits = np.empty(1 << 18, dtype=np.uint64)  # a bit per 24-bit code (set whole)
         threads = resolve_n_threads(n_threads, work_of(pixels, 1))
-        return _colors.unique_rgb8(pixels, code_bits, np.empty(1 << 18, dtype=np.uint32),
-                                   z_order, threads)
+        return _colors.unique_rgb8(pixels, *code_scratch(), z_order, threads)
     colors, counts, inverse = _lexicographic_colors(pixels)
     order = z_order_permutation(colors) if z_order else None
     if order is None:

@@ -94,20 +94,26 @@ def test_distinct_colors_in_z_order(coffee, dtype, channels):
 
 
 def test_unique_rgb8_at_the_edges_of_the_code_bitmap():
-    """Codes at the first and last bit of a 64-bit word and of the whole 24-bit range,
-    dense runs of neighbouring codes, and random ones, against numpy.unique."""
+    """Codes at the first and last bit of a 64-bit word, of a summary word (64 words)
+    and of the whole 24-bit range, dense runs of neighbouring codes, and random ones,
+    against numpy.unique; then a few colours after many, in the same thread's reused
+    scratch: nothing of the earlier image is left in it."""
     rng = np.random.RandomState(0)
-    codes = np.concatenate([[0, 63, 64, 127, 2**24 - 64, 2**24 - 1], np.arange(5000, 5300),
-                            rng.randint(0, 2**24, 20_000)])
+    codes = np.concatenate([[0, 63, 64, 127, 4095, 4096, 2**24 - 4096, 2**24 - 64, 2**24 - 1],
+                            np.arange(5000, 5300), rng.randint(0, 2**24, 20_000)])
     codes = codes[rng.randint(0, len(codes), 100_000)]
-    X = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
-    ref, ref_inverse, ref_counts = np.unique(X, axis=0, return_inverse=True,
-                                             return_counts=True)
+    few = np.array([[7, 7, 7], [7, 7, 7], [200, 3, 90]], dtype=np.uint8)
+
+    def as_pixels(codes):
+        return np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
     for n_threads in (1, 4):
-        colors, counts, inverse = unique_colors(X, n_threads=n_threads)
-        np.testing.assert_array_equal(colors, ref)
-        np.testing.assert_array_equal(counts, ref_counts)
-        np.testing.assert_array_equal(inverse, ref_inverse.ravel())
+        for X in (as_pixels(codes), few):
+            ref, ref_inverse, ref_counts = np.unique(X, axis=0, return_inverse=True,
+                                                     return_counts=True)
+            colors, counts, inverse = unique_colors(X, n_threads=n_threads)
+            np.testing.assert_array_equal(colors, ref)
+            np.testing.assert_array_equal(counts, ref_counts)
+            np.testing.assert_array_equal(inverse, ref_inverse.ravel())
 
 
 def test_unique_rgb8_counts_the_documented_photo_facts(coffee, chelsea):
