@@ -917,10 +917,10 @@ def feature_range(
     cdef Py_ssize_t per_thread = 2 * padded(LANE_ROWS * n_features * sizeof(floating)) + padded(
         LANE_ROWS * n_features)
     cdef char *team = team_scratch(n_threads, per_thread)
-    cdef char *cursor
-    cdef floating *lo
-    cdef floating *hi
-    cdef unsigned char *bad
+    cdef char *cursor = NULL
+    cdef floating *lo = NULL
+    cdef floating *hi = NULL
+    cdef unsigned char *bad = NULL
     with nogil, parallel(num_threads=n_threads):
         cursor = thread_scratch(team, per_thread)
         lo = <floating *> take(&cursor, LANE_ROWS * n_features * sizeof(floating))
