@@ -136,8 +136,8 @@ def check_finite(arr, name, n_threads=1):
     """``arr``; ValueError naming ``name`` when it holds NaN or infinite values."""
     if arr.dtype.kind != "f":
         return arr
-    if (arr.dtype in (np.float32, np.float64) and arr.ndim == 2 and arr.size
-            >= KERNEL_CHECK_VALUES and arr.flags.c_contiguous and arr.shape[1] >= 1):
+    if (arr.dtype in (np.float32, np.float64) and arr.ndim == 2
+            and arr.size >= KERNEL_CHECK_VALUES and arr.flags.c_contiguous):
         finite = all(np.isfinite(bound).all() for bound in value_range(arr, n_threads))
     else:
         finite = bool(np.isfinite(arr).all())
@@ -199,13 +199,15 @@ def check_samples(X, name="X", dtype=None, min_samples=1, n_threads=1):
 
 def value_range(X, n_threads=1):
     """(low, high): X's per-feature minimum and maximum as float64 arrays (NaN where a
-    feature holds one, as numpy's min and max), read once by the kernels."""
+    feature holds one, as numpy's min and max): C-contiguous float32 and float64 read
+    once by the kernels, anything else (integers, strided views) a column at a time
+    in place, never copied (a float64 copy of an 8-bit Dask chunk is 8 times its size)."""
     X = np.asarray(X)
-    if X.shape[1] == 0:
-        return np.empty(0), np.empty(0)
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    return _kernels.feature_range(np.ascontiguousarray(X), n_threads)
+    if X.dtype in (np.float32, np.float64) and X.flags.c_contiguous and X.shape[1] > 0:
+        return _kernels.feature_range(X, n_threads)
+    columns = range(X.shape[1])
+    return (np.array([X[:, j].min() for j in columns], dtype=np.float64),
+            np.array([X[:, j].max() for j in columns], dtype=np.float64))
 
 
 def overflow_error(low, high, dtype, what, name="X"):
