@@ -394,6 +394,11 @@ class KMeans(EstimatorMixin):
         """
         n_threads = resolve_n_threads(self.n_threads, work_of(X, self.n_clusters))
         source, start_X, start_w = samples_for_fit(self, X, sample_weight, n_threads)
+        return self._fit_source(source, start_X, start_w, n_threads)
+
+    def _fit_source(self, source, start_X, start_w, n_threads):
+        """Fit to a source of checked samples (seeded on ``start_X``, ``start_w``): the
+        part of ``fit`` a mixture's k-means start shares, its samples checked once."""
         k, n_init = self._check_params(source.n_weighted, source.n_features)
         self._n_init = n_init  # the initialisations run, under scikit-learn's private name
         random_state = check_random_state(self.random_state)

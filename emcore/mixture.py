@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+#: init_params='kmeans' runs k-means with over-relaxed steps (each centre 1.5 times
+#: the way to its cluster's mean), still to k-means' own tolerance: 25% fewer passes
+#: than Lloyd's step on normal, blob and photo-colour data, and a final lower bound
+#: the same on average (README, "A scikit-learn estimator"); 1.8, the image
+#: pipeline's, overshoots here and took as many passes as Lloyd's
+INIT_OVER_RELAXATION = 1.5
 
 WARM_START_CHANGED = ("warm_start: the previous fit has another number of components, "
                       "features or covariance_type; set warm_start=False to refit")
@@ -218,8 +224,9 @@ class GaussianMixture(EstimatorMixin):
             mean, _ = weighted_mean(InMemorySamples(X, w, n_threads))
             return np.zeros(len(X), dtype=np.int32), mean
         if self.init_params == "kmeans":
-            km = KMeans(k, n_init=1, random_state=random_state, n_threads=n_threads)
-            km.fit(X, sample_weight=w)
+            km = KMeans(k, n_init=1, random_state=random_state, n_threads=n_threads,
+                        over_relaxation=INIT_OVER_RELAXATION)
+            km._fit_source(InMemorySamples(X, w, n_threads), X, w, n_threads)  # X is checked
             return km.labels_, km.cluster_centers_
         if self.init_params == "k-means++":
             centers = kmeans_plusplus(X, w, k, random_state, n_threads)
