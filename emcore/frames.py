@@ -62,7 +62,7 @@ def write_frames(file: str | io.BytesIO, fmt: str, labels: list[np.ndarray],
                  palettes: list[np.ndarray], frames: Frames) -> None:
     """Each frame as an image indexed into its palette (a palette per frame, or the
     same one for all), with the frames' durations and loop count."""
-    from emcore.image import _as_indexed, palette_transparency
+    from emcore.image import WEBP_OPTIONS, _as_indexed, palette_transparency
     if fmt not in MULTI_FRAME_FORMATS:
         raise ValueError(f"{fmt} holds one frame; write the {len(labels)} frames as .gif, "
                          ".png (APNG), .tif or .webp")
@@ -83,7 +83,8 @@ def write_frames(file: str | io.BytesIO, fmt: str, labels: list[np.ndarray],
     shared = all(np.array_equal(palettes[0], p) for p in palettes[1:])
     if fmt == "PNG" and not shared or fmt in ("TIFF", "WEBP") and transparent:
         images = [im.convert("RGBA" if transparent else "RGB") for im in images]
-    options: dict[str, object] = {"save_all": True, "append_images": images[1:]}
+    options: dict[str, object] = {"save_all": True, "append_images": images[1:],
+                                  **(WEBP_OPTIONS if fmt == "WEBP" else {})}
     if any(frames.durations):
         options["duration"] = list(frames.durations)
     if frames.loop is not None:

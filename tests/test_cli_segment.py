@@ -485,3 +485,57 @@ def test_n_init_keeps_the_best_of_several_seeds(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main(["segment", str(src), "--n-init", "0", "-o", str(tmp_path / "x.png")])
     assert exit_.value.code == 2 and not (tmp_path / "x.png").exists()
+
+
+def _alpha_photo(tmp_path):
+    """A chelsea crop with a transparent band and a half-transparent one."""
+    rgb = np.asarray(PILImage.open(CHELSEA).convert("RGB"))[:60, :80]
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:10], alpha[10:20] = 0, 128
+    src = tmp_path / "alpha.png"
+    PILImage.fromarray(np.dstack([rgb, alpha]), "RGBA").save(src)
+    return src
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_webp_is_written_exactly_its_palette(tmp_path, alpha):
+    """WebP output is lossless (image.WEBP_OPTIONS): the file decodes to the PNG
+    result's pixels, alpha and colours under transparent pixels included."""
+    if not features.check("webp"):
+        pytest.skip("this Pillow writes no WebP")
+    src = _alpha_photo(tmp_path) if alpha else CHELSEA
+    for ext in (".png", ".webp"):
+        assert main(["segment", str(src), "-k", "12", "-o", str(tmp_path / f"q{ext}"),
+                     "--quiet"]) == 0
+    mode = "RGBA" if alpha else "RGB"
+    with PILImage.open(tmp_path / "q.png") as p, PILImage.open(tmp_path / "q.webp") as w:
+        expected, written = np.asarray(p.convert(mode)), np.asarray(w.convert(mode))
+    np.testing.assert_array_equal(written, expected)
+    assert len(np.unique(written.reshape(-1, written.shape[2]), axis=0)) <= 12
+
+
+def test_animated_webp_frames_are_written_exactly(tmp_path):
+    if not features.check("webp"):
+        pytest.skip("this Pillow writes no WebP")
+    rgb = np.asarray(PILImage.open(CHELSEA).convert("RGB"))[:40, :50]
+    frames = [PILImage.fromarray(np.roll(rgb, 7 * i, axis=1)) for i in range(3)]
+    src = tmp_path / "anim.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    for ext in (".png", ".webp"):
+        assert main(["segment", str(src), "-k", "8", "-o", str(tmp_path / f"a{ext}"),
+                     "--quiet"]) == 0
+    a, w = _frames(tmp_path / "a.png")[0], _frames(tmp_path / "a.webp")[0]
+    assert len(a) == len(w) == 3
+    for png_frame, webp_frame in zip(a, w):
+        np.testing.assert_array_equal(webp_frame, png_frame)
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_jpeg_output_gets_a_note_naming_what_it_loses(tmp_path, capsys, alpha):
+    src = _alpha_photo(tmp_path) if alpha else CHELSEA
+    assert main(["segment", str(src), "-k", "8", "-o", str(tmp_path / "q.jpg")]) == 0
+    err = capsys.readouterr().err
+    assert "JPEG is lossy" in err
+    assert ("no alpha channel" in err) == alpha
+    assert main(["segment", str(src), "-k", "8", "-o", str(tmp_path / "q.webp")]) == 0
+    assert "lossy" not in capsys.readouterr().err

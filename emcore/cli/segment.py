@@ -425,8 +425,11 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
         return n_bytes
 
     outputs = [p for p in (job.destination, args.labels, args.model) if p and p != STDIO]
+    from emcore import image
+    if job.destination != STDIO:  # a one-line note (emcore/cli/__init__.py)
+        image.warn_if_lossy(job.destination, q.fmt,
+                            alpha=result.image.ndim == 3 and result.image.shape[2] in (2, 4))
     with atomic_outputs(outputs, exclusive=not args.force) as files:
-        from emcore import image
         if job.destination == STDIO:
             buf = io.BytesIO()
             q.write(result, buf)
