@@ -597,17 +597,42 @@ FORMAT_MAX_SIDE = {"GIF": 65535, "WEBP": 16383, "BMP": 2**31 - 1}
 SIXTEEN_BIT_GREY_FORMATS = {"PNG", "TIFF"}
 
 
-def float_to_uint8(arr: np.ndarray) -> np.ndarray | None:
-    """A float image as 8 bits: on scikit-image's 0-1 scale when every value lies in
-    [0, 1], else on the 0-255 scale; None when it is neither (negative, above 255 or
-    not finite)."""
+def _float_scale(arr: np.ndarray) -> float | None:
+    """What a float image is multiplied by to make 8-bit values: 255 on scikit-image's
+    0-1 scale (every value in [0, 1]), else 1 on the 0-255 scale; None when it is on
+    neither (negative, above 255 or not finite)."""
     if not arr.size or not np.isfinite(arr).all() or arr.min() < 0:
         return None
-    if arr.max() <= 1:
-        return np.rint(arr * 255).astype(np.uint8)
-    if arr.max() <= 255:
-        return np.rint(arr).astype(np.uint8)
-    return None
+    top = arr.max()
+    return 255.0 if top <= 1 else 1.0 if top <= 255 else None
+
+
+def float_to_uint8(arr: np.ndarray) -> np.ndarray | None:
+    """A float image as 8 bits (see _float_scale), or None."""
+    scale = _float_scale(arr)
+    return None if scale is None else np.rint(arr * scale).astype(np.uint8)
+
+
+def float_peak(arr: np.ndarray) -> float:
+    """The full-intensity value of a float image, for its PSNR: 1 on the 0-1 scale, 255
+    on the 0-255 scale (see _float_scale), else its largest absolute finite value."""
+    scale = _float_scale(arr)
+    if scale is not None:
+        return 255.0 / scale
+    finite = arr[np.isfinite(arr)]
+    return float(np.abs(finite).max()) if finite.size and finite.any() else 1.0
+
+
+def _unwritable(arr: np.ndarray, fmt: str) -> ValueError:
+    return ValueError(f"cannot write a {arr.dtype} image of shape {arr.shape} as {fmt} "
+                      f"(floats must lie in 0-1 or 0-255); save it as .npy instead")
+
+
+def check_float_pixels_writable(arr: np.ndarray, fmt: str) -> None:
+    """ValueError, before any work is done on it, for a float image whose values an
+    8-bit format cannot hold (as writing it would raise)."""
+    if arr.dtype.kind == "f" and fmt != "NPY" and _float_scale(arr) is None:
+        raise _unwritable(arr, fmt)
 
 
 def _as_pil(arr: np.ndarray, fmt: str) -> PILImage.Image:
@@ -631,8 +656,7 @@ def _as_pil(arr: np.ndarray, fmt: str) -> PILImage.Image:
     eight_bit = float_to_uint8(arr) if arr.dtype.kind == "f" else None
     if eight_bit is not None:
         return PILImage.fromarray(eight_bit)
-    raise ValueError(f"cannot write a {arr.dtype} image of shape {arr.shape} as {fmt} "
-                     f"(floats must lie in 0-1 or 0-255); save it as .npy instead")
+    raise _unwritable(arr, fmt)
 
 
 def _as_indexed(labels: np.ndarray, palette: np.ndarray) -> PILImage.Image:

@@ -539,3 +539,31 @@ def test_jpeg_output_gets_a_note_naming_what_it_loses(tmp_path, capsys, alpha):
     assert ("no alpha channel" in err) == alpha
     assert main(["segment", str(src), "-k", "8", "-o", str(tmp_path / "q.webp")]) == 0
     assert "lossy" not in capsys.readouterr().err
+
+
+def test_a_float_image_no_8_bit_format_holds_is_refused_before_the_fit(tmp_path, capsys,
+                                                                      monkeypatch):
+    src = tmp_path / "f.tif"
+    PILImage.fromarray((np.random.default_rng(0).random((20, 30)) * 1000).astype(np.float32),
+                       "F").save(src)
+
+    def fit_model(*args, **kwargs):
+        raise AssertionError("fitted before the refusal")
+    monkeypatch.setattr("emcore.pipeline.fit_model", fit_model)
+    assert main(["segment", str(src), "-k", "4", "-o", str(tmp_path / "f.png")]) == 2
+    assert "floats must lie in 0-1 or 0-255" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["f.tif"]
+
+
+@pytest.mark.parametrize("top", [1.0, 255.0, 1000.0])
+def test_psnr_of_a_float_image_is_on_its_own_scale(tmp_path, capsys, top):
+    """1 for a 0-1 image, 255 for a 0-255 one, else its largest value (image.float_peak)."""
+    rng = np.random.default_rng(1)
+    pixels = (rng.random((20, 30)) * top).astype(np.float32)
+    src, out = tmp_path / "f.tif", tmp_path / "f.npy"
+    PILImage.fromarray(pixels, "F").save(src)
+    assert main(["segment", str(src), "-k", "4", "-o", str(out), "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out)["psnr"]
+    mse = np.mean((pixels.astype(np.float64) - np.load(out).astype(np.float64)) ** 2)
+    peak = top if top != 1000.0 else pixels.max()
+    assert reported == pytest.approx(10 * np.log10(peak ** 2 / mse), abs=2e-3)

@@ -232,14 +232,17 @@ def _check_job_outputs(job: Job, args) -> None:
 
 def _psnr(original: np.ndarray, result: np.ndarray) -> float:
     """PSNR in dB, each image on its own full scale (a 16-bit original beside an 8-bit
-    result); for an image with alpha, of the composites over black and white."""
+    result; float images on the original's: image.float_peak); for an image with
+    alpha, of the composites over black and white."""
     from emcore._estimation import weighted_sum
     from emcore.colorspace import full_scale
+    from emcore.image import float_peak
     from emcore.transparency import composite_coordinates
+    peak = float_peak(np.asarray(original)) if np.asarray(original).dtype.kind == "f" else None
 
     def unit(arr):
         arr = np.asarray(arr)
-        scale = full_scale(arr.dtype)
+        scale = peak if peak is not None and arr.dtype.kind == "f" else full_scale(arr.dtype)
         if arr.ndim == 3 and arr.shape[2] in (2, 4) and arr.dtype.kind in "ui":
             c = arr.shape[2] - 1
             return composite_coordinates(arr[..., :c].reshape(-1, c), arr[..., c].ravel(),
@@ -399,6 +402,9 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
     _check_job_outputs(job, args)
     start = time.perf_counter()
     picture, frames = _read(job.source, stdin_bytes)
+    from emcore.image import check_float_pixels_writable, image_format
+    check_float_pixels_writable(  # refused now, not after the fit
+        picture.pixels, "PNG" if job.destination == STDIO else image_format(job.destination))
     if frames is not None and (args.labels or args.rgb):  # before any fitting
         raise UsageError(f"{job.source} has {len(frames.pixels)} frames: --labels and --rgb "
                          "take still images")
