@@ -83,6 +83,26 @@ def test_densities_of_an_image_with_alpha_under_its_own_model(tmp_path):
     assert proc.returncode == 2 and "colour and alpha" in proc.stderr
 
 
+def test_densities_of_a_grey_image(tmp_path, capsys):
+    """A grey image (H, W) is scored by a model fitted on grey, and refused in one
+    line by a colour model (it raised IndexError)."""
+    grey = np.asarray(PILImage.open(CHELSEA).convert("L").resize((60, 40)))
+    PILImage.fromarray(grey).save(tmp_path / "g.png")
+    grey_model, colour_model = tmp_path / "g.npz", tmp_path / "c.npz"
+    for src, model in ((tmp_path / "g.png", grey_model), (CHELSEA, colour_model)):
+        assert main(["segment", str(src), "-k", "3", "--method", "gmm", "--model", str(model),
+                     "-o", str(tmp_path / "s.png"), "--quiet", "--force"]) == 0
+    assert main(["densities", str(tmp_path / "g.png"), "--model", str(grey_model), "-o",
+                 str(tmp_path / "d.npy"), "--log"]) == 0
+    mixture = load(grey_model)
+    expected = mixture.score_samples(grey.reshape(-1, 1).astype(np.float64)).reshape(grey.shape)
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), expected, rtol=1e-12, atol=1e-12)
+    capsys.readouterr()
+    assert main(["densities", str(tmp_path / "g.png"), "--model", str(colour_model), "-o",
+                 str(tmp_path / "e.npy")]) == 2
+    assert "has 1 colour channel(s) but the model was fitted on 3" in capsys.readouterr().err
+
+
 def test_sweep_writes_plot_and_csv(tmp_path):
     proc = run("sweep", CHELSEA, "--k", "2:6:2", "-o", str(tmp_path / "m.png"), "--csv",
                str(tmp_path / "m.csv"))

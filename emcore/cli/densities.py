@@ -38,11 +38,12 @@ def run(args):
     # composite coordinates); any other scores the colour
     with_alpha = getattr(model, "input_space_", "rgb") == "composite"
     color = pixels if with_alpha else split_alpha(pixels)[0]
-    if color.shape[2] != model.n_features_in_:
+    channels = 1 if color.ndim == 2 else color.shape[2]  # a grey image is (H, W)
+    if channels != model.n_features_in_:
         raise UsageError(
             f"the model was fitted on colour and alpha ({model.n_features_in_} values a "
-            f"pixel); {args.input} has {color.shape[2]} channel(s)" if with_alpha else
-            f"{args.input} has {color.shape[2]} colour channel(s) but the model was fitted "
+            f"pixel); {args.input} has {channels} channel(s)" if with_alpha else
+            f"{args.input} has {channels} colour channel(s) but the model was fitted "
             f"on {model.n_features_in_}")
     log_density = compute_densities(color, model, log=True, n_threads=args.threads)
     outputs = [args.output] + ([args.png] if args.png else [])
