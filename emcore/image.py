@@ -412,12 +412,19 @@ def load_image(path: str | os.PathLike[str], title: str | None = None) -> Image:
 
 
 def read_picture(source) -> Picture:
-    """Pixels and ICC profile from a path, a PIL image, an :class:`Image` or an array.
+    """Pixels and ICC profile from a path, a binary file object, a PIL image, an
+    :class:`Image` or an array.
 
     The pixels are an (H, W) or (H, W, C) real array with 1 to 4 channels,
     finite and non-empty; anything else raises ValueError or TypeError.
     """
     icc, meta = None, None
+    if hasattr(source, "read") and not isinstance(source, io.BytesIO):  # an open file
+        data = source.read()
+        if not isinstance(data, bytes):
+            raise TypeError(f"an image file must be opened in binary mode ('rb'): its read() "
+                            f"gave {type(data).__name__}")
+        source = io.BytesIO(data)
     if isinstance(source, Picture):
         arr, icc, meta = source
     elif isinstance(source, (str, bytes, os.PathLike, io.BytesIO)):

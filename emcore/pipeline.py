@@ -67,7 +67,7 @@ class ImageSamples:
 
     Parameters
     ----------
-    image : str, path, PIL image, Image, array, or Dask array (H, W, C) / (H, W)
+    image : str, path, binary file, PIL image, Image, array, or Dask array (H, W, C) / (H, W)
         A Dask image is fitted on its distinct colours (merged from every chunk;
         with alpha, integers only); its labels and repainted image are lazy.
     unique_colors : bool, default True
@@ -683,7 +683,7 @@ def segment_image(image: Any, n_colors: int, *, method: str = "kmeans",
 
     Parameters
     ----------
-    image : str, path, PIL image, Image, array, or Dask array (H, W, 3) / (H, W)
+    image : str, path, binary file, PIL image, Image, array, or Dask array (H, W, 3) / (H, W)
     n_colors : int
         More than the image's distinct colours keeps every colour (with a warning).
     method : {'kmeans', 'gmm'}, default 'kmeans'

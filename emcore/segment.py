@@ -38,7 +38,7 @@ class EM:
 
     Parameters
     ----------
-    image : str, path, PIL image, array, or Dask array (H, W, 3) / (H, W)
+    image : str, path, binary file, PIL image, array, or Dask array (H, W, 3) / (H, W)
         (H, W) grayscale, (H, W, 3) colour, or with an alpha channel; 8 or
         16-bit integers or floats. An integer image with alpha is fitted on
         colour and alpha together, in the composite coordinates of
@@ -209,7 +209,7 @@ def quantize(image: Any, n_colors: int, *, method: str = "kmeans", unique_colors
 
     Parameters
     ----------
-    image : str, path, PIL image, array, or Dask array (H, W, 3) / (H, W)
+    image : str, path, binary file, PIL image, array, or Dask array (H, W, 3) / (H, W)
     n_colors : int
         More than the image's distinct colours keeps every colour (with a warning).
     method : {'kmeans', 'gmm'}
@@ -242,7 +242,7 @@ def k_sweep(image: Any, k_values: Iterable[int], *, method: str = "kmeans",
 
     Parameters
     ----------
-    image : str, path, PIL image, array, or Dask array (H, W, 3) / (H, W)
+    image : str, path, binary file, PIL image, array, or Dask array (H, W, 3) / (H, W)
     k_values : iterable of int
         Each at most the image's distinct colours.
     method : {'kmeans', 'gmm'}

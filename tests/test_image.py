@@ -496,3 +496,16 @@ def test_low_bit_depth_grey_pngs_read_by_libspng_are_scaled_as_pillow_does(
     monkeypatch.setattr(image, "_fast_png", lambda source, im: None)
     np.testing.assert_array_equal(fast, image.read_picture(path).pixels)
     np.testing.assert_array_equal(fast, levels * (255 // (2 ** bits - 1)))
+
+
+def test_an_open_binary_file_is_read_as_its_path_is(tmp_path, chelsea):
+    from emcore import segment_image
+    path = tmp_path / "c.png"
+    PILImage.fromarray(chelsea).save(path)
+    with open(path, "rb") as f:
+        np.testing.assert_array_equal(read_picture(f).pixels, chelsea)
+    with open(path, "rb") as f:
+        seg = segment_image(f, 6)
+    np.testing.assert_array_equal(seg.image, segment_image(str(path), 6).image)
+    with open(path, encoding="latin-1") as f, pytest.raises(TypeError, match="binary mode"):
+        read_picture(f)
