@@ -25,3 +25,12 @@ def floyd_steinberg(
     encode: bool,
     labels: np.ndarray,
 ) -> None: ...
+def colour_cells(
+    colors: np.ndarray,
+    values: np.ndarray,
+    weights: np.ndarray,
+    shift: int,
+    heavy: float,
+    means: np.ndarray,
+    cell_weights: np.ndarray,
+) -> int: ...

@@ -213,3 +213,66 @@ def floyd_steinberg(
             for i in range((width + 2) * n_channels):
                 below[i] = 0
     free(rows)
+
+
+ctypedef fused code_t:
+    uint8_t
+    uint16_t
+
+
+cdef inline bint same_cell(const code_t *a, const code_t *b, int n_channels,
+                           int shift) noexcept nogil:
+    """Whether two colours share the top bits (all but ``shift``) of every channel."""
+    cdef int c
+    for c in range(n_channels):
+        if (a[c] >> shift) != (b[c] >> shift):
+            return False
+    return True
+
+
+def colour_cells(
+        const code_t[:, ::1] colors,        # IN (M, C) distinct colours in Z-order
+        const floating[:, ::1] values,      # IN (M, D) each colour in the fit space
+        const double[::1] weights,          # IN (M,) each colour's weight
+        int shift,                          # IN low bits a channel drops: a cell shares the rest
+        double heavy,                       # IN a cell weighing more keeps its colours apart
+        floating[:, ::1] means,             # OUT (M, D) the first n rows: the cells' means
+        double[::1] cell_weights):          # OUT (M,) the first n: the cells' weights
+    """Cells of Z-ordered colours for seeding (emcore/pipeline.py, seeding_cells): a
+    run of colours sharing their top bits is one cell, its weighted mean in the fit
+    space, unless it weighs more than ``heavy``: then each of its colours is a cell.
+    Returns the number of cells n. Sums run in colour order, in float64: exactly
+    numpy's for integer values and weights (every partial sum an integer)."""
+    cdef Py_ssize_t n_colors = colors.shape[0], start = 0, end, i, n = 0
+    cdef int n_channels = colors.shape[1], n_features = values.shape[1], d
+    cdef double w, s
+    if not (values.shape[0] == weights.shape[0] == n_colors <= means.shape[0]
+            and n_colors <= cell_weights.shape[0] and means.shape[1] == n_features):
+        raise ValueError("colour_cells: values, weights, means and cell_weights must have a "
+                         "row for every colour (and means values' features)")
+    with nogil:
+        while start < n_colors:
+            end = start + 1
+            while end < n_colors and same_cell(&colors[start, 0], &colors[end, 0], n_channels,
+                                               shift):
+                end = end + 1
+            w = 0
+            for i in range(start, end):
+                w = w + weights[i]
+            if w > heavy:
+                for i in range(start, end):
+                    cell_weights[n] = weights[i]
+                    for d in range(n_features):
+                        means[n, d] = <floating> ((<double> values[i, d] * weights[i])
+                                                  / weights[i])
+                    n = n + 1
+            else:
+                cell_weights[n] = w
+                for d in range(n_features):
+                    s = 0
+                    for i in range(start, end):
+                        s = s + <double> values[i, d] * weights[i]
+                    means[n, d] = <floating> (s / w)
+                n = n + 1
+            start = end
+    return n

@@ -534,20 +534,6 @@ def distinct_colors(pixels: ArrayLike, z_order: bool = False, n_threads: int | N
     return colors[order], counts[order], rank[inverse]
 
 
-def z_order_cells(colors: np.ndarray, bits: int) -> np.ndarray:
-    """The first index of each cell of Z-ordered distinct (M, C) unsigned-integer
-    colours, a cell being the colours that share the top ``bits`` bits of every
-    channel. Those bits lead each colour's Z-order key, so a cell's colours are
-    neighbours: the cells are the runs of equal truncated colours."""
-    shift = colors.dtype.type(8 * colors.dtype.itemsize - bits)
-    starts = np.zeros(len(colors), dtype=bool)
-    starts[:1] = True
-    for channel in colors.T:  # a channel at a time: numpy's any(axis=1) is slow on 3 or 4
-        top = channel >> shift
-        starts[1:] |= top[1:] != top[:-1]
-    return np.flatnonzero(starts)
-
-
 def z_order_permutation(colors: np.ndarray) -> np.ndarray | None:
     """The permutation that puts distinct (M, C) unsigned-integer colours in Z-order,
     or None where that is their order already (one channel) or undefined (floats)."""

@@ -26,7 +26,7 @@ from emcore._validation import (check_bool, check_choice, check_float, check_int
 from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab,
                                srgb_to_linear)
 from emcore.image import (distinct_colors, entry_order, read_picture, reordered, save_image,
-                          split_alpha, z_order_cells)
+                          split_alpha)
 from emcore._sources import InMemorySamples
 from emcore.kmeans import KMeans, absolute_tolerance, kmeans_plusplus, lattice_lloyd
 from emcore.mixture import GaussianMixture
@@ -439,23 +439,22 @@ def seeding_cells(colors: np.ndarray, fit_samples: np.ndarray, weights: np.ndarr
     in the fit space, and its weight; a heavy cell's colours as they are. None when
     that would not make fewer points by SEEDING_CELL_GAIN, or fewer than
     SEEDING_CELLS_PER_CLUSTER a cluster, or the colours are not integers."""
-    if colors.dtype.kind != "u" or len(colors) < 2:
+    if colors.dtype not in (np.uint8, np.uint16) or len(colors) < 2:
         return None
-    starts = z_order_cells(colors, SEEDING_CELL_BITS)
-    cell_weights = np.add.reduceat(weights, starts)
-    heavy = cell_weights > weights.sum() / (HEAVY_CELL_SHARE * k)
-    if heavy.any():  # every colour of a heavy cell starts a cell of its own
-        own = np.repeat(heavy, np.diff(np.append(starts, len(colors))))
-        first = np.zeros(len(colors), dtype=bool)
-        first[starts] = True
-        starts = np.flatnonzero(first | own)
-        cell_weights = np.add.reduceat(weights, starts)
-    if not SEEDING_CELLS_PER_CLUSTER * k <= len(starts) <= SEEDING_CELL_GAIN * len(colors):
+    colors = np.ascontiguousarray(colors)
+    values = np.ascontiguousarray(fit_samples)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if values.dtype not in (np.float32, np.float64) or values.ndim != 2 or not (
+            len(values) == len(weights) == len(colors)):
+        raise ValueError(f"seeding_cells needs (M, D) float fit samples and (M,) weights for "
+                         f"{len(colors)} colours, got {values.shape} and {weights.shape}")
+    means = np.empty_like(values)
+    cell_weights = np.empty(len(colors))
+    n = _colors.colour_cells(colors, values, weights, 8 * colors.itemsize - SEEDING_CELL_BITS,
+                             float(weights.sum()) / (HEAVY_CELL_SHARE * k), means, cell_weights)
+    if not SEEDING_CELLS_PER_CLUSTER * k <= n <= SEEDING_CELL_GAIN * len(colors):
         return None
-    means = np.empty((len(starts), fit_samples.shape[1]), dtype=fit_samples.dtype)
-    for d, feature in enumerate(fit_samples.T):  # by feature: reduceat is slow on rows
-        means[:, d] = np.add.reduceat(feature * weights, starts) / cell_weights
-    return means, cell_weights
+    return means[:n], cell_weights[:n]
 
 
 class CellSeeding:

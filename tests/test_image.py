@@ -40,22 +40,34 @@ def _z_key(color, n_bits):
 
 @pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint16, 3), (np.uint8, 4)])
 @pytest.mark.parametrize("bits", [6, 5, 1])
-def test_z_order_cells_are_the_runs_of_equal_top_bits(coffee, dtype, channels, bits):
-    """Each cell (from a start to the next) holds exactly the colours sharing their top
-    bits: numpy's grouping of the truncated colours, each group in one run."""
-    from emcore.image import distinct_colors, z_order_cells
+def test_colour_cells_are_the_runs_of_equal_top_bits(coffee, dtype, channels, bits):
+    """The seeding's cells (_colors.colour_cells, no cell heavy): one cell per group of
+    Z-ordered colours sharing their top bits, each group one run, its weight the
+    group's and its mean the group's weighted mean (numpy, float64)."""
+    from emcore import _colors
+    from emcore.image import distinct_colors
     X = coffee.reshape(-1, 3) if channels == 3 else np.concatenate(
         [coffee.reshape(-1, 3), coffee.reshape(-1, 3)[:, :1] // 7], axis=1)
     X = X.astype(dtype) * (dtype(257) if dtype == np.uint16 else dtype(1))
-    colors = distinct_colors(X, z_order=True)[0]
-    starts = z_order_cells(colors, bits)
+    colors, counts = distinct_colors(X, z_order=True)[:2]
+    values = colors.astype(np.float32)
+    weights = counts.astype(np.float64)
+    means, cell_weights = np.empty_like(values), np.empty(len(colors))
+    n = _colors.colour_cells(colors, values, weights, 8 * X.itemsize - bits, np.inf, means,
+                             cell_weights)
     top = colors.astype(np.int64) >> (8 * X.itemsize - bits)
-    groups, group_of = np.unique(top, axis=0, return_inverse=True)
+    groups, first, group_of = np.unique(top, axis=0, return_index=True, return_inverse=True)
     group_of = group_of.reshape(-1)
-    cell_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(colors))))
-    assert len(starts) == len(groups)
-    # one group per cell and one cell per group: the same partition
-    np.testing.assert_array_equal(group_of[starts][cell_of], group_of)
+    assert n == len(groups)
+    order = np.argsort(first)  # the groups in the order their runs come
+    mass = np.bincount(group_of, weights)
+    np.testing.assert_array_equal(cell_weights[:n], mass[order])  # integer counts: exact
+    sums = np.stack([np.bincount(group_of, weights * values[:, d].astype(np.float64))
+                     for d in range(channels)], axis=1)
+    np.testing.assert_allclose(means[:n], (sums / mass[:, None])[order], rtol=1e-6)
+    # each group one run: its colours are consecutive
+    np.testing.assert_array_equal(np.bincount(group_of), np.diff(np.append(
+        np.sort(first), len(colors)))[np.argsort(order)])
 
 
 @pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint16, 3), (np.uint8, 4)])
@@ -509,3 +521,16 @@ def test_an_open_binary_file_is_read_as_its_path_is(tmp_path, chelsea):
     np.testing.assert_array_equal(seg.image, segment_image(str(path), 6).image)
     with open(path, encoding="latin-1") as f, pytest.raises(TypeError, match="binary mode"):
         read_picture(f)
+
+
+def test_colour_cells_refuse_arrays_too_small_for_their_output():
+    from emcore import _colors
+    colors = np.arange(30, dtype=np.uint8).reshape(10, 3)
+    values = colors.astype(np.float32)
+    for means, cell_weights, weights in [
+            (np.empty((9, 3), np.float32), np.empty(10), np.ones(10)),
+            (np.empty((10, 2), np.float32), np.empty(10), np.ones(10)),
+            (np.empty((10, 3), np.float32), np.empty(9), np.ones(10)),
+            (np.empty((10, 3), np.float32), np.empty(10), np.ones(9))]:
+        with pytest.raises(ValueError, match="a row for every colour"):
+            _colors.colour_cells(colors, values, weights, 2, 1.0, means, cell_weights)
