@@ -567,3 +567,19 @@ def test_psnr_of_a_float_image_is_on_its_own_scale(tmp_path, capsys, top):
     mse = np.mean((pixels.astype(np.float64) - np.load(out).astype(np.float64)) ** 2)
     peak = top if top != 1000.0 else pixels.max()
     assert reported == pytest.approx(10 * np.log10(peak ** 2 / mse), abs=2e-3)
+
+
+def test_a_quiet_command_makes_no_psnr_and_json_still_reports_it(tmp_path, capsys, monkeypatch):
+    from emcore.cli import segment
+    made = []
+    real = segment._psnr
+    monkeypatch.setattr(segment, "_psnr", lambda a, b: made.append(1) or real(a, b))
+    assert main(["segment", CHELSEA, "-k", "8", "-o", str(tmp_path / "a.png"), "--quiet",
+                 "--threads", "1"]) == 0
+    assert made == []
+    assert main(["segment", CHELSEA, "-k", "8", "-o", str(tmp_path / "b.png"), "--quiet",
+                 "--json", "--threads", "1"]) == 0
+    reported = json.loads(capsys.readouterr().out)["psnr"]
+    original = np.asarray(PILImage.open(CHELSEA).convert("RGB"))
+    written = np.asarray(PILImage.open(tmp_path / "b.png").convert("RGB"))
+    assert made == [1] and reported == pytest.approx(_psnr(original, written), abs=1e-3)

@@ -285,10 +285,11 @@ class _Quantizer:
                                   for pixels in frames.pixels]
         self.fmt = "PNG" if args.destination == STDIO else image_format(args.destination)
         self._done: dict[int, tuple] = {}
+        self._psnr: dict[int, float] = {}
         self._palettes: dict[int, list] = {}  # id(result) -> each frame's palette
 
     def attempt(self, k: int):
-        """(result, model, PSNR) at k colours."""
+        """(result, model) at k colours."""
         if k not in self._done:
             from emcore.pipeline import finish, fit_model
             args = self.args
@@ -317,8 +318,15 @@ class _Quantizer:
                 self._palettes[id(result)] = [r.palette for r, _ in parts]
             if args.strip:
                 result.icc_profile, result.metadata = None, None
-            self._done[k] = (result, model, _psnr(self.original, result.image))
+            self._done[k] = (result, model)
         return self._done[k]
+
+    def psnr(self, k: int) -> float:
+        """The PSNR of the result at k colours (made when first asked: a quiet batch
+        never asks)."""
+        if k not in self._psnr:
+            self._psnr[k] = _psnr(self.original, self.attempt(k)[0].image)
+        return self._psnr[k]
 
     def write(self, result, file) -> None:
         """Encode a result into a path or a binary file object."""
@@ -361,12 +369,12 @@ def _choose_k(q: _Quantizer, k_max: int, args) -> int:
     k = k_max
     if args.quality is not None:
         low, high = (quality_to_psnr(v) for v in args.quality)
-        best = q.attempt(k_max)[2]
+        best = q.psnr(k_max)
         if best < low:
             raise Refused(f"PSNR {best:.2f} dB at {k_max} colours is below --quality's minimum "
                           f"{args.quality[0]:g} ({low:.1f} dB): nothing written",
                           QUALITY_TOO_LOW)
-        k = _fewest(1, k_max, lambda n: q.attempt(n)[2] >= high) or k_max
+        k = _fewest(1, k_max, lambda n: q.psnr(n) >= high) or k_max
     if args.max_bytes is not None:
         if q.n_bytes(k) > args.max_bytes:
             too_big = _fewest(1, k, lambda n: q.n_bytes(n) > args.max_bytes)
@@ -374,7 +382,7 @@ def _choose_k(q: _Quantizer, k_max: int, args) -> int:
             if k < 1:
                 raise Refused(f"even 1 colour takes {q.n_bytes(1):,} bytes, more than "
                               f"--max-bytes {args.max_bytes:,}: nothing written", FAILURE)
-        if args.quality is not None and q.attempt(k)[2] < quality_to_psnr(args.quality[0]):
+        if args.quality is not None and q.psnr(k) < quality_to_psnr(args.quality[0]):
             raise Refused(f"{args.max_bytes} bytes hold {k} colours, below --quality's "
                           "minimum: nothing written", QUALITY_TOO_LOW)
     return k
@@ -418,7 +426,7 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
     else:
         k_max = q.samples.effective_k(args.colors, "k")
     k = _choose_k(q, k_max, args)
-    result, model, psnr = q.attempt(k)
+    result, model = q.attempt(k)
     elapsed = time.perf_counter() - start
     limit = None
     if args.skip_if_larger:
@@ -462,7 +470,9 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
     n_frames = 1 if frames is None else len(frames.pixels)
     method = "spatial-gmm" if args.smooth else args.method
     return {"input": job.source, "frames": n_frames, "k": k, "method": method,
-            "iterations": int(model.n_iter_), **score, "psnr": round(psnr, 3),
+            "iterations": int(model.n_iter_), **score,
+            # reported unless the summary is not shown (--quiet without --json)
+            "psnr": round(q.psnr(k), 3) if args.json or not args.quiet else None,
             "bytes": n_bytes, "seconds": round(elapsed, 4), "output": job.destination}
 
 
