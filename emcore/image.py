@@ -139,8 +139,8 @@ def readable_source(source: str | bytes | os.PathLike | io.BytesIO
                     ) -> tuple[str | io.BytesIO, str]:
     """(what Pillow opens, the name messages use): a path checked to be a regular file,
     or an in-memory file (standard input)."""
-    if isinstance(source, io.BytesIO):
-        return source, "standard input"
+    if isinstance(source, io.BytesIO):  # named when read_picture read it from a file object
+        return source, str(getattr(source, "name", "standard input"))
     path = check_readable_file(source, "image")
     return path, path
 
@@ -163,8 +163,36 @@ def pillow_errors(name: str):
 def count_frames(source: str | os.PathLike | io.BytesIO) -> int:
     """The frames (animation frames or pages) of an image file; 1 for a still image."""
     source, name = readable_source(source)
-    with pillow_errors(name), PILImage.open(source) as im:
-        return int(getattr(im, "n_frames", 1))
+    if _still_png(source):  # most inputs: their chunk headers tell, without Pillow
+        return 1
+    start = source.tell() if isinstance(source, io.BytesIO) else 0
+    try:
+        with pillow_errors(name), PILImage.open(source) as im:
+            return int(getattr(im, "n_frames", 1))
+    finally:
+        if isinstance(source, io.BytesIO):  # left where it was, for the read that follows
+            source.seek(start)
+
+
+def _still_png(source: str | io.BytesIO) -> bool:
+    """Whether a file is a PNG whose chunks before the first IDAT hold no acTL (an APNG
+    must put it there); False for anything else, which Pillow then reads."""
+    with contextlib.ExitStack() as stack:
+        f = source if isinstance(source, io.BytesIO) else stack.enter_context(
+            open(source, "rb"))
+        start = f.tell()
+        try:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return False
+            while True:
+                header = f.read(8)
+                if len(header) < 8 or header[4:] == b"acTL":
+                    return False
+                if header[4:] == b"IDAT":
+                    return True
+                f.seek(int.from_bytes(header[:4], "big") + 4, io.SEEK_CUR)  # data, CRC
+        finally:
+            f.seek(start)
 
 def _to_srgb(im: PILImage.Image) -> PILImage.Image:
     """A Pillow image in a mode emcore reads: colour spaces converted, alpha kept."""
@@ -424,7 +452,9 @@ def read_picture(source) -> Picture:
         if not isinstance(data, bytes):
             raise TypeError(f"an image file must be opened in binary mode ('rb'): its read() "
                             f"gave {type(data).__name__}")
+        name = getattr(source, "name", None)
         source = io.BytesIO(data)
+        source.name = name if isinstance(name, str) else "the image file object"
     if isinstance(source, Picture):
         arr, icc, meta = source
     elif isinstance(source, (str, bytes, os.PathLike, io.BytesIO)):

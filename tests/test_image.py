@@ -521,6 +521,9 @@ def test_an_open_binary_file_is_read_as_its_path_is(tmp_path, chelsea):
     np.testing.assert_array_equal(seg.image, segment_image(str(path), 6).image)
     with open(path, encoding="latin-1") as f, pytest.raises(TypeError, match="binary mode"):
         read_picture(f)
+    (tmp_path / "bad.png").write_bytes(path.read_bytes()[:300])  # errors name the file
+    with open(tmp_path / "bad.png", "rb") as f, pytest.raises(OSError, match="bad.png"):
+        read_picture(f)
 
 
 def test_colour_cells_refuse_arrays_too_small_for_their_output():
@@ -534,3 +537,31 @@ def test_colour_cells_refuse_arrays_too_small_for_their_output():
             (np.empty((10, 3), np.float32), np.empty(10), np.ones(9))]:
         with pytest.raises(ValueError, match="a row for every colour"):
             _colors.colour_cells(colors, values, weights, 2, 1.0, means, cell_weights)
+
+
+def test_count_frames_agrees_with_pillow(tmp_path, chelsea):
+    """Still PNGs are told by their chunk headers (image._still_png), the rest by
+    Pillow: the same counts for a plain PNG, one with a colour profile and text before
+    its data, an APNG, an animated GIF and a multi-page TIFF, by path and in memory."""
+    import io
+
+    from PIL import ImageCms, PngImagePlugin
+
+    from emcore.image import count_frames
+    frames = [PILImage.fromarray(np.roll(chelsea[:40, :50], 9 * i, axis=1)) for i in range(3)]
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "x" * 5000)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    files = {"still.png": lambda p: frames[0].save(p),
+             "profile.png": lambda p: frames[0].save(p, pnginfo=info, icc_profile=profile),
+             "anim.png": lambda p: frames[0].save(p, save_all=True, append_images=frames[1:]),
+             "anim.gif": lambda p: frames[0].save(p, save_all=True, append_images=frames[1:]),
+             "pages.tif": lambda p: frames[0].save(p, save_all=True, append_images=frames[1:])}
+    for name, write in files.items():
+        write(tmp_path / name)
+        with PILImage.open(tmp_path / name) as im:
+            expected = getattr(im, "n_frames", 1)
+        assert count_frames(str(tmp_path / name)) == expected, name
+        buf = io.BytesIO((tmp_path / name).read_bytes())
+        assert count_frames(buf) == expected and buf.tell() == 0, name
+    assert count_frames(str(tmp_path / "anim.png")) == 3

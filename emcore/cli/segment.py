@@ -395,8 +395,6 @@ def _read(source: str, stdin_bytes: bytes | None):
     from emcore.image import count_frames, read_picture
     handle = io.BytesIO(stdin_bytes or b"") if source == STDIO else source
     n_frames = count_frames(handle)  # the header only
-    if isinstance(handle, io.BytesIO):
-        handle.seek(0)
     if n_frames == 1:
         return read_picture(handle), None
     frames = read_frames(handle)
