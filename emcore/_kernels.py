@@ -328,6 +328,31 @@ class LloydPasses:
         return block_sums, block_inertia
 
 
+def labelled_sums(X, sample_weight, labels, n_centers, block_size, n_threads):
+    """(B, K, 1 + D) per-block cluster weights and weighted sums of X's rows for given
+    ``labels`` (each in 0 .. n_centers - 1): lloyd_pass with its labels given,
+    emcore/_kmeans.pyx."""
+    _samples(X)
+    n, d = X.shape
+    _weights(sample_weight, n)
+    _array(labels, "labels", np.int32, 1, (n,))
+    if not labels.flags.writeable:  # only read, but the kernel's view of them is writable
+        labels = labels.copy()
+    k = int(n_centers)
+    if k < 1:
+        raise KernelArgumentError(f"n_centers must be at least 1, got {k}")
+    if n and not (0 <= labels.min() and labels.max() < k):
+        raise KernelArgumentError(f"labels must lie in 0 .. {k - 1}")
+    _fits_int("labelled sums", k * (1 + d), (d + 1) * TILE)
+    n_blocks = max(1, -(-n // block_size)) if block_size >= 1 else 0
+    _blocks(n, block_size, n_blocks)
+    block_sums = np.empty((n_blocks, k, 1 + d))
+    _kmeans.lloyd_pass(X, sample_weight, np.zeros((k, d), X.dtype), labels, int(block_size),
+                       block_sums, np.empty(n_blocks), np.empty(0), np.empty((0, d), X.dtype),
+                       _threads(n_threads), given=True)
+    return block_sums
+
+
 #: the row spans feature_range reduces apart (more than any thread count here, few
 #: enough that taking the extremes over them costs nothing)
 RANGE_SPANS = 64

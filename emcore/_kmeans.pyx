@@ -9,7 +9,7 @@ are computed a tile of samples at a time (structure-of-arrays, vectorised).
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, sqrt
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 
 from emcore._tile cimport (TILE, load_tile, padded, take, team_scratch, thread_scratch,
                            tile_weights, vmax, vmin, weight_step)
@@ -398,11 +398,15 @@ def lloyd_pass(
         double[::1] block_inertia,          # OUT (B,) sum w ||x - c||^2
         double[::1] reach,                  # IN/OUT (B ceil(block_size / TILE),) or (0,)
         const floating[:, ::1] reach_centers,  # IN (K, D) the centres reach was written
-        int n_threads):                     # under, or (0, D): reach holds nothing yet
+        int n_threads,                      # under, or (0, D): reach holds nothing yet
+        bint given=False):                  # IN: labels are given (IN), not searched
     """Assign every sample to its nearest centre and sum the clusters' weights and points.
     Each tile's reach (its samples' largest squared distance to their nearest centre)
     is written to ``reach`` when it has room; with ``reach_centers``, the reach in place
-    narrows the search. The labels and sums are the same either way."""
+    narrows the search. The labels and sums are the same either way. With ``given``,
+    the labels (each in 0 .. K - 1) are the clusters, nothing is searched, and the
+    sums are those of the labels (a segment's mean colour, for any model's labels);
+    the inertia is then 0 and the centres are not read."""
     cdef Py_ssize_t n_samples = X.shape[0], n_blocks = block_sums.shape[0]
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t b, tile, i0, n, start, end
@@ -421,10 +425,12 @@ def lloyd_pass(
     cdef int *candidate = NULL        # (K + 8,) with pruning
     cdef floating *picked = NULL      # (K, D) with pruning
     cdef double *centers_t = NULL     # (D, K) with pruning, shared by the threads
+    cdef floating *zero = NULL        # (TILE,) with given labels: no distances, shared
     cdef double inertia, upper, radius
     cdef Py_ssize_t slot, tiles_per_block = (block_size + TILE - 1) // TILE
-    cdef bint prune = (n_centers >= PRUNE_MIN_CENTERS and n_features <= PRUNE_MAX_FEATURES)
-    cdef bint keep = reach.shape[0] > 0
+    cdef bint prune = (n_centers >= PRUNE_MIN_CENTERS and n_features <= PRUNE_MAX_FEATURES
+                       and not given)
+    cdef bint keep = reach.shape[0] > 0 and not given
     cdef bint use = keep and reach_centers.shape[0] == n_centers
     cdef double moved = farthest_move(&centers[0, 0], &reach_centers[0, 0], n_centers,
                                       n_features) if use else 0
@@ -451,6 +457,11 @@ def lloyd_pass(
         if centers_t == NULL:
             free(team)
             raise MemoryError()
+    if given:
+        zero = <floating *> calloc(TILE, sizeof(floating))
+        if zero == NULL:
+            free(team)
+            raise MemoryError()
     with nogil, parallel(num_threads=n_threads):
         cursor = thread_scratch(team, per_thread)
         xs = <floating *> take(&cursor, xs_bytes)
@@ -472,6 +483,13 @@ def lloyd_pass(
                 i0 = start + tile * TILE
                 n = min(<Py_ssize_t> TILE, end - i0)
                 load_tile(&X[0, 0], i0, n, n_features, xs)
+                if given:
+                    for t in range(n):
+                        tile_label[t] = labels[i0 + t]
+                    add_tile_to_sums(xs, &sample_weight[0], w_step, i0, n, n_features,
+                                     n_centers, tile_label, zero, term, wx, acc,
+                                     &block_sums[b, 0, 0], &inertia)
+                    continue
                 slot = b * tiles_per_block + tile
                 upper = INFINITY
                 if use:
@@ -489,6 +507,7 @@ def lloyd_pass(
             block_inertia[b] = inertia
     free(team)
     free(centers_t)
+    free(zero)
 
 
 # k-means++ seeding. A tile of samples is skipped for a centre (chosen or tried)

@@ -18,7 +18,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from emcore import _colors, _dask
+from emcore import _colors, _dask, summaries
 from emcore._dask import is_dask_array
 from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import (check_bool, check_choice, check_float, check_int,
@@ -236,11 +236,10 @@ class ImageSamples:
         for segments that hold no pixel."""
         sample_labels = check_labels(sample_labels, (len(self.samples),), n_segments,
                                      "sample_labels")
-        w = self.weights
-        mass = np.bincount(sample_labels, w, minlength=n_segments)
-        sums = np.stack([np.bincount(sample_labels, self.fit_samples[:, j] if w is None
-                                     else w * self.fit_samples[:, j], minlength=n_segments)
-                         for j in range(self.fit_samples.shape[1])], axis=1)
+        stats, _ = summaries.merge([summaries.labelled_sums(
+            np.ascontiguousarray(self.fit_samples), np.ascontiguousarray(sample_labels),
+            n_segments, self.weights, check_weights=False)])
+        mass, sums = stats[:, 0], stats[:, 1:]
         means = np.array(fallback, dtype=np.float64, copy=True)
         filled = mass > 0
         means[filled] = sums[filled] / mass[filled, None]

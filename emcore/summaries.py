@@ -205,6 +205,33 @@ def lloyd_sums(X: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | N
     return BlockSums(stats, totals)
 
 
+def labelled_sums(X: np.ndarray, labels: np.ndarray, n_clusters: int,
+                  sample_weight: np.ndarray | None = None, *, block_size: int | None = None,
+                  n_threads: int = 1, check_weights: bool = True) -> BlockSums:
+    """Each cluster's weight and weighted sum of a piece of samples with given labels
+    (a segment's mean, whatever model labelled it).
+
+    Parameters
+    ----------
+    X : ndarray (n, D) float32 or float64, C-contiguous
+    labels : ndarray (n,) int32
+        Each sample's cluster, 0 to ``n_clusters`` - 1.
+    n_clusters : int
+    sample_weight, block_size, n_threads, check_weights
+        As for :func:`em_sums`.
+
+    Returns
+    -------
+    sums : BlockSums
+        stats (B, K, 1 + D) laid out as :func:`lloyd_sums`'; totals: zeros.
+    """
+    w = _piece(X, sample_weight, check_weights)
+    block_size, n_blocks = _blocks(X.shape[0], block_size)
+    stats = _kernels.labelled_sums(X, kernel_weights(w), labels, n_clusters, block_size,
+                                   n_threads)
+    return BlockSums(stats, np.zeros(n_blocks))
+
+
 def reach_length(n_samples: int, block_size: int | None = None) -> int:
     """The length of :func:`lloyd_sums`' ``reach`` for a piece of ``n_samples``."""
     block_size, n_blocks = _blocks(n_samples, block_size)

@@ -293,8 +293,13 @@ def test_kernel_door_refuses_inconsistent_arrays():
             X = arr(n, d)
             args = [arr(k, d), arr(k, d * d if full else d), arr(k), full]
             try:
-                which = rng.randint(7)
-                if which == 0:
+                which = rng.randint(8)
+                if which == 7:  # labels anywhere in -1 .. k: outside 0 .. k - 1 refused
+                    labels = arr(n, dtype=np.int32)
+                    labels[:] = rng.randint(-1, k + 1, len(labels)) if rng.randint(2) else 0
+                    _kernels.labelled_sums(X, arr(n, dtype=np.float64), labels, k,
+                                           int(rng.choice([1, 7, 2048])), 2)
+                elif which == 0:
                     _kernels.log_mixture_density(X, *args, False, arr(n, dtype=np.float64), 1)
                 elif which == 1:
                     _kernels.most_likely_component(X, *args, arr(n, dtype=np.int32), 1)

@@ -198,3 +198,40 @@ def test_box_pruned_lloyd_pass_equals_the_full_search(coffee, z_order, dtype, ch
             d = ((X[:, None, :] - far[None, :, :]) ** 2).sum(axis=2)
         np.testing.assert_array_equal(pruned_labels, d.argmin(axis=1))
         np.testing.assert_allclose(pruned_inertia, (w * d.min(axis=1)).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, d, k", [(1, 3, 1), (127, 1, 4), (129, 3, 256), (5000, 4, 7),
+                                     (3000, 9, 3)])
+def test_labelled_sums_equal_bincount_for_any_thread_count(dtype, n, d, k):
+    """Each cluster's weight and weighted sums for given labels (the image pipeline's
+    segment means) against numpy's float64 bincount; the same bits on 1 to 3 threads
+    and for a block size cutting tiles apart; one shared weight as N of them."""
+    rng = np.random.default_rng(n + d + k)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    labels = rng.integers(0, k, n).astype(np.int32)
+    labels[: n // 3] = np.sort(labels[: n // 3])  # runs of one label too
+    w = rng.random(n) * 3
+    got, _ = merge([summaries.labelled_sums(X, labels, k, w)])
+    want = np.column_stack([np.bincount(labels, w, minlength=k)] + [
+        np.bincount(labels, w * X[:, j].astype(np.float64), minlength=k) for j in range(d)])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for n_threads, block_size in [(2, None), (3, None), (1, 200)]:
+        again, _ = merge([summaries.labelled_sums(X, labels, k, w, n_threads=n_threads)])
+        np.testing.assert_array_equal(again, got)
+        if block_size:
+            cut, _ = merge([summaries.labelled_sums(X, labels, k, w, block_size=block_size)])
+            np.testing.assert_allclose(cut, want, rtol=1e-12, atol=1e-12)
+    shared, _ = merge([summaries.labelled_sums(X, labels, k, None)])
+    ones, _ = merge([summaries.labelled_sums(X, labels, k, np.ones(n))])
+    np.testing.assert_array_equal(shared, ones)
+
+
+def test_labelled_sums_refuse_labels_outside_the_clusters():
+    from emcore._kernels import KernelArgumentError
+    X = np.zeros((10, 3))
+    for bad in (np.full(10, 3, np.int32), np.full(10, -1, np.int32)):
+        with pytest.raises(KernelArgumentError, match="labels must lie"):
+            summaries.labelled_sums(X, bad, 3)
+    with pytest.raises(KernelArgumentError, match="labels"):
+        summaries.labelled_sums(X, np.zeros(9, np.int32), 3)
