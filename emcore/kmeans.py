@@ -1,6 +1,7 @@
 """K-means (Lloyd) on the OpenMP kernel, with scikit-learn's definitions."""
 from __future__ import annotations
 
+import math
 import warnings
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
@@ -83,6 +84,11 @@ def weighted_samples(w, size, random_state):
     return np.array(found, dtype=np.intp)
 
 
+#: No cluster (an empty index array, shared: never written)
+NO_CLUSTERS = np.empty(0, dtype=np.intp)
+NO_CLUSTERS.flags.writeable = False
+
+
 def relocate_empty_clusters(source, centers, stats):
     """Give each empty cluster the distinct value farthest from its centre (in place).
 
@@ -92,9 +98,9 @@ def relocate_empty_clusters(source, centers, stats):
     points than clusters, the clusters that stay empty keep their centres (the
     caller warns). Returns the clusters given a value.
     """
+    if stats[:, 0].all():  # the usual case: every cluster has weight
+        return NO_CLUSTERS
     empty = np.flatnonzero(stats[:, 0] == 0)
-    if len(empty) == 0:
-        return empty
     values, totals = source.farthest_from_centers(centers, len(empty))
     old_labels = nearest_labels(np.ascontiguousarray(values, dtype=source.dtype), centers)
     for cluster, value, old, total in zip(empty, values, old_labels, totals):
@@ -127,7 +133,8 @@ def relaxed_step(centers, means, relax, relocated):
     if relax == 1:
         return means
     stepped = centers + relax * (means.astype(np.float64) - centers)
-    stepped[relocated] = means[relocated]
+    if len(relocated):
+        stepped[relocated] = means[relocated]
     return stepped.astype(means.dtype)
 
 
@@ -177,7 +184,7 @@ def lattice_lloyd(X, w, centers, step, low, high, n_threads, max_iter=100):
 
 
 def _check_inertia(inertia, source):
-    if not np.isfinite(inertia):
+    if not math.isfinite(inertia):
         raise source.overflow_error("squared distances")
 
 
@@ -367,7 +374,7 @@ class KMeans(EstimatorMixin):
                 break
             # the same clusters as the last pass: the means are where the relaxed steps
             # would only spiral in, so go there (the next pass then stops)
-            same = relax == 1 or (last_stats is not None and np.array_equal(stats, last_stats))
+            same = relax == 1 or (last_stats is not None and bool((stats == last_stats).all()))
             centers = relaxed_step(centers, means, 1.0 if same else relax, relocated)
             last_stats = stats
         else:
