@@ -163,7 +163,7 @@ def pillow_errors(name: str):
 def count_frames(source: str | os.PathLike | io.BytesIO) -> int:
     """The frames (animation frames or pages) of an image file; 1 for a still image."""
     source, name = readable_source(source)
-    if _still_png(source):  # most inputs: their chunk headers tell, without Pillow
+    if _still_png(source) or _is_npy(source):  # most inputs: their headers tell
         return 1
     start = source.tell() if isinstance(source, io.BytesIO) else 0
     try:
@@ -172,6 +172,38 @@ def count_frames(source: str | os.PathLike | io.BytesIO) -> int:
     finally:
         if isinstance(source, io.BytesIO):  # left where it was, for the read that follows
             source.seek(start)
+
+
+def _is_npy(source: str | io.BytesIO) -> bool:
+    """Whether a file starts as numpy's .npy format does."""
+    if isinstance(source, io.BytesIO):
+        return source.getvalue()[:6] == NPY_MAGIC
+    with open(source, "rb") as f:
+        return f.read(6) == NPY_MAGIC
+
+
+def _read_npy(source: str | io.BytesIO, name: str) -> np.ndarray:
+    """A .npy image array, without pickles; a file's is mapped first, and refused
+    before its pixels are read when it holds more than Pillow would decode (its
+    decompression-bomb limit)."""
+    try:
+        if isinstance(source, io.BytesIO):  # already in memory
+            return np.load(io.BytesIO(source.getvalue()), allow_pickle=False)
+        mapped = np.load(source, mmap_mode="r", allow_pickle=False)
+        limit = 2 * (PILImage.MAX_IMAGE_PIXELS or 0)
+        pixels = int(np.prod(mapped.shape[:2], dtype=np.int64)) if mapped.ndim >= 2 else 0
+        if limit and pixels > limit:
+            raise OverflowError(f"{name}: image is too large to read safely ({pixels} "
+                                f"pixels, more than {limit})")
+        return np.array(mapped)
+    except OverflowError as err:
+        raise ValueError(str(err)) from None
+    except (OSError, EOFError, ValueError) as err:
+        raise OSError(f"{name} could not be read as a .npy array: {err}") from None
+
+
+#: The first bytes of a .npy file
+NPY_MAGIC = b"\x93NUMPY"
 
 
 def _still_png(source: str | io.BytesIO) -> bool:
@@ -392,6 +424,8 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     profile kept where the pixels keep their encoding, colour spaces converted to sRGB
     (Pillow's size limit kept)."""
     source, path = readable_source(path)
+    if _is_npy(source):  # an array emcore wrote (16-bit colour, floats) read back
+        return Picture(_read_npy(source, path), None, None)
     meta: dict
     arr: np.ndarray | None
     with pillow_errors(path):

@@ -565,3 +565,33 @@ def test_count_frames_agrees_with_pillow(tmp_path, chelsea):
         buf = io.BytesIO((tmp_path / name).read_bytes())
         assert count_frames(buf) == expected and buf.tell() == 0, name
     assert count_frames(str(tmp_path / "anim.png")) == 3
+
+
+def test_npy_images_are_read_back(tmp_path, chelsea):
+    """A .npy image (what emcore writes for 16-bit colour) reads back, by path and from
+    memory, and the command line quantizes it; a pickled array or a header asking for
+    more pixels than Pillow would decode is refused before anything is loaded."""
+    import io
+
+    from emcore.cli import main
+    from emcore.image import count_frames
+    deep = chelsea.astype(np.uint16) * 257
+    save_image(deep, tmp_path / "deep.npy")
+    np.testing.assert_array_equal(read_picture(str(tmp_path / "deep.npy")).pixels, deep)
+    buf = io.BytesIO((tmp_path / "deep.npy").read_bytes())
+    assert count_frames(buf) == 1
+    np.testing.assert_array_equal(read_picture(buf).pixels, deep)
+    assert main(["segment", str(tmp_path / "deep.npy"), "-k", "8", "-o",
+                 str(tmp_path / "q.png"), "--quiet"]) == 0
+    assert len(np.unique(np.asarray(PILImage.open(tmp_path / "q.png").convert("RGB"))
+                         .reshape(-1, 3), axis=0)) == 8
+    np.save(tmp_path / "obj.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+    with pytest.raises(OSError, match="could not be read as a .npy array"):
+        read_picture(str(tmp_path / "obj.npy"))
+    bomb = tmp_path / "bomb.npy"
+    with open(bomb, "wb") as f:  # a sparse file: the header and 30 GB of holes
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "|u1", "fortran_order": False, "shape": (100_000, 100_000, 3)})
+        f.truncate(f.tell() + 100_000 * 100_000 * 3)
+    with pytest.raises(ValueError, match="too large to read safely"):
+        read_picture(str(bomb))
