@@ -163,7 +163,7 @@ def pillow_errors(name: str):
 def count_frames(source: str | os.PathLike | io.BytesIO) -> int:
     """The frames (animation frames or pages) of an image file; 1 for a still image."""
     source, name = readable_source(source)
-    if _still_png(source) or _is_npy(source):  # most inputs: their headers tell
+    if _file_kind(source) is not None:  # most inputs: their headers tell, without Pillow
         return 1
     start = source.tell() if isinstance(source, io.BytesIO) else 0
     try:
@@ -174,12 +174,33 @@ def count_frames(source: str | os.PathLike | io.BytesIO) -> int:
             source.seek(start)
 
 
-def _is_npy(source: str | io.BytesIO) -> bool:
-    """Whether a file starts as numpy's .npy format does."""
-    if isinstance(source, io.BytesIO):
-        return source.getvalue()[:6] == NPY_MAGIC
-    with open(source, "rb") as f:
-        return f.read(6) == NPY_MAGIC
+#: The first bytes of a .npy file (a PNG's: _png.SIGNATURE)
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _file_kind(source: str | io.BytesIO) -> str | None:
+    """What a file's first bytes say: 'npy' (numpy's format), 'still png' (a PNG whose
+    chunks before the first IDAT hold no acTL: an APNG must put it there), or None
+    for anything else, which Pillow reads. An in-memory file is left where it was."""
+    with contextlib.ExitStack() as stack:
+        f = source if isinstance(source, io.BytesIO) else stack.enter_context(
+            open(source, "rb"))
+        start = f.tell()
+        try:
+            head = f.read(8)
+            if head[:6] == NPY_MAGIC:
+                return "npy"
+            if head != _png.SIGNATURE:
+                return None
+            while True:
+                header = f.read(8)
+                if len(header) < 8 or header[4:] == b"acTL":
+                    return None
+                if header[4:] == b"IDAT":
+                    return "still png"
+                f.seek(int.from_bytes(header[:4], "big") + 4, io.SEEK_CUR)  # data, CRC
+        finally:
+            f.seek(start)
 
 
 def _read_npy(source: str | io.BytesIO, name: str) -> np.ndarray:
@@ -188,43 +209,17 @@ def _read_npy(source: str | io.BytesIO, name: str) -> np.ndarray:
     decompression-bomb limit)."""
     try:
         if isinstance(source, io.BytesIO):  # already in memory
-            return np.load(io.BytesIO(source.getvalue()), allow_pickle=False)
+            source.seek(0)
+            return np.load(source, allow_pickle=False)
         mapped = np.load(source, mmap_mode="r", allow_pickle=False)
-        limit = 2 * (PILImage.MAX_IMAGE_PIXELS or 0)
-        pixels = int(np.prod(mapped.shape[:2], dtype=np.int64)) if mapped.ndim >= 2 else 0
-        if limit and pixels > limit:
-            raise OverflowError(f"{name}: image is too large to read safely ({pixels} "
-                                f"pixels, more than {limit})")
-        return np.array(mapped)
-    except OverflowError as err:
-        raise ValueError(str(err)) from None
     except (OSError, EOFError, ValueError) as err:
         raise OSError(f"{name} could not be read as a .npy array: {err}") from None
-
-
-#: The first bytes of a .npy file
-NPY_MAGIC = b"\x93NUMPY"
-
-
-def _still_png(source: str | io.BytesIO) -> bool:
-    """Whether a file is a PNG whose chunks before the first IDAT hold no acTL (an APNG
-    must put it there); False for anything else, which Pillow then reads."""
-    with contextlib.ExitStack() as stack:
-        f = source if isinstance(source, io.BytesIO) else stack.enter_context(
-            open(source, "rb"))
-        start = f.tell()
-        try:
-            if f.read(8) != b"\x89PNG\r\n\x1a\n":
-                return False
-            while True:
-                header = f.read(8)
-                if len(header) < 8 or header[4:] == b"acTL":
-                    return False
-                if header[4:] == b"IDAT":
-                    return True
-                f.seek(int.from_bytes(header[:4], "big") + 4, io.SEEK_CUR)  # data, CRC
-        finally:
-            f.seek(start)
+    limit = 2 * (PILImage.MAX_IMAGE_PIXELS or 0)
+    pixels = int(np.prod(mapped.shape[:2], dtype=np.int64)) if mapped.ndim >= 2 else 0
+    if limit and pixels > limit:
+        raise ValueError(f"{name}: image is too large to read safely ({pixels} pixels, "
+                         f"more than {limit})")
+    return np.array(mapped)
 
 def _to_srgb(im: PILImage.Image) -> PILImage.Image:
     """A Pillow image in a mode emcore reads: colour spaces converted, alpha kept."""
@@ -424,7 +419,7 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
     profile kept where the pixels keep their encoding, colour spaces converted to sRGB
     (Pillow's size limit kept)."""
     source, path = readable_source(path)
-    if _is_npy(source):  # an array emcore wrote (16-bit colour, floats) read back
+    if _file_kind(source) == "npy":  # an array emcore wrote (16-bit colour, floats)
         return Picture(_read_npy(source, path), None, None)
     meta: dict
     arr: np.ndarray | None
@@ -966,7 +961,7 @@ def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,
     arr = image.rgb_matrix if isinstance(image, Image) else np.asarray(image)
     fmt = image_format(path)
     if labels is not None:
-        warn_if_lossy(path, fmt, alpha=arr.ndim == 3 and arr.shape[2] in (2, 4))
+        warn_if_lossy(path, fmt, alpha=split_alpha(arr)[1] is not None)
     with atomic_output(path) as tmp:
         try:
             write_image(tmp, fmt, arr, labels=labels, palette=palette, icc_profile=icc_profile,

@@ -540,7 +540,7 @@ def test_colour_cells_refuse_arrays_too_small_for_their_output():
 
 
 def test_count_frames_agrees_with_pillow(tmp_path, chelsea):
-    """Still PNGs are told by their chunk headers (image._still_png), the rest by
+    """Still PNGs are told by their chunk headers (image._file_kind), the rest by
     Pillow: the same counts for a plain PNG, one with a colour profile and text before
     its data, an APNG, an animated GIF and a multi-page TIFF, by path and in memory."""
     import io

@@ -217,7 +217,7 @@ def _plan(args) -> list[Job]:
     from emcore.image import PALETTE_FORMATS
     k = args.colors if args.colors is not None else DEFAULT_COLORS
     for job in jobs:
-        fmt = "PNG" if job.destination == STDIO else image_format(job.destination)
+        fmt = _output_format(job.destination)
         if k > MAX_PALETTE and not args.rgb and fmt in PALETTE_FORMATS:
             raise UsageError(f"-k {k}: an indexed {fmt} holds at most {MAX_PALETTE} colours; "
                              f"add --rgb to write {k} colours as a truecolour image")
@@ -228,6 +228,11 @@ def _check_job_outputs(job: Job, args) -> None:
     files = [] if job.destination == STDIO else [(job.destination, None)]
     check_outputs(files + [(args.labels, [".npy"]), (args.model, [".npz"])],
                   inputs=(job.source, args.model), force=args.force)
+
+
+def _output_format(destination: str) -> str:
+    """The format an output is written in: PNG on standard output, else its extension's."""
+    return "PNG" if destination == STDIO else image_format(destination)
 
 
 def _psnr(original: np.ndarray, result: np.ndarray) -> float:
@@ -283,7 +288,7 @@ class _Quantizer:
             from emcore.image import Picture
             self.frame_samples = [samples_of(Picture(pixels, frames.icc_profile, None))
                                   for pixels in frames.pixels]
-        self.fmt = "PNG" if args.destination == STDIO else image_format(args.destination)
+        self.fmt = _output_format(args.destination)
         self._done: dict[int, tuple] = {}
         self._psnr: dict[int, float] = {}
         self._palettes: dict[int, list] = {}  # id(result) -> each frame's palette
@@ -408,9 +413,9 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
     _check_job_outputs(job, args)
     start = time.perf_counter()
     picture, frames = _read(job.source, stdin_bytes)
-    from emcore.image import check_float_pixels_writable, image_format
-    check_float_pixels_writable(  # refused now, not after the fit
-        picture.pixels, "PNG" if job.destination == STDIO else image_format(job.destination))
+    from emcore.image import check_float_pixels_writable
+    # refused now, not after the fit
+    check_float_pixels_writable(picture.pixels, _output_format(job.destination))
     if frames is not None and (args.labels or args.rgb):  # before any fitting
         raise UsageError(f"{job.source} has {len(frames.pixels)} frames: --labels and --rgb "
                          "take still images")
@@ -440,7 +445,7 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
     from emcore import image
     if job.destination != STDIO:  # a one-line note (emcore/cli/__init__.py)
         image.warn_if_lossy(job.destination, q.fmt,
-                            alpha=result.image.ndim == 3 and result.image.shape[2] in (2, 4))
+                            alpha=image.split_alpha(result.image)[1] is not None)
     with atomic_outputs(outputs, exclusive=not args.force) as files:
         if job.destination == STDIO:
             buf = io.BytesIO()
