@@ -73,14 +73,25 @@ class Image:
 #: Formats that store an indexed (palette) image, and lossy ones that would put back
 #: colours a quantized image does not have.
 PALETTE_FORMATS = {"PNG", "GIF", "TIFF", "BMP"}
-LOSSY_FORMATS = {"JPEG"}
+LOSSY_FORMATS = {"JPEG", "AVIF"}
 #: WebP is written lossless, its invisible colours kept (``exact``): a quantized image
 #: stays exactly its palette (lossy WebP at Pillow's default quality turned the
 #: 32-colour coffee result into 36,313 colours), and the file is smaller than the
 #: PNG (56,362 against 64,382 bytes). JPEG 2000 is lossless at Pillow's defaults.
 WEBP_OPTIONS = {"lossless": True, "exact": True}
 #: Formats written without an alpha channel (the colour of every pixel kept)
-NO_ALPHA_FORMATS = {"JPEG"}
+NO_ALPHA_FORMATS = {"JPEG", "BMP", "PPM"}
+#: The formats emcore writes (Pillow's names, and numpy's array file): each holds the
+#: picture as it is (checked pixel for pixel by tests/test_image.py), but for the lossy
+#: ones and alpha in the NO_ALPHA ones, which warn (warn_if_lossy).
+WRITTEN_FORMATS = {"PNG", "GIF", "TIFF", "BMP", "WEBP", "JPEG", "AVIF", "JPEG2000", "TGA",
+                   "PPM", "NPY"}
+#: Why a format Pillow writes is refused, where there is more to say than "not written"
+_NOT_WRITTEN_BECAUSE = {
+    "ICO": "Pillow resizes an icon to standard sizes", "ICNS": "Pillow resizes an icon to "
+    "standard sizes", "PDF": "a document, not an image file", "EPS": "a document, not an "
+    "image file", "MPO": "it is JPEG, lossy", "XBM": "it holds 1 bit a pixel",
+    "MSP": "it holds 1 bit a pixel", "PALM": "it holds 1 bit a pixel"}
 #: Deflate level of PNG output, by zlib-ng (emcore/_png.py). The image data of the
 #: coffee photo's 32-colour result at 2.2 MP: zlib (Pillow's) at 6 321 KB in 76 ms, at
 #: 9 306 KB in 369 ms; zlib-ng at 6 315 KB in 38 ms, at 9 306 KB in 120 ms (one
@@ -628,7 +639,8 @@ def _lexicographic_colors(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 
 
 def image_format(path: str | os.PathLike[str]) -> str:
-    """Pillow's format name for a path's extension ('NPY' for .npy); ValueError if unknown."""
+    """Pillow's format name for an output path's extension ('NPY' for .npy); ValueError
+    if unknown or not one of WRITTEN_FORMATS."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
@@ -639,7 +651,13 @@ def image_format(path: str | os.PathLike[str]) -> str:
     if ext not in PILImage.EXTENSION:
         raise ValueError(f"cannot tell the image format from {path!r}: use an extension such "
                          f"as .png, .gif, .tif, .jpg, .webp or .npy")
-    return PILImage.EXTENSION[ext]
+    fmt = PILImage.EXTENSION[ext]
+    if fmt not in WRITTEN_FORMATS:
+        why = _NOT_WRITTEN_BECAUSE.get(fmt)
+        raise ValueError(f"emcore does not write {fmt} files ({ext}"
+                         f"{': ' + why if why else ''}); use .png, .gif, .tif, .bmp, "
+                         f".webp, .tga, .jp2, .ppm, .jpg, .avif or .npy")
+    return fmt
 
 
 #: The largest width or height a format's header holds (16-bit fields; WebP 14 bits).
@@ -863,6 +881,10 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
                          f"{np.shape(image)[1]} x {np.shape(image)[0]}: use .png")
     if labels is not None and palette is not None:
         labels = check_labels(labels, np.shape(image)[:2], len(palette))
+    if fmt in NO_ALPHA_FORMATS and np.ndim(image) == 3 and np.shape(image)[2] in (2, 4):
+        if palette is not None and _palette_alpha(image, palette) is not None:
+            palette = np.asarray(palette)[:, :-1]  # still indexed, on the colours alone
+        image = split_alpha(np.asarray(image))[0]
     deep_colour = (fmt == "PNG" and image.dtype == np.uint16 and image.ndim == 3
                    and image.shape[2] in _png.SIXTEEN_BIT_COLOR_TYPES)
     if labels is not None and palette is not None and indexable(image, palette, fmt):
@@ -886,8 +908,6 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
         im = PILImage.new({2: "LA", 3: "RGB", 4: "RGBA"}[image.shape[2]], (1, 1))
     else:
         im = _as_pil(image, fmt)
-    if fmt in NO_ALPHA_FORMATS and im.mode in ("RGBA", "LA"):
-        im = im.convert(im.mode[:-1])
     if icc_profile and fmt in ("PNG", "TIFF", "JPEG", "WEBP"):
         options["icc_profile"] = icc_profile
     options.update(_metadata_options(fmt, metadata))
@@ -921,12 +941,15 @@ def _warn_if_translucent_in_gif(alpha: np.ndarray) -> None:
 def warn_if_lossy(path: str | os.PathLike[str], fmt: str, alpha: bool = False) -> None:
     """A UserWarning when a quantized image is about to be written in a lossy format,
     or (``alpha``: the image has an alpha channel) in one without alpha."""
-    if fmt in LOSSY_FORMATS:
-        lost = (f"; {fmt} has no alpha channel, so transparent pixels show their colour"
+    no_alpha = (f"{fmt} has no alpha channel, so transparent pixels show their colour"
                 if alpha and fmt in NO_ALPHA_FORMATS else "")
+    if fmt in LOSSY_FORMATS:
         warnings.warn(f"{os.fspath(path)}: {fmt} is lossy and puts back colours the "
-                      f"quantized image does not have{lost}; use .png for an exact result",
-                      UserWarning, stacklevel=3)
+                      f"quantized image does not have{'; ' + no_alpha if no_alpha else ''}; "
+                      "use .png for an exact result", UserWarning, stacklevel=3)
+    elif no_alpha:
+        warnings.warn(f"{os.fspath(path)}: {no_alpha}; use .png to keep it", UserWarning,
+                      stacklevel=3)
 
 
 def save_image(image: Image | ArrayLike, path: str | os.PathLike[str], *,

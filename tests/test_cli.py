@@ -126,6 +126,7 @@ def test_info(capsys):
     (["segment", CHELSEA, "-k", "0", "-o", "{tmp}/o.png"], 2, "positive integer"),
     (["segment", CHELSEA, "-k", "x", "-o", "{tmp}/o.png"], 2, "positive integer"),
     (["segment", CHELSEA, "-k", "3", "-o", "{tmp}/o.xyz"], 2, "image format"),
+    (["segment", CHELSEA, "-k", "3", "-o", "{tmp}/o.ico"], 2, "does not write ICO"),
     (["segment", CHELSEA, "-k", "3", "-o", "{tmp}/no/o.png"], 1, "does not exist"),
     (["segment", CHELSEA, "-k", "3", "-o", "{tmp}/o.png", "--tol", "-1"], 2, "number >= 0"),
     (["segment", CHELSEA, "-k", "3", "-o", "{tmp}/o.png", "--threads", "0"], 2, "positive"),

@@ -1,6 +1,8 @@
 """Image IO, atomic writes and unique colours."""
+import contextlib
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -244,6 +246,59 @@ def test_decompression_bomb_limit_is_kept(monkeypatch):
 def test_unknown_extension(tmp_path, chelsea):
     with pytest.raises(ValueError, match="extension"):
         save_image(chelsea, tmp_path / "out.xyz")
+    assert os.listdir(tmp_path) == []
+
+
+def _quantized(chelsea, channels):
+    """A small quantized image of 1-4 channels (alpha: a transparent band and a
+    translucent one) and its segmentation."""
+    rgb = chelsea[:40, :60]
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:8], alpha[8:16] = 0, 128
+    arr = {1: rgb[..., 0], 2: np.dstack([rgb[..., 0], alpha]), 3: rgb,
+           4: np.dstack([rgb, alpha])}[channels]
+    return emcore.segment_image(arr, 6)
+
+
+def _read_back(path, channels):
+    with PILImage.open(path) as im:
+        return np.asarray(im.convert({1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("ext", [".png", ".gif", ".tif", ".bmp", ".webp", ".tga", ".jp2",
+                                 ".ppm"])
+def test_every_lossless_output_format_holds_the_picture(tmp_path, chelsea, ext, channels):
+    """Pixel for pixel; a format without alpha (BMP, PPM) holds the colours, with a
+    warning, and is still indexed where the format has palettes."""
+    fmt = emcore.image.image_format("x" + ext)
+    if channels in (2, 4) and fmt == "GIF":
+        pytest.skip("GIF has one transparent index, no translucency (test_transparency.py)")
+    seg = _quantized(chelsea, channels)
+    dropped = channels in (2, 4) and fmt in emcore.image.NO_ALPHA_FORMATS
+    with pytest.warns(UserWarning, match="no alpha channel") if dropped else _no_warning():
+        save_image(seg.image, tmp_path / f"q{ext}", labels=seg.labels, palette=seg.palette)
+    expected = seg.image[..., :-1] if dropped else seg.image
+    back = _read_back(tmp_path / f"q{ext}", channels - dropped)
+    np.testing.assert_array_equal(back.reshape(expected.shape), expected)
+    if fmt in ("PNG", "BMP") and (fmt == "PNG" or channels != 2):
+        with PILImage.open(tmp_path / f"q{ext}") as im:
+            assert im.mode == "P"
+
+
+@contextlib.contextmanager
+def _no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+@pytest.mark.parametrize("ext, why", [(".ico", "resizes"), (".icns", "resizes"),
+                                      (".pdf", "document"), (".xbm", "1 bit"),
+                                      (".pcx", "")])
+def test_formats_that_would_change_the_picture_are_refused(tmp_path, chelsea, ext, why):
+    with pytest.raises(ValueError, match=f"does not write .*{why}"):
+        save_image(chelsea, tmp_path / f"out{ext}")
     assert os.listdir(tmp_path) == []
 
 
