@@ -248,7 +248,12 @@ def check_sample_weight(sample_weight, n_samples, positive_sum=True):
     check_finite(w, "sample_weight")
     if (w < 0).any():
         raise ValueError("sample_weight must be non-negative")
-    if positive_sum and not w.sum() > 0:
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if not np.isfinite(total):
+        raise ValueError(f"sample_weight sums past float64's range (weights up to "
+                         f"{w.max():.3g}); rescale them")
+    if positive_sum and not total > 0:
         raise ValueError("sample_weight must have a positive sum: every weight is zero")
     return w
 

@@ -433,6 +433,14 @@ def test_mixture_overflow_is_reported_as_overflow_not_degenerate_data(dtype, sca
     assert "degenerate" not in str(err.value)
 
 
+@pytest.mark.parametrize("estimator", [KMeans(2), GaussianMixture(2)])
+def test_weights_summing_past_float64_are_refused_in_plain_words(estimator):
+    X = np.random.RandomState(0).rand(500, 3)
+    with pytest.raises(ValueError, match="sample_weight sums past float64"):
+        estimator.fit(X, sample_weight=np.full(500, 1e306))
+    estimator.fit(X, sample_weight=np.full(500, 1e303))  # the same weights, rescaled
+
+
 def test_mixture_weights_are_scale_invariant(chelsea):
     X = chelsea.reshape(-1, 3)[::13].astype(np.float64)
     ones = GaussianMixture(3, covariance_type="diag", random_state=0, max_iter=20).fit(X)
