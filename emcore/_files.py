@@ -1,10 +1,11 @@
 """Safe file handling: refuse special files before reading, write outputs atomically.
 
 Every output is written to a temporary file in its destination folder and renamed
-into place, so a failure, Ctrl-C or SIGTERM leaves the previous file (or none),
-never a partial one. ``atomic_outputs`` does the same for a set of files: all
+into place, so a failure, Ctrl-C, SIGTERM or SIGHUP leaves the previous file (or
+none), never a partial one. ``atomic_outputs`` does the same for a set of files: all
 temporary files are written before the first rename, so one that cannot be
-written leaves none of the set behind.
+written leaves none of the set behind. The steps that make a file and record it
+(for the cleanup) run with those signals held back, so none lands between the two.
 """
 from __future__ import annotations
 
@@ -93,26 +94,55 @@ def _keep_copy(path: str, backup: str) -> None:
         shutil.copy2(path, backup)
 
 
+#: Signals that end a process by default and that a write turns into SystemExit
+#: (SIGHUP: the terminal closed), so that its temporary files are removed
+ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                       if hasattr(signal, name))
+#: ... and Ctrl-C's, held back with them while a file is made and recorded
+_HELD_SIGNALS = {signal.SIGINT, *ENDING_SIGNALS}
+
+
+def raise_exit(signum, frame):  # noqa: ARG001 - the signal handler's signature
+    """A signal handler: SystemExit with the shell's status for the signal, once; the
+    signal is ignored from then on, so that a second one (a parent-death signal comes
+    again as each of the dead parent's threads ends) cannot cut the cleanup short."""
+    signal.signal(signum, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit while writing, so the cleanup below runs.
+def ending_signals_as_exit() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into SystemExit while writing, so the cleanup below runs.
 
     Only from the main thread (Python allows signal handlers nowhere else), and
-    only where the default handler is in force: a caller's own handler is kept.
+    only for a signal whose default handler is in force: a caller's own is kept.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def _exit(signum, frame):  # noqa: ARG001 - the signal handler's signature
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _exit)
+    taken = [s for s in ENDING_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
+    for signum in taken:
+        signal.signal(signum, raise_exit)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back for a few system calls (delivered after,
+    where Python raises them), so that a file made is also recorded for the cleanup.
+    Where signal masks do not exist (Windows), nothing is held."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _check_destination(path: str) -> None:
@@ -130,15 +160,17 @@ def _put_all_in_place(temporaries: list[str], paths: list[str], exclusive: bool)
     done: list[str] = []
     try:
         for path in paths:
-            backup = None
-            if os.path.exists(path):
-                backup = _temporary_beside(path)
-                os.unlink(backup)
-                _keep_copy(path, backup)
-            backups.append(backup)
+            with _signals_held():  # each backup made is one the cleanup removes
+                backup = None
+                if os.path.exists(path):
+                    backup = _temporary_beside(path)
+                    os.unlink(backup)
+                    _keep_copy(path, backup)
+                backups.append(backup)
         for tmp, path in zip(temporaries, paths):
-            _put_in_place(tmp, path, exclusive)
-            done.append(path)
+            with _signals_held():  # each file put in place is one a rollback sees
+                _put_in_place(tmp, path, exclusive)
+                done.append(path)
     except BaseException:
         for path, backup in zip(done, backups):
             with contextlib.suppress(OSError):
@@ -166,11 +198,12 @@ def atomic_outputs(paths: Sequence[str | os.PathLike[str]], *,
     """
     destinations = [os.fspath(p) for p in paths]
     temporaries: list[str] = []
-    with _terminate_as_exit():
+    with ending_signals_as_exit():
         try:
             for path in destinations:
                 _check_destination(path)
-                temporaries.append(_temporary_beside(path))
+                with _signals_held():  # each temporary file made is one removed below
+                    temporaries.append(_temporary_beside(path))
             yield list(temporaries)
             _put_all_in_place(temporaries, destinations, exclusive)
         except BaseException:

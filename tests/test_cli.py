@@ -250,9 +250,13 @@ def test_fifo_input_is_refused_at_once(tmp_path):
     assert proc.returncode == 1 and "FIFO" in proc.stderr
 
 
-def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path):
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, signum):
+    """SIGTERM (a service manager) or SIGHUP (the terminal closed) while the output is
+    being written: the temporary file is removed, the status the signal's."""
     import signal
     import textwrap
+    signum = getattr(signal, signum)
     import time
     script = textwrap.dedent(f"""
         import os, sys, time
@@ -269,9 +273,9 @@ def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=HERE)
     assert proc.stdout.readline().strip() == "writing"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     proc.wait(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM
+    assert proc.returncode == 128 + signum
     time.sleep(0.1)
     assert os.listdir(tmp_path) == []
 

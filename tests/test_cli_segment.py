@@ -1,5 +1,6 @@
 """``emcore segment`` as pngquant's users run it: batches, standard input and output,
 quality and size targets, metadata (emcore/cli/segment.py)."""
+import contextlib
 import io
 import json
 import os
@@ -160,6 +161,87 @@ def test_a_batch_in_processes_reports_refusals_and_errors(tmp_path, capsys):
     assert "larger than the input" in err and "not an image file" in err
     assert status == 98  # pngquant's status for a file not written by --skip-if-larger
     assert os.listdir(folder) == ["good.png"]
+
+
+def _batch_stuck_writing(tmp_path, n_files, pause):
+    """A batch of n_files on two worker processes whose writes each pause ``pause``
+    seconds once the temporary file is written; returns (process, output folder, the
+    two workers' process ids, read once both are writing)."""
+    import textwrap
+    sources = [str(_small_photo(tmp_path, f"p{i}.png")) for i in range(n_files)]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        from emcore import image
+        real = image.write_image
+        def paused(*args, **kwargs):
+            real(*args, **kwargs)
+            os.write(1, f"{{os.getpid()}}\\n".encode())  # one write: lines never interleave
+            time.sleep({pause})
+        image.write_image = paused
+        from emcore.cli import main
+        sys.exit(main(["segment", *{sources!r}, "-k", "3", "-o", {str(folder)!r},
+                       "--threads", "2", "--quiet"]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=HERE,
+                            start_new_session=True)
+    workers = {int(proc.stdout.readline()) for _ in range(2)}
+    assert len(workers) == 2 and proc.pid not in workers
+    return proc, folder, workers
+
+
+def _ended(pid, timeout=20.0):
+    """True once process ``pid`` is gone (or a zombie) within ``timeout`` seconds."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes: Linux")
+def test_a_batch_whose_process_is_killed_leaves_no_worker_and_no_temporary_file(tmp_path):
+    """SIGKILL to the command's process while both workers are mid-write: each worker
+    is told (its parent-death signal, which comes again as each of the dead process's
+    threads ends), removes its temporary file and ends; before, they waited for work
+    for ever."""
+    import signal
+    proc, folder, workers = _batch_stuck_writing(tmp_path, 4, 60)
+    proc.kill()
+    proc.wait(timeout=30)
+    try:
+        assert all(_ended(pid) for pid in workers)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes: Linux")
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_a_batch_stopped_by_a_signal_to_its_group_finishes_the_files_being_written(
+        tmp_path, signum):
+    """Ctrl-C, SIGTERM or SIGHUP to the whole command (the terminal, a service
+    manager) while both workers write: those two files are finished, no other is
+    started, the status is the signal's, and no worker is left. Before, a worker took
+    SIGTERM for its job's error and waited for work for ever."""
+    import signal
+    signum = getattr(signal, signum)
+    proc, folder, workers = _batch_stuck_writing(tmp_path, 5, 1.5)
+    os.killpg(proc.pid, signum)
+    assert proc.wait(timeout=60) == 128 + signum, proc.stderr.read()
+    assert all(_ended(pid) for pid in workers)
+    assert len(os.listdir(folder)) == 2
+    assert all(name.endswith("-emcore.png") for name in os.listdir(folder))
 
 
 def test_standard_input_to_standard_output_through_a_pipe(tmp_path):

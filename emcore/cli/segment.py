@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ MAX_PALETTE = 256
 #: suffix of an output written beside its input (or into -o DIR) without --ext
 DEFAULT_EXT = "-emcore.png"
 STDIO = "-"
+#: prctl's option that sends the calling process a signal when its parent dies (Linux),
+#: and the signal a batch's worker process asks for (see _worker_start)
+PR_SET_PDEATHSIG = 1
+PARENT_GONE = getattr(signal, "SIGUSR1", signal.SIGTERM)
 #: ``--dither`` given alone: 15/16 of Floyd-Steinberg's error passed on gave the best
 #: picture after a blur of 1 and 2 pixels (viewing distance) on the photographs of
 #: benchmarks/dither_quality.py, ahead of 1, 7/8 and diffusion in linear light
@@ -553,13 +558,16 @@ def run(args):
                 bar.close()
         _report(summary, args)
         return 0
+    from emcore._files import ending_signals_as_exit
     team = resolve_n_threads(args.threads)
     workers, per_job = batch_layout(len(jobs), team if args.threads else allowed_threads(),
                                     team)
     debug = getattr(args, "debug", False)
     inputs = [stdin_bytes if job.source == STDIO else None for job in jobs]
     status = 0
-    with contextlib.ExitStack() as pools:
+    # SIGTERM or SIGHUP stops the batch as Ctrl-C does: the files being written (one a
+    # worker) are finished, the others not started (_worker_start)
+    with ending_signals_as_exit(), contextlib.ExitStack() as pools:
         # every job is submitted (and every worker forked) before the bar starts its thread
         outcomes = _submitted(pools, jobs, inputs, args, per_job, workers)
         bar = progress(len(jobs), "files", args.quiet)
@@ -593,6 +601,43 @@ def batch_job(job: Job, stdin_bytes: bytes | None, args, n_threads: int,
                        refused=isinstance(err, Refused), error=err if keep_error else None)
 
 
+#: In a batch's worker process: the event the command sets when it stops (see _submitted)
+_batch_stopped = None
+
+
+def _worker_start(parent: int, stopped) -> None:
+    """Set up a batch's worker process. Ctrl-C, SIGTERM and SIGHUP sent to the whole
+    command are left to the command's own process, which stops the batch once the
+    files being written are finished (as on threads). On Linux a worker whose command
+    process dies, however it dies, gets PARENT_GONE: the file it is writing is cleaned
+    up and the worker ends (else it would wait for work for ever)."""
+    global _batch_stopped
+    _batch_stopped = stopped
+    from emcore._files import ENDING_SIGNALS, raise_exit
+    for signum in (signal.SIGINT, *ENDING_SIGNALS):
+        signal.signal(signum, signal.SIG_IGN)
+    signal.signal(PARENT_GONE, raise_exit)
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, PARENT_GONE)
+    except (OSError, AttributeError):  # not Linux: the pool's own checks only
+        pass
+    if os.getppid() != parent:  # the command ended before the line above
+        os._exit(128 + PARENT_GONE)
+
+
+def _batch_job_in_worker(job: Job, stdin_bytes: bytes | None, args, n_threads: int
+                         ) -> Outcome:
+    """batch_job in a worker process, which PARENT_GONE ends (the pool would take its
+    SystemExit for the job's error and wait for the next job)."""
+    if _batch_stopped is not None and _batch_stopped.is_set():  # a job queued before the
+        return Outcome(message="not started: the batch was stopped")  # stop: not started
+    try:
+        return batch_job(job, stdin_bytes, args, n_threads, keep_error=False)
+    except SystemExit as stop:  # its files are cleaned up by now
+        os._exit(stop.code if isinstance(stop.code, int) else FAILURE)
+
+
 def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes | None], args,
                n_threads: int, workers: int):
     """Every job submitted to a pool entered on ``pools``; their outcomes in order.
@@ -612,10 +657,16 @@ def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes 
         import multiprocessing
         pool = None
         try:
+            fork = multiprocessing.get_context("fork")
+            stopped = fork.Event()
             pool = pools.enter_context(futures.ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("fork")))
-            return pool.map(functools.partial(batch_job, args=args, n_threads=n_threads,
-                                              keep_error=False), jobs, inputs)
+                max_workers=workers, mp_context=fork, initializer=_worker_start,
+                initargs=(os.getpid(), stopped)))
+            # leaving the batch (done, or stopped by a signal) first tells the workers, so
+            # that the jobs the pool has already queued for them are not started
+            pools.callback(stopped.set)
+            return pool.map(functools.partial(_batch_job_in_worker, args=args,
+                                              n_threads=n_threads), jobs, inputs)
         except (OSError, NotImplementedError, futures.BrokenExecutor):
             if pool is not None:  # jobs already running in a worker finish there too
                 pool.shutdown(cancel_futures=True)
