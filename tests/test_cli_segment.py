@@ -58,6 +58,18 @@ def test_batch_beside_inputs_with_256_colours_by_default(tmp_path):
             assert im.size == PILImage.open(src).size
 
 
+def test_files_may_come_between_options(tmp_path):
+    """As with pngquant (and GNU tools): ``segment a.png -k 8 b.png -o DIR``; it was
+    'unrecognized arguments: b.png'."""
+    a, b = _small_photo(tmp_path, "a.png"), _small_photo(tmp_path, "b.png", (90, 60))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["segment", str(a), "-k", "8", str(b), "-o", str(folder), "--quiet"]) == 0
+    for name in ("a-emcore.png", "b-emcore.png"):
+        with PILImage.open(folder / name) as im:
+            assert len(im.getpalette()) == 8 * 3
+
+
 def test_batch_into_a_folder_with_one_corrupt_file(tmp_path, capsys):
     good = [_small_photo(tmp_path, "a.png"), _small_photo(tmp_path, "b.png")]
     bad = tmp_path / "broken.png"

@@ -37,7 +37,20 @@ non_negative_float = number(float, 0, "a number >= 0")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (exit status 2) instead of the whole usage."""
+    """argparse with a one-line error (exit status 2) instead of the whole usage, whose
+    subcommands take their files between their options too (``emcore segment a.png -k 8
+    b.png``), as GNU tools and pngquant do."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._subparsers is not None or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # the intermixed parse calls this method again
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
     def error(self, message):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
