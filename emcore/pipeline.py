@@ -21,8 +21,8 @@ import numpy as np
 from emcore import _colors, _dask, summaries
 from emcore._dask import is_dask_array
 from emcore._threads import resolve_n_threads, work_of
-from emcore._validation import (check_bool, check_choice, check_float, check_int,
-                                check_labels, check_spread, value_range)
+from emcore._validation import (check_bool, check_choice, check_finite, check_float,
+                                check_int, check_labels, check_spread, value_range)
 from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab,
                                srgb_to_linear)
 from emcore.image import (distinct_colors, entry_order, read_picture, reordered, save_image,
@@ -186,6 +186,7 @@ class ImageSamples:
             self._check_alpha_space()  # before the pass over every chunk
             rows = _dask.transparent_as_zero(rows)
         colors, counts, inverse = distinct_colors(rows, z_order=True)
+        check_finite(colors, "image")  # as read_picture checks an image in memory
         # entry 0 is reserved for transparent pixels next to visible ones (an image with
         # nothing visible is its one all-zero value, as in memory)
         self.has_transparent = bool(self.transparent and colors[0, -1] == 0 and len(colors) > 1)

@@ -14,7 +14,8 @@ import pytest
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-from emcore import GaussianMixture, KMeans, compute_densities, summaries  # noqa: E402
+from emcore import (GaussianMixture, KMeans, compute_densities, segment_image,  # noqa: E402
+                    summaries)
 from emcore.summaries import block_size_for  # noqa: E402
 
 
@@ -294,6 +295,18 @@ def test_a_chunk_that_weighs_nothing(client, pixels):
     assert (stats == 0).all()
     with pytest.raises(ValueError, match="non-negative"):
         summaries.lloyd_sums(pixels[:100], init, -np.ones(100))
+
+
+@pytest.mark.parametrize("k", [3, 200])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_dask_image_with_nan_or_inf_gets_the_in_memory_error(chelsea, k, bad):
+    """Refused in the image's words, for k above its distinct colours too (where no fit
+    runs: a palette holding NaN came back)."""
+    image = chelsea[:40, :40].astype(np.float64) / 255
+    image[5, 5, 1] = bad
+    for lazy in (False, True):
+        with pytest.raises(ValueError, match="image contains (NaN|infinite) values"):
+            segment_image(da.from_array(image, chunks=16) if lazy else image, k)
 
 
 @pytest.mark.parametrize("bad, message", [("nan", "NaN"), ("inf", "infinite"),
