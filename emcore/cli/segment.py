@@ -630,8 +630,9 @@ def _batch_job_in_worker(job: Job, stdin_bytes: bytes | None, args, n_threads: i
                          ) -> Outcome:
     """batch_job in a worker process, which PARENT_GONE ends (the pool would take its
     SystemExit for the job's error and wait for the next job)."""
-    if _batch_stopped is not None and _batch_stopped.is_set():  # a job queued before the
-        return Outcome(message="not started: the batch was stopped")  # stop: not started
+    if _batch_stopped is not None and _batch_stopped.is_set():  # queued before the stop
+        return Outcome(message=f"{job.source}: not started, the batch was stopped",
+                       status=FAILURE)
     try:
         return batch_job(job, stdin_bytes, args, n_threads, keep_error=False)
     except SystemExit as stop:  # its files are cleaned up by now
