@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageCms, ImageOps
 
 from emcore import _colors, _png
 from emcore._dask import is_dask_array
@@ -236,6 +235,7 @@ def _to_srgb(im: PILImage.Image) -> PILImage.Image:
     """A Pillow image in a mode emcore reads: colour spaces converted, alpha kept."""
     if im.mode in _PASS_MODES:
         return im
+    from PIL import ImageCms  # here: a few ms of import, for LAB and CMYK images only
     if im.mode == "LAB":  # Pillow's own convert() is not colorimetric for LAB
         lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
         return cast(PILImage.Image, ImageCms.applyTransform(
@@ -448,6 +448,7 @@ def _open(path: str | bytes | os.PathLike | io.BytesIO) -> Picture:
                 arr = _upright(im, arr, meta)
             else:
                 im.load()
+                from PIL import ImageOps  # not on the fast road of most PNGs
                 oriented = ImageOps.exif_transpose(im)
                 arr, icc = _pillow_pixels(oriented)
                 meta = _metadata(im, oriented)

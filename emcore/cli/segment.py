@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import functools
 import io
-import json
 import os
 import signal
 import sys
@@ -500,12 +499,12 @@ def _say(line: str, stream=None) -> None:
 
 
 def _report(summary: dict, args) -> None:
-    if summary["output"] == STDIO:  # standard output holds the image: JSON on stderr
-        if args.json:
-            _say(json.dumps(summary), sys.stderr)
-        return
     if args.json:
-        _say(json.dumps(summary))
+        import json  # here: only --json needs it
+        # standard output holds the image: JSON on stderr
+        _say(json.dumps(summary), sys.stderr if summary["output"] == STDIO else None)
+        return
+    if summary["output"] == STDIO:
         return
     if args.quiet:  # pngquant's workflow: a batch says nothing unless asked
         return
