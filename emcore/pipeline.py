@@ -54,11 +54,15 @@ Model = Union[KMeans, GaussianMixture, SpatialGaussianMixture]
 
 def _gather(table: np.ndarray, index: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
     """``table[index]`` in chunks: numpy turns an int32 index into a full intp copy first,
-    which on a 50 MP image is 400 MB; per chunk it is 8 MB."""
+    which on a 50 MP image is 400 MB; per chunk it is 8 MB. The callers' indices are in
+    range (checked, or made so), so the table is taken with mode "clip": under the
+    default "raise" numpy buffers ``out``, which on a crop's 51,584 pixels took 337 us
+    for the labels (34 us clipped) and 337 us for the palette's rows (85 us)."""
     flat = index.reshape(-1)
     out = np.empty((len(flat),) + table.shape[1:], dtype=table.dtype)
     for start in range(0, len(flat), chunk):
-        np.take(table, flat[start:start + chunk], axis=0, out=out[start:start + chunk])
+        np.take(table, flat[start:start + chunk], axis=0, out=out[start:start + chunk],
+                mode="clip")
     return out.reshape(index.shape + table.shape[1:])
 
 
