@@ -175,10 +175,15 @@ def test_a_batch_in_processes_reports_refusals_and_errors(tmp_path, capsys):
     assert os.listdir(folder) == ["good.png"]
 
 
+@contextlib.contextmanager
 def _batch_stuck_writing(tmp_path, n_files, pause):
     """A batch of n_files on two worker processes whose writes each pause ``pause``
-    seconds once the temporary file is written; returns (process, output folder, the
-    two workers' process ids, read once both are writing)."""
+    seconds once the temporary file is written; yields (process, output folder, the
+    two workers' process ids, read once both are writing, the stderr file). Whatever
+    happens, the batch's process group is killed after (a worker left behind would
+    hold the test's pipes open)."""
+    import select
+    import signal
     import textwrap
     sources = [str(_small_photo(tmp_path, f"p{i}.png")) for i in range(n_files)]
     folder = tmp_path / "out"
@@ -196,12 +201,24 @@ def _batch_stuck_writing(tmp_path, n_files, pause):
         sys.exit(main(["segment", *{sources!r}, "-k", "3", "-o", {str(folder)!r},
                        "--threads", "2", "--quiet"]))
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=HERE,
-                            start_new_session=True)
-    workers = {int(proc.stdout.readline()) for _ in range(2)}
-    assert len(workers) == 2 and proc.pid not in workers
-    return proc, folder, workers
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "w") as err:
+        # unbuffered: a line read is all that was taken from the pipe, so select() tells
+        # whether the next one has come
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                stderr=err, bufsize=0, cwd=HERE, start_new_session=True)
+    try:
+        workers = set()
+        for _ in range(2):
+            assert select.select([proc.stdout], [], [], 120)[0], errors.read_text()
+            workers.add(int(proc.stdout.readline()))
+        assert len(workers) == 2 and proc.pid not in workers
+        yield proc, folder, workers, errors
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
 
 
 def _ended(pid, timeout=20.0):
@@ -225,17 +242,11 @@ def test_a_batch_whose_process_is_killed_leaves_no_worker_and_no_temporary_file(
     is told (its parent-death signal, which comes again as each of the dead process's
     threads ends), removes its temporary file and ends; before, they waited for work
     for ever."""
-    import signal
-    proc, folder, workers = _batch_stuck_writing(tmp_path, 4, 60)
-    proc.kill()
-    proc.wait(timeout=30)
-    try:
+    with _batch_stuck_writing(tmp_path, 4, 60) as (proc, folder, workers, _):
+        proc.kill()
+        proc.wait(timeout=30)
         assert all(_ended(pid) for pid in workers)
-    finally:
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    assert os.listdir(folder) == []
+        assert os.listdir(folder) == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes: Linux")
@@ -248,12 +259,12 @@ def test_a_batch_stopped_by_a_signal_to_its_group_finishes_the_files_being_writt
     SIGTERM for its job's error and waited for work for ever."""
     import signal
     signum = getattr(signal, signum)
-    proc, folder, workers = _batch_stuck_writing(tmp_path, 5, 1.5)
-    os.killpg(proc.pid, signum)
-    assert proc.wait(timeout=60) == 128 + signum, proc.stderr.read()
-    assert all(_ended(pid) for pid in workers)
-    assert len(os.listdir(folder)) == 2
-    assert all(name.endswith("-emcore.png") for name in os.listdir(folder))
+    with _batch_stuck_writing(tmp_path, 5, 1.5) as (proc, folder, workers, errors):
+        os.killpg(proc.pid, signum)
+        assert proc.wait(timeout=60) == 128 + signum, errors.read_text()
+        assert all(_ended(pid) for pid in workers)
+        assert len(os.listdir(folder)) == 2
+        assert all(name.endswith("-emcore.png") for name in os.listdir(folder))
 
 
 def test_standard_input_to_standard_output_through_a_pipe(tmp_path):
