@@ -98,7 +98,10 @@ def _files_in_turn(commands: dict[str, list[str]], out: str, repeat: int) -> dic
             shutil.rmtree(out, ignore_errors=True)
             os.makedirs(out)
             start = time.perf_counter()
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            # from the output's folder: "-m emcore" in the repository's root would find
+            # its source folder, not the installed package
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                           cwd=os.path.dirname(out.rstrip(os.sep)))
             best[name] = min(best[name], time.perf_counter() - start)
             written[name] = {f: Path(out, f).read_bytes() for f in sorted(os.listdir(out))}
     first, *others = written.values()

@@ -91,7 +91,7 @@ def workloads(tmp: str):
         out = os.path.join(tmp, f"out{n_threads}.png")
         cmd = [sys.executable, "-m", "emcore", "segment", source, "-k", "32", "-o", out,
                "--force", "--quiet"] + ([] if n_threads is None else ["--threads", "1"])
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd, check=True, cwd=os.path.dirname(out))  # not the repo's root
         with Image.open(out) as im:
             return np.asarray(im.convert("RGB"))
 
