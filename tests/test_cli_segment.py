@@ -176,12 +176,12 @@ def test_a_batch_in_processes_reports_refusals_and_errors(tmp_path, capsys):
 
 
 @contextlib.contextmanager
-def _batch_stuck_writing(tmp_path, n_files, pause):
-    """A batch of n_files on two worker processes whose writes each pause ``pause``
-    seconds once the temporary file is written; yields (process, output folder, the
-    two workers' process ids, read once both are writing, the stderr file). Whatever
-    happens, the batch's process group is killed after (a worker left behind would
-    hold the test's pipes open)."""
+def _batch_stuck_writing(tmp_path, n_files, pause, threads=2):
+    """A batch of n_files on two worker processes (``threads=1``: one thread of the
+    command's process) whose writes each pause ``pause`` seconds once the temporary
+    file is written; yields (process, output folder, the writers' process ids, read
+    once each is writing, the stderr file). Whatever happens, the batch's process group
+    is killed after (a worker left behind would hold the test's pipes open)."""
     import select
     import signal
     import textwrap
@@ -199,7 +199,7 @@ def _batch_stuck_writing(tmp_path, n_files, pause):
         image.write_image = paused
         from emcore.cli import main
         sys.exit(main(["segment", *{sources!r}, "-k", "3", "-o", {str(folder)!r},
-                       "--threads", "2", "--quiet"]))
+                       "--threads", "{threads}", "--quiet"]))
     """)
     errors = tmp_path / "stderr.txt"
     with open(errors, "w") as err:
@@ -209,10 +209,11 @@ def _batch_stuck_writing(tmp_path, n_files, pause):
                                 stderr=err, bufsize=0, cwd=HERE, start_new_session=True)
     try:
         workers = set()
-        for _ in range(2):
+        for _ in range(threads):
             assert select.select([proc.stdout], [], [], 120)[0], errors.read_text()
             workers.add(int(proc.stdout.readline()))
-        assert len(workers) == 2 and proc.pid not in workers
+        assert workers == {proc.pid} if threads == 1 else (
+            len(workers) == 2 and proc.pid not in workers)
         yield proc, folder, workers, errors
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -265,6 +266,18 @@ def test_a_batch_stopped_by_a_signal_to_its_group_finishes_the_files_being_writt
         assert all(_ended(pid) for pid in workers)
         assert len(os.listdir(folder)) == 2
         assert all(name.endswith("-emcore.png") for name in os.listdir(folder))
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_batch_on_one_thread_stopped_by_a_signal_finishes_its_file(tmp_path, signum):
+    """The same on one thread (the files on a thread of the command's process): the
+    file being written is finished, the queued ones are cancelled."""
+    import signal
+    signum = getattr(signal, signum)
+    with _batch_stuck_writing(tmp_path, 4, 1.5, threads=1) as (proc, folder, _, errors):
+        os.killpg(proc.pid, signum)
+        assert proc.wait(timeout=60) == 128 + signum, errors.read_text()
+        assert os.listdir(folder) == ["p0-emcore.png"]
 
 
 def test_standard_input_to_standard_output_through_a_pipe(tmp_path):

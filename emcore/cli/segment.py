@@ -662,14 +662,16 @@ def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes 
             pool = pools.enter_context(futures.ProcessPoolExecutor(
                 max_workers=workers, mp_context=fork, initializer=_worker_start,
                 initargs=(os.getpid(), stopped)))
-            # leaving the batch (done, or stopped by a signal) first tells the workers, so
-            # that the jobs the pool has already queued for them are not started
+            # leaving the batch (done, or stopped by a signal) first cancels the jobs not
+            # yet handed to a worker and tells the workers to skip those already queued
             pools.callback(stopped.set)
+            pools.callback(pool.shutdown, wait=False, cancel_futures=True)
             return pool.map(functools.partial(_batch_job_in_worker, args=args,
                                               n_threads=n_threads), jobs, inputs)
         except (OSError, NotImplementedError, futures.BrokenExecutor):
             if pool is not None:  # jobs already running in a worker finish there too
                 pool.shutdown(cancel_futures=True)
     threads = pools.enter_context(futures.ThreadPoolExecutor(max_workers=workers))
+    pools.callback(threads.shutdown, wait=False, cancel_futures=True)  # as above
     return threads.map(functools.partial(batch_job, args=args, n_threads=n_threads,
                                          keep_error=True), jobs, inputs)
