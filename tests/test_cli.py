@@ -244,6 +244,36 @@ def test_sweep_csv_only_and_matplotlib_checked_first(tmp_path, monkeypatch, caps
     assert main(["sweep", CHELSEA, "-k", "2"]) == 2
 
 
+def test_info_sweep_and_densities_read_standard_input(tmp_path):
+    """'-' is standard input for every subcommand, as for segment; it was "no such
+    file: -". Each reads the same as from the file."""
+    data = open(CHELSEA, "rb").read()
+
+    def run(*args, input):  # the image's bytes on standard input, text out
+        proc = subprocess.run([sys.executable, "-m", "emcore", *args], capture_output=True,
+                              timeout=300, cwd=HERE, input=input)
+        proc.stdout, proc.stderr = proc.stdout.decode(), proc.stderr.decode()
+        return proc
+
+    by_path, piped = run("info", CHELSEA, input=b""), run("info", "-", input=data)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.replace("standard input", CHELSEA) == by_path.stdout
+    for name, source in (("path", CHELSEA), ("pipe", "-")):
+        proc = run("sweep", source, "-k", "2,3", "--csv", str(tmp_path / f"{name}.csv"),
+                   input=data)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "path.csv").read_text().split()[1].split(",")[:2] == (
+        tmp_path / "pipe.csv").read_text().split()[1].split(",")[:2]
+    model = tmp_path / "m.npz"
+    assert main(["segment", CHELSEA, "-k", "3", "--method", "gmm", "-o",
+                 str(tmp_path / "s.png"), "--model", str(model), "--quiet"]) == 0
+    for name, source in (("path", CHELSEA), ("pipe", "-")):
+        proc = run("densities", source, "--model", str(model), "-o",
+                   str(tmp_path / f"{name}.npy"), input=data)
+        assert proc.returncode == 0, proc.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "pipe.npy"), np.load(tmp_path / "path.npy"))
+
+
 def test_fifo_input_is_refused_at_once(tmp_path):
     os.mkfifo(tmp_path / "in.png")
     proc = run("segment", str(tmp_path / "in.png"), "-k", "3", "-o", str(tmp_path / "o.png"))

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import io
+import math
 import os
 import sys
-
-import math
 
 #: exit statuses: a bad argument or value; a file that could not be read or written;
 #: Ctrl-C; --skip-if-larger skipped a file; --quality could not reach its minimum
@@ -15,6 +15,16 @@ USAGE_ERROR, FAILURE, INTERRUPTED, SKIPPED, QUALITY_TOO_LOW = 2, 1, 130, 98, 99
 
 class UsageError(ValueError):
     """A command-line value that is wrong in itself (exit status 2)."""
+
+
+#: An input (or output) named '-': standard input (output)
+STDIO = "-"
+
+
+def image_argument(name: str):
+    """An input image as the library reads it: its path, or for '-' standard input's
+    bytes (in memory: the reader seeks)."""
+    return io.BytesIO(sys.stdin.buffer.read()) if name == STDIO else name
 
 
 def number(kind, minimum, name, maximum=None):

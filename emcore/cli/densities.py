@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from emcore.cli._args import UsageError, add_common, check_outputs, image_format
+from emcore.cli._args import (UsageError, add_common, check_outputs, image_argument,
+                              image_format)
 
 
 def add_parser(sub, formatter_class):
     dens = sub.add_parser("densities", help="per-pixel mixture density under a saved model",
                           formatter_class=formatter_class)
-    dens.add_argument("input", metavar="IN", help="image file")
+    dens.add_argument("input", metavar="IN", help="image file ('-' reads standard input)")
     dens.add_argument("--model", required=True, metavar="FILE.npz",
                       help="a mixture written by 'emcore segment --method gmm --model'")
     dens.add_argument("-o", "--output", required=True, metavar="OUT.npy",
@@ -33,7 +34,7 @@ def run(args):
     if not isinstance(model, GaussianMixture):
         raise UsageError(f"{args.model} holds a {type(model).__name__}, not a mixture: write "
                          "one with 'emcore segment --method gmm --model FILE.npz'")
-    pixels = as_pixel_array(args.input)
+    pixels = as_pixel_array(image_argument(args.input))
     # a model fitted on an image with alpha scores colour and alpha together (its
     # composite coordinates); any other scores the colour
     with_alpha = getattr(model, "input_space_", "rgb") == "composite"

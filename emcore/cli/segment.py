@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emcore.cli._args import (FAILURE, QUALITY_TOO_LOW, SKIPPED, USAGE_ERROR, UsageError,
+from emcore.cli._args import (FAILURE, QUALITY_TOO_LOW, SKIPPED, STDIO, USAGE_ERROR, UsageError,
                               add_common, check_outputs, image_format, non_negative_float,
                               non_negative_int, notice, number, positive_int, progress)
 
@@ -32,7 +32,6 @@ DEFAULT_COLORS = 256
 MAX_PALETTE = 256
 #: suffix of an output written beside its input (or into -o DIR) without --ext
 DEFAULT_EXT = "-emcore.png"
-STDIO = "-"
 #: prctl's option that sends the calling process a signal when its parent dies (Linux),
 #: and the signal a batch's worker process asks for (see _worker_start)
 PR_SET_PDEATHSIG = 1

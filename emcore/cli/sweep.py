@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from emcore.cli._args import (UsageError, add_common, check_outputs, non_negative_int,
-                              progress)
+from emcore.cli._args import (UsageError, add_common, check_outputs, image_argument,
+                              non_negative_int, progress)
 
 #: k values one sweep may fit
 MAX_SWEEP = 1000
@@ -40,7 +40,7 @@ def k_range(text):
 def add_parser(sub, formatter_class):
     sweep = sub.add_parser("sweep", help="cost and time against k",
                            formatter_class=formatter_class)
-    sweep.add_argument("input", metavar="IN", help="image file")
+    sweep.add_argument("input", metavar="IN", help="image file ('-' reads standard input)")
     sweep.add_argument("-k", "--colors", "--k", dest="colors", type=k_range, required=True,
                        metavar="START:STOP:STEP",
                        help="the k values, e.g. 2:64:2 (stop included) or 4,8,16")
@@ -72,8 +72,8 @@ def run(args):
                              "or write only the numbers with --csv") from None
     bar = progress(len(args.colors), f"{args.method} sweep", args.quiet)
     try:
-        result = k_sweep(args.input, args.colors, method=args.method, random_state=args.seed,
-                         n_threads=args.threads,
+        result = k_sweep(image_argument(args.input), args.colors, method=args.method,
+                         random_state=args.seed, n_threads=args.threads,
                          callback=(lambda k, c, t: bar.update(1)) if bar is not None else None)
     finally:
         if bar is not None:
