@@ -243,7 +243,7 @@ def colour_cells(
     space, unless it weighs more than ``heavy``: then each of its colours is a cell.
     Returns the number of cells n. Sums run in colour order, in float64: exactly
     numpy's for integer values and weights (every partial sum an integer)."""
-    cdef Py_ssize_t n_colors = colors.shape[0], start = 0, end, i, n = 0
+    cdef Py_ssize_t n_colors = colors.shape[0], start = 0, end, first, step, i, n = 0
     cdef int n_channels = colors.shape[1], n_features = values.shape[1], d
     cdef double w, s
     if not (values.shape[0] == weights.shape[0] == n_colors <= means.shape[0]
@@ -259,20 +259,19 @@ def colour_cells(
             w = 0
             for i in range(start, end):
                 w = w + weights[i]
-            if w > heavy:
-                for i in range(start, end):
-                    cell_weights[n] = weights[i]
-                    for d in range(n_features):
-                        means[n, d] = <floating> ((<double> values[i, d] * weights[i])
-                                                  / weights[i])
-                    n = n + 1
-            else:
+            step = 1 if w > heavy else end - start  # a heavy run: a cell per colour
+            first = start
+            while first < end:  # each cell's weight and mean, summed in colour order
+                w = 0
+                for i in range(first, first + step):
+                    w = w + weights[i]
                 cell_weights[n] = w
                 for d in range(n_features):
                     s = 0
-                    for i in range(start, end):
+                    for i in range(first, first + step):
                         s = s + <double> values[i, d] * weights[i]
                     means[n, d] = <floating> (s / w)
                 n = n + 1
+                first = first + step
             start = end
     return n
