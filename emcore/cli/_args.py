@@ -21,10 +21,12 @@ class UsageError(ValueError):
 STDIO = "-"
 
 
-def image_argument(name: str):
+def image_argument(name: str, stdin_bytes: bytes | None = None):
     """An input image as the library reads it: its path, or for '-' standard input's
-    bytes (in memory: the reader seeks)."""
-    return io.BytesIO(sys.stdin.buffer.read()) if name == STDIO else name
+    bytes in memory (the reader seeks), read now unless given (a batch reads them once)."""
+    if name != STDIO:
+        return name
+    return io.BytesIO(sys.stdin.buffer.read() if stdin_bytes is None else stdin_bytes)
 
 
 def number(kind, minimum, name, maximum=None):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 
-from emcore.cli._args import add_common, image_argument
+from emcore.cli._args import STDIO, add_common, image_argument
 
 
 def add_parser(sub, formatter_class):
@@ -24,7 +24,7 @@ def run(args):
     n_pixels = color.shape[0] * color.shape[1]
     n_unique = len(unique_colors(color.reshape(-1, color.shape[2]))[0])
     frames = count_frames(source)
-    name = "standard input" if args.input == "-" else args.input
+    name = "standard input" if args.input == STDIO else args.input
     print(f"{name}: {color.shape[1]}x{color.shape[0]} pixels, {color.shape[2]} colour "
           f"channel(s){' + alpha' if alpha is not None else ''}, {arr.dtype}, "
           f"{n_unique} unique colours ({n_pixels / n_unique:.1f} pixels per colour)"

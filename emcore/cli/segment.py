@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from emcore.cli._args import (FAILURE, QUALITY_TOO_LOW, SKIPPED, STDIO, USAGE_ERROR, UsageError,
-                              add_common, check_outputs, image_format, non_negative_float,
-                              non_negative_int, notice, number, positive_int, progress)
+                              add_common, check_outputs, image_argument, image_format,
+                              non_negative_float, non_negative_int, notice, number,
+                              positive_int, progress)
 
 #: palette size without -k (pngquant's)
 DEFAULT_COLORS = 256
@@ -246,7 +247,8 @@ def _psnr(original: np.ndarray, result: np.ndarray) -> float:
     from emcore.colorspace import full_scale
     from emcore.image import float_peak
     from emcore.transparency import composite_coordinates
-    peak = float_peak(np.asarray(original)) if np.asarray(original).dtype.kind == "f" else None
+    original = np.asarray(original)
+    peak = float_peak(original) if original.dtype.kind == "f" else None
 
     def unit(arr):
         arr = np.asarray(arr)
@@ -401,7 +403,7 @@ def _read(source: str, stdin_bytes: bytes | None):
     multi-page file's frames stacked into one picture and the frames."""
     from emcore.frames import read_frames, stacked
     from emcore.image import count_frames, read_picture
-    handle = io.BytesIO(stdin_bytes or b"") if source == STDIO else source
+    handle = image_argument(source, stdin_bytes or b"")
     n_frames = count_frames(handle)  # the header only
     if n_frames == 1:
         return read_picture(handle), None
