@@ -1,5 +1,3 @@
-import sys
+from emcore.cli import command
 
-from emcore.cli import main
-
-sys.exit(main())
+command()

@@ -446,7 +446,8 @@ def kmeans_plusplus(X, sample_weight, first, draws, n_threads):
                             np.empty(n_tiles), np.empty(n_tiles), np.empty((n_tiles, n_trials)),
                             np.empty((2 * X.shape[1], n_tiles), dtype=X.dtype),
                             np.empty(n_groups), np.empty((2 * X.shape[1], n_groups), dtype=X.dtype),
-                            np.empty(n_trials, dtype=np.intp), _threads(n_threads))
+                            np.empty(n_trials, dtype=np.intp), np.empty(n_trials),
+                            np.empty(n_trials, dtype=np.intc), _threads(n_threads))
     return chosen
 
 

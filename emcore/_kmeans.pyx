@@ -609,39 +609,61 @@ cdef inline void potential_terms(
             term[t] = 0
 
 
-cdef Py_ssize_t draw_sample(
-        double u,                       # IN uniform in [0, 1)
+cdef void draw_samples(
+        const double *u,                # IN (T,) uniforms in [0, 1)
+        int n_u,
+        int *order,                     # SCRATCH (T,)
         const double *tile_potential,   # IN (n_tiles,)
         double total,                   # IN their sum, in tile order
         Py_ssize_t n_tiles,
         Py_ssize_t n_samples,
         const double *sample_weight,
         Py_ssize_t w_step,
-        const double *closest_sq) noexcept nogil:  # IN (N,)
-    """A sample drawn with probability w_i closest_i / potential: the first whose
-    cumulative mass (in sample order, tile by tile) passes u x potential."""
-    cdef Py_ssize_t tile, i, first, end, last = -1
-    cdef double before = 0, mass = 0
+        const double *closest_sq,       # IN (N,)
+        Py_ssize_t *chosen) noexcept nogil:  # OUT (T,)
+    """For each u, a sample drawn with probability w_i closest_i / potential: the first
+    whose cumulative mass (in sample order, tile by tile) passes u x potential. The
+    u are taken in ascending order in one walk over the tiles: each resumes where the
+    last stopped, with the same running sum a walk of its own would have reached
+    (every tile passed for a smaller u is passed for a larger one)."""
+    cdef Py_ssize_t tile = 0, i, first, end, last = -1
+    cdef double before = 0, mass, target
+    cdef int j, m, c
     if not total > 0:  # every sample sits on a chosen centre
-        return 0
-    u = u * total
-    for tile in range(n_tiles):
-        if tile_potential[tile] > 0:
-            last = tile
-            if before + tile_potential[tile] > u:
+        for j in range(n_u):
+            chosen[j] = 0
+        return
+    for j in range(n_u):  # insertion sort: T is a handful
+        m = j
+        while m > 0 and u[order[m - 1]] > u[j]:
+            order[m] = order[m - 1]
+            m = m - 1
+        order[m] = j
+    for j in range(n_u):
+        c = order[j]
+        target = u[c] * total
+        while tile < n_tiles:
+            if tile_potential[tile] > 0:
+                last = tile
+                if before + tile_potential[tile] > target:
+                    break
+                before = before + tile_potential[tile]
+            tile = tile + 1
+        first = last * TILE
+        end = min(first + TILE, n_samples)
+        target = target - before
+        mass = 0
+        chosen[c] = -1
+        for i in range(first, end):
+            mass = mass + sample_weight[i * w_step] * closest_sq[i]
+            if mass > target:
+                chosen[c] = i
                 break
-            before = before + tile_potential[tile]
-    first = last * TILE
-    end = min(first + TILE, n_samples)
-    u = u - before
-    for i in range(first, end):
-        mass = mass + sample_weight[i * w_step] * closest_sq[i]
-        if mass > u:
-            return i
-    i = end - 1  # u rounded past the tile's mass: its last sample with some
-    while i > first and not sample_weight[i * w_step] * closest_sq[i] > 0:
-        i = i - 1
-    return i
+        if chosen[c] < 0:  # the target rounded past the tile's mass: its last sample with some
+            i = end - 1
+            while i > first and not sample_weight[i * w_step] * closest_sq[i] > 0:
+                i = i - 1
+            chosen[c] = i
 
 
 cdef void seeding_pass(
@@ -820,6 +842,8 @@ def kmeans_plusplus(
         double[::1] group_farthest,         # SCRATCH (n_groups,)
         floating[:, ::1] group_boxes,       # SCRATCH (2 D, n_groups) feature by feature
         Py_ssize_t[::1] candidates,         # SCRATCH (T,)
+        double[::1] trial_total,            # SCRATCH (T,)
+        int[::1] order,                     # SCRATCH (T,)
         int n_threads):
     """Greedy k-means++: centre k is the candidate, of the T drawn with draws[k - 1],
     that most lowers sum_i w_i min_j ||x_i - c_j||^2 (the first one on ties).
@@ -829,7 +853,7 @@ def kmeans_plusplus(
     cdef Py_ssize_t w_step = weight_step(sample_weight.shape[0], X.shape[0])
     cdef Py_ssize_t k, tile
     cdef int c, best, n_features = X.shape[1], n_candidates = draws.shape[1]
-    cdef double potential, lowest, total
+    cdef double lowest, total
     cdef Py_ssize_t n_groups = group_farthest.shape[0], group, rows
     cdef Py_ssize_t per_thread = (padded(n_features * TILE * sizeof(floating))
                                   + padded(TILE * sizeof(floating)) + padded(TILE * sizeof(double))
@@ -853,23 +877,26 @@ def kmeans_plusplus(
                 total = 0
                 for tile in range(n_tiles):
                     total = total + tile_potential[tile]
-                for c in range(n_candidates):
-                    candidates[c] = draw_sample(draws[k - 1, c], &tile_potential[0], total,
-                                                n_tiles, n_samples, &sample_weight[0], w_step,
-                                                &closest_sq[0])
+                draw_samples(&draws[k - 1, 0], n_candidates, &order[0], &tile_potential[0], total,
+                             n_tiles, n_samples, &sample_weight[0], w_step, &closest_sq[0],
+                             &candidates[0])
                 seeding_pass(&X[0, 0], n_features, n_samples, &sample_weight[0], w_step,
                              &candidates[0], n_candidates, &boxes[0, 0], &group_boxes[0, 0],
                              &closest_sq[0], &tile_potential[0], &tile_farthest[0],
                              &group_farthest[0], &tile_trial[0, 0], False, team, per_thread,
                              n_threads)
+                # each candidate's potential, its tiles' in tile order; the candidates
+                # side by side, so that their sums do not wait on one another
+                for c in range(n_candidates):
+                    trial_total[c] = 0
+                for tile in range(n_tiles):
+                    for c in range(n_candidates):
+                        trial_total[c] = trial_total[c] + tile_trial[tile, c]
                 best = 0
                 lowest = INFINITY
                 for c in range(n_candidates):
-                    potential = 0
-                    for tile in range(n_tiles):
-                        potential = potential + tile_trial[tile, c]
-                    if potential < lowest:
-                        lowest = potential
+                    if trial_total[c] < lowest:
+                        lowest = trial_total[c]
                         best = c
                 chosen[k] = candidates[best]
             seeding_pass(&X[0, 0], n_features, n_samples, &sample_weight[0], w_step,

@@ -356,3 +356,54 @@ def test_the_command_starts_one_blas_thread(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code.replace("== 1", "== 2")],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_command_skips_the_teardown_only_with_nothing_left_running():
+    import multiprocessing
+    import threading
+
+    from emcore.cli import _nothing_left_running
+    release = threading.Event()
+    waiting = threading.Thread(target=release.wait)
+    waiting.start()
+    try:
+        assert not _nothing_left_running()  # a thread that may be writing a file
+    finally:
+        release.set()
+        waiting.join()
+    fork = multiprocessing.get_context("fork")
+    stop = fork.Event()
+    child = fork.Process(target=stop.wait)
+    child.start()
+    try:
+        assert not _nothing_left_running()  # a worker process
+    finally:
+        stop.set()
+        child.join()
+    # a fresh process that ran nothing else
+    alone = subprocess.run([sys.executable, "-c", "from emcore.cli import _nothing_left_running;"
+                            " print(_nothing_left_running())"], capture_output=True, text=True,
+                           timeout=120, cwd=HERE)
+    assert alone.stdout.strip() == "True", alone.stderr
+
+
+def test_a_batch_that_ends_at_once_has_flushed_every_line_and_kept_its_status(tmp_path):
+    # worker processes (two threads: one file each at a time), stdout a pipe: the
+    # JSON lines of every file arrive, and a bad file still makes the status 1
+    sources = []
+    for i in range(4):
+        sources.append(tmp_path / f"p{i}.png")
+        PILImage.open(CHELSEA).convert("RGB").resize((60 + 7 * i, 40)).save(sources[-1])
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a png")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run("segment", *map(str, sources), str(tmp_path / "bad.png"), "-k", "5", "-o",
+               f"{out}{os.sep}", "--ext", ".png", "--json", "--threads", "2")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "bad.png" in proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert sorted(s["input"] for s in lines) == sorted(map(str, sources))
+    for src in sources:
+        with PILImage.open(out / src.name) as im:
+            picture = np.asarray(im.convert("RGB"))
+        assert picture.shape[:2] == np.asarray(PILImage.open(src)).shape[:2]
+        assert len(np.unique(picture.reshape(-1, 3), axis=0)) <= 5

@@ -14,11 +14,12 @@ import importlib
 import os
 import sys
 import warnings
+from typing import NoReturn
 
 from emcore.cli._args import (FAILURE, INTERRUPTED, USAGE_ERROR, Help, Parser, UsageError,
                               notice)
 
-__all__ = ["main", "build_parser", "UsageError"]
+__all__ = ["main", "command", "build_parser", "UsageError"]
 
 #: the subcommands, a module each (imported by main, where Ctrl-C is caught)
 COMMANDS = ("segment", "densities", "sweep", "info")
@@ -96,5 +97,35 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR if usage else FAILURE
 
 
+def command() -> NoReturn:
+    """The ``emcore`` command: :func:`main`, then the process ends with its status.
+
+    When the command has nothing left running (no thread but this one, no worker
+    process), it ends without the interpreter's teardown of numpy, Pillow and
+    OpenMP, once its output is flushed: 15-20 ms of the 110-130 ms a small file
+    takes (README, "Many files"). Its files are closed by then. Otherwise (Ctrl-C
+    while a batch's threads finish their files) it ends as Python does, joining them.
+    """
+    status = main()
+    if _nothing_left_running():
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe: Python's own exit reports it
+            sys.exit(status)
+        os._exit(status)
+    sys.exit(status)
+
+
+def _nothing_left_running() -> bool:
+    """Whether this process runs no other Python thread and has no live child process
+    made by multiprocessing."""
+    import threading
+    if threading.active_count() > 1:
+        return False
+    processes = sys.modules.get("multiprocessing")
+    return processes is None or not processes.active_children()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

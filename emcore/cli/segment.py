@@ -569,7 +569,7 @@ def run(args):
     # worker) are finished, the others not started (_worker_start)
     with ending_signals_as_exit(), contextlib.ExitStack() as pools:
         # every job is submitted (and every worker forked) before the bar starts its thread
-        outcomes = _submitted(pools, jobs, inputs, args, per_job, workers)
+        outcomes, pool = _submitted(pools, jobs, inputs, args, per_job, workers)
         bar = progress(len(jobs), "files", args.quiet)
         try:
             for outcome in outcomes:
@@ -588,6 +588,9 @@ def run(args):
         finally:
             if bar is not None:
                 bar.close()
+        # every file is done: the idle workers are ended now, so that the command can
+        # end without waiting for the interpreter's teardown (emcore.cli.command)
+        pool.shutdown(wait=True)
     return status
 
 
@@ -641,7 +644,8 @@ def _batch_job_in_worker(job: Job, stdin_bytes: bytes | None, args, n_threads: i
 
 def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes | None], args,
                n_threads: int, workers: int):
-    """Every job submitted to a pool entered on ``pools``; their outcomes in order.
+    """Every job submitted to a pool entered on ``pools``: (their outcomes in order, the
+    pool).
 
     Processes made by fork on Linux: each file's Python steps (about a third of its
     time) then hold their own interpreter's lock, where threads take turns at one
@@ -668,11 +672,11 @@ def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes 
             pools.callback(stopped.set)
             pools.callback(pool.shutdown, wait=False, cancel_futures=True)
             return pool.map(functools.partial(_batch_job_in_worker, args=args,
-                                              n_threads=n_threads), jobs, inputs)
+                                              n_threads=n_threads), jobs, inputs), pool
         except (OSError, NotImplementedError, futures.BrokenExecutor):
             if pool is not None:  # jobs already running in a worker finish there too
                 pool.shutdown(cancel_futures=True)
     threads = pools.enter_context(futures.ThreadPoolExecutor(max_workers=workers))
     pools.callback(threads.shutdown, wait=False, cancel_futures=True)  # as above
     return threads.map(functools.partial(batch_job, args=args, n_threads=n_threads,
-                                         keep_error=True), jobs, inputs)
+                                         keep_error=True), jobs, inputs), threads
