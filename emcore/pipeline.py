@@ -79,6 +79,10 @@ class ImageSamples:
     color_space : {'rgb', 'oklab'}, default 'rgb'
         Where the model is fitted. 'oklab' needs 3 channels of 8 or 16 bits.
     n_threads : int or None
+    frames : int, default 1
+        The image is this many frames of equal height stacked one above the other
+        (emcore.frames.stacked): a spatial fit then couples each pixel with its
+        neighbours in its own frame only.
 
     Attributes
     ----------
@@ -99,9 +103,10 @@ class ImageSamples:
     alpha: np.ndarray | None
 
     def __init__(self, image, *, unique_colors: bool = True, color_space: str = "rgb",
-                 n_threads: int | None = None):
+                 n_threads: int | None = None, frames: int = 1):
         self.color_space = check_choice(color_space, "color_space", COLOR_SPACES)
         unique_colors = check_bool(unique_colors, "unique_colors")
+        self.frames = check_int(frames, "frames", minimum=1)
         if is_dask_array(image):
             self._from_dask(image, unique_colors, n_threads)
             return
@@ -112,6 +117,9 @@ class ImageSamples:
         self.grayscale = arr.ndim == 2
         self.color, self.alpha = split_alpha(arr)
         self.shape = self.color.shape[:2]
+        if self.shape[0] % self.frames:
+            raise ValueError(f"an image of {self.shape[0]} rows cannot be {self.frames} "
+                             "stacked frames of equal height")
         # integer images with alpha: colour and alpha fitted together (emcore/transparency.py)
         self.transparent = self.alpha is not None and arr.dtype.kind in "ui"
         self.has_transparent = False  # a fully transparent pixel, given palette entry 0
@@ -258,15 +266,19 @@ class ImageSamples:
 
     def pixel_grid(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(H, W, C) fit-space values of every pixel and the mask of those fitted (None:
-        all), for a spatial model; the samples must be the pixels (unique_colors=False)."""
+        all), for a spatial model; the samples must be the pixels (unique_colors=False).
+        Stacked frames come as a volume (frames, H / frames, W, C)."""
         if self.weights is not None or is_dask_array(self.inverse) or self.color is None:
             raise ValueError("a spatial fit needs every pixel of an in-memory image "
                              "(unique_colors=False)")
+        height, width = self.shape
+        grid = (height, width) if self.frames == 1 else (
+            self.frames, height // self.frames, width)
         if not self.has_transparent:
-            return self.fit_samples.reshape(self.shape + (-1,)), None
+            return self.fit_samples.reshape(grid + (-1,)), None
         assert self.inverse is not None  # set with has_transparent
-        shown = self.inverse.reshape(self.shape) > 0  # entry 0: the transparent pixels
-        values = np.zeros(self.shape + (self.fit_samples.shape[1],), self.fit_samples.dtype)
+        shown = self.inverse.reshape(grid) > 0  # entry 0: the transparent pixels
+        values = np.zeros(grid + (self.fit_samples.shape[1],), self.fit_samples.dtype)
         values[shown] = self.fit_samples
         return values, shown
 
@@ -495,6 +507,8 @@ def fit_model(samples: ImageSamples, k: int, method: str = "kmeans", smoothing: 
     if smoothing > 0:
         spatial = {name: options[name] for name in SPATIAL_OPTIONS if name in options}
         spatial.setdefault("covariance_type", IMAGE_COVARIANCE)
+        if samples.frames > 1:  # frames as a volume whose slices do not touch
+            spatial.update(spatial_dims=3, spacing=(np.inf, 1.0, 1.0))
         model = SpatialGaussianMixture(k, beta=smoothing, **spatial)
     elif method == "kmeans":
         options.setdefault("over_relaxation", IMAGE_OVER_RELAXATION)

@@ -61,7 +61,9 @@ def neighbourhood(spatial_dims: int, connectivity: int,
         Neighbours differ in at most this many coordinates, each by one: 1 gives 4
         neighbours in 2-D and 6 in 3-D; 2 gives 8 in 2-D and 18 in 3-D; 3 gives 26.
     spacing : tuple of floats, optional
-        The voxel size along each spatial axis (z, y, x); isotropic by default.
+        The voxel size along each spatial axis (z, y, x); isotropic by default. An
+        infinite size leaves out every neighbour along that axis: a stack of 2-D
+        images (the frames of an animation) as a volume whose slices do not touch.
 
     Returns
     -------
@@ -69,18 +71,26 @@ def neighbourhood(spatial_dims: int, connectivity: int,
         (dz, dy, dx) steps; dz = 0 in 2-D.
     weights : ndarray of shape (M,)
         Inversely proportional to each neighbour's distance, scaled to sum to
-        2 x spatial_dims (4 in 2-D, 6 in 3-D): every neighbourhood pulls as hard in
-        total as the neighbours along the axes of an isotropic grid, each of which
-        has weight 1 (so ``beta`` means the same whatever the connectivity).
+        2 x the axes of finite spacing (4 in 2-D, 6 in 3-D): every neighbourhood
+        pulls as hard in total as the neighbours along the axes of an isotropic
+        grid, each of which has weight 1 (so ``beta`` means the same whatever the
+        connectivity, and a stack of slices is coupled as each slice alone).
     """
     spacing_arr = np.ones(spatial_dims) if spacing is None else np.asarray(spacing, float)
     steps = [s for s in itertools.product((-1, 0, 1), repeat=spatial_dims)
-             if 0 < np.count_nonzero(s) <= connectivity]
+             if 0 < np.count_nonzero(s) <= connectivity
+             and np.isfinite(spacing_arr[np.flatnonzero(s)]).all()]
+    if not steps:
+        raise ValueError(f"no neighbours: connectivity {connectivity} with spacing "
+                         f"{tuple(spacing_arr)} leaves every step along an infinite axis")
     offsets = np.zeros((len(steps), 3), dtype=np.intp)
     offsets[:, 3 - spatial_dims:] = steps
-    distance = np.sqrt(((offsets[:, 3 - spatial_dims:] * spacing_arr) ** 2).sum(axis=1))
+    # the steps kept make none along an infinite axis (whose 0 x inf would be NaN)
+    lengths = np.asarray(steps) * np.where(np.isfinite(spacing_arr), spacing_arr, 0.0)
+    distance = np.sqrt((lengths ** 2).sum(axis=1))
     weights = 1.0 / distance
-    return offsets, weights * (2 * spatial_dims / weights.sum())
+    coupled_axes = int(np.isfinite(spacing_arr).sum())
+    return offsets, weights * (2 * coupled_axes / weights.sum())
 
 
 def box_mean(values: np.ndarray, inside: np.ndarray, radius: int) -> np.ndarray:
@@ -125,9 +135,9 @@ def _check_spacing(value, name):
     if value is None:
         return value
     arr = np.asarray(value, dtype=np.float64) if np.ndim(value) == 1 else None
-    if arr is None or not (np.isfinite(arr).all() and (arr > 0).all()):
-        raise ValueError(f"{name} must be None or a sequence of positive voxel sizes, "
-                         f"got {value!r}")
+    if arr is None or not ((arr > 0).all() and np.isfinite(arr).any()):  # NaN: not > 0
+        raise ValueError(f"{name} must be None or a sequence of positive voxel sizes "
+                         f"(infinite: no neighbours along that axis; not all), got {value!r}")
     return value
 
 
@@ -155,6 +165,9 @@ class SpatialGaussianMixture(EstimatorMixin):
     spacing : sequence of floats, optional
         Voxel size along each spatial axis; a neighbour's weight is inversely
         proportional to its distance (see :func:`neighbourhood`). Isotropic by default.
+        ``inf`` along an axis couples no voxel with its neighbours along it:
+        ``(inf, 1, 1)`` fits a stack of images with one mixture, each image's pixels
+        coupled only within it.
     spatial_dims : {2, 3}, default 2
         How many leading axes of the input are spatial; a further axis holds channels.
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default 'full'

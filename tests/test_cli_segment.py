@@ -406,6 +406,29 @@ def test_every_frame_quantized_with_durations_and_loop(tmp_path, ext, capsys):
         assert _psnr(original, frame) > 22
 
 
+def test_smooth_on_an_animation_smooths_each_frame_within_itself(tmp_path):
+    # the frames' labels are the pipeline's for the stack fitted as frames (no pixel
+    # coupled with one in another frame; as one grid, 5 pixels at the seams differed)
+    from emcore.pipeline import ImageSamples, finish, fit_model
+    rng = np.random.default_rng(0)
+    base = np.zeros((40, 50, 3))
+    base[8:30, 5:25] = (200, 60, 50)
+    base[15:38, 28:46] = (40, 160, 90)
+    frames = [np.clip(np.rint(np.roll(base, 17 * i, axis=0) + rng.normal(0, 50, base.shape)),
+                      0, 255).astype(np.uint8) for i in range(3)]
+    src, out = tmp_path / "noisy.png", tmp_path / "smooth.png"
+    PILImage.fromarray(frames[0]).save(src, save_all=True, duration=100,
+                                       append_images=[PILImage.fromarray(f) for f in frames[1:]])
+    assert main(["segment", str(src), "-k", "3", "--smooth", "1.5", "-o", str(out),
+                 "--quiet"]) == 0
+    samples = ImageSamples(np.concatenate(frames), unique_colors=False, frames=3)
+    expected = finish(samples, fit_model(samples, 3, smoothing=1.5, random_state=0,
+                                         covariance_type="spherical"), eight_bit=True)
+    decoded = _frames(out)[0]
+    assert len(decoded) == 3
+    np.testing.assert_array_equal(np.concatenate(decoded), expected.image)
+
+
 @pytest.mark.parametrize("ext", [".gif", ".png", ".webp"])
 def test_an_animation_that_plays_once_still_plays_once(tmp_path, ext):
     if ext == ".webp" and not features.check("webp"):

@@ -237,6 +237,30 @@ def partition_accuracy(labels, truth):
     return max(np.mean(np.array(p)[labels] == truth) for p in itertools.permutations(range(3)))
 
 
+def test_stacked_frames_are_smoothed_each_within_itself():
+    # two noisy frames stacked, the seam between unlike regions: each frame's labels are
+    # the same (up to renaming) whichever frame comes first; as one grid they were not
+    # (6 pixels of the rows at the seam differed)
+    import itertools
+
+    from emcore.pipeline import ImageSamples, fit_model
+    first = noisy_regions()[0]
+    second = np.ascontiguousarray(np.roll(noisy_regions(seed=1)[0], -25, axis=0))
+    fits = []
+    for order in ((first, second), (second, first)):
+        samples = ImageSamples(np.concatenate(order), unique_colors=False, frames=2)
+        model = fit_model(samples, 3, smoothing=1.5, random_state=0)
+        assert model.labels_.shape == (2,) + first.shape[:2]
+        assert not model.offsets_[:, 0].any()  # no neighbour in another frame
+        fits.append(model.labels_)
+    (a_first, a_second), (b_second, b_first) = fits
+    renamed = [np.array(p) for p in itertools.permutations(range(3))]
+    assert min(int((a_first != p[b_first]).sum() + (a_second != p[b_second]).sum())
+               for p in renamed) == 0
+    with pytest.raises(ValueError, match="stacked frames"):
+        ImageSamples(first[:-1], frames=2)
+
+
 def test_smoothing_fits_the_spatial_mixture_to_the_pixel_grid():
     from emcore import SpatialGaussianMixture
     image, truth = noisy_regions()

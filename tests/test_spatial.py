@@ -103,6 +103,20 @@ def test_neighbourhoods():
     np.testing.assert_array_equal(neighbourhood(2, 1)[1], np.ones(4))
 
 
+@pytest.mark.parametrize("connectivity", [1, 2, 3])
+def test_an_infinite_spacing_leaves_out_that_axis(connectivity):
+    # a stack of slices coupled as each slice alone: the 2-D neighbourhood, weights too
+    offsets, weights = neighbourhood(3, connectivity, (np.inf, 1.0, 1.0))
+    flat_offsets, flat_weights = neighbourhood(2, min(connectivity, 2))
+    np.testing.assert_array_equal(offsets, flat_offsets)
+    np.testing.assert_allclose(weights, flat_weights, rtol=1e-15)
+    with pytest.raises(ValueError, match="no neighbours"):
+        neighbourhood(2, 2, (np.inf, np.inf))
+    for bad in ((np.inf, np.inf, np.inf), (np.nan, 1.0, 1.0), (0.0, 1.0, 1.0)):
+        with pytest.raises(ValueError, match="spacing"):
+            SpatialGaussianMixture(2, spatial_dims=3, spacing=bad).fit(np.zeros((2, 3, 3)))
+
+
 def blocks(shape, n_classes=3, seed=0):
     """Labels of rectangles of random classes: no class is a single speck."""
     rng = np.random.default_rng(seed)

@@ -282,10 +282,12 @@ class _Quantizer:
     def __init__(self, picture, args, n_threads, tick, frames=None):
         from emcore.pipeline import ImageSamples
         self.args, self.n_threads, self.tick = args, n_threads, tick
-        def samples_of(picture):
+        def samples_of(picture, n_frames=1):
             return ImageSamples(picture, unique_colors=not (args.no_unique_colors or args.smooth),
-                                color_space=args.color_space, n_threads=n_threads)
-        self.samples = samples_of(picture)
+                                color_space=args.color_space, n_threads=n_threads,
+                                frames=n_frames)
+        # stacked frames: --smooth couples each pixel only within its own frame
+        self.samples = samples_of(picture, 1 if frames is None else len(frames.pixels))
         self.original = picture.pixels
         self.frames = frames
         self.frame_samples = None  # with --frame-palettes: each frame's own samples
