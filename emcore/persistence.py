@@ -39,6 +39,14 @@ def _storable(value):
                               np.floating))
 
 
+def _number_sequence(value):
+    """Whether a parameter is a tuple or list of real numbers (a spatial mixture's
+    ``spacing``): written as "param-tuple:" and read back as a tuple of floats."""
+    return isinstance(value, (tuple, list)) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        for v in value)
+
+
 def write_model(model, file):
     """Write ``model``'s .npz to ``file`` (a path or a binary file), not atomically."""
     arrays = {"format_version": np.array(FORMAT_VERSION),
@@ -48,6 +56,8 @@ def write_model(model, file):
             continue
         if _storable(value):
             arrays[f"param:{name}"] = np.asarray(value if value is not None else "__None__")
+        elif _number_sequence(value):
+            arrays[f"param-tuple:{name}"] = np.asarray(value, dtype=np.float64)
     for name in model._fitted_attributes:
         arrays[f"fit:{name}"] = np.asarray(getattr(model, name))
     for name in RECORDED_ATTRIBUTES:
@@ -156,9 +166,16 @@ def load(path: str | os.PathLike[str]) -> Any:
             if size > limit:
                 raise ValueError(f"{path}: member {key!r} is {size} bytes, more than a model "
                                  f"of {k} x {d} can need ({limit})")
-        params, fitted = {}, {}
+        params: dict[str, Any] = {}
+        fitted: dict[str, Any] = {}
         for key in data.files:
-            if key.startswith("param:") or key.startswith("fit:"):
+            if key.startswith("param-tuple:"):
+                value = _read_member(data, key, path)
+                if value.dtype.kind != "f" or value.ndim != 1 or len(value) > 16:
+                    raise ValueError(f"{path}: member {key!r} is not a short sequence of "
+                                     "numbers")
+                params[key[12:]] = tuple(float(v) for v in value)
+            elif key.startswith("param:") or key.startswith("fit:"):
                 value = _read_member(data, key, path)
                 if value.dtype.hasobject:
                     raise ValueError(f"{path}: member {key!r} holds Python objects")

@@ -273,6 +273,26 @@ def test_predict_on_the_fitted_image_and_model_files(tmp_path):
     np.testing.assert_array_equal(loaded.predict(image), predicted)
 
 
+@pytest.mark.parametrize("spacing", [(2.0, 0.5), (np.inf, 1.0, 1.0)])
+def test_a_model_file_keeps_the_spacing(tmp_path, spacing):
+    # a tuple parameter was left out of the file: the loaded model's spacing was None
+    image = noisy_phantom(sigma=25.0)[0]
+    if len(spacing) == 3:
+        image = np.stack([image, image[::-1]])
+    model = SpatialGaussianMixture(2, spacing=spacing, spatial_dims=len(spacing),
+                                   random_state=0).fit(image)
+    model.save(tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.predict(image), model.predict(image))
+    with np.load(tmp_path / "m.npz") as data:  # a tampered sequence is refused
+        members = {key: data[key] for key in data.files}
+    members["param-tuple:spacing"] = np.array([["1"]])
+    np.savez(tmp_path / "bad.npz", **members)
+    with pytest.raises(ValueError, match="sequence of numbers"):
+        load(tmp_path / "bad.npz")
+
+
 @pytest.mark.parametrize("kwargs,error", [
     (dict(beta=-1.0), ValueError), (dict(beta="1"), TypeError),
     (dict(connectivity=3), ValueError), (dict(spatial_dims=4), ValueError),
