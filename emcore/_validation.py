@@ -113,6 +113,22 @@ def as_real_array(values, name):
     return arr
 
 
+def as_pixel_depth(arr):
+    """Integer pixels of a type other than uint8 and uint16 (numpy's default int64, a
+    list of ints) as the 8 or 16-bit image their values fit (the same values), so that
+    full intensity (255 or 65535) and alpha mean what they mean in an image; as
+    float64 when they fit neither (negative, or above 65535: a scale of their own,
+    as a float image's). Other arrays are returned as they are."""
+    if arr.dtype.kind not in "iu" or arr.dtype in (np.uint8, np.uint16) or arr.size == 0:
+        return arr
+    low, high = arr.min(), arr.max()
+    if low >= 0 and high <= 255:
+        return arr.astype(np.uint8)
+    if low >= 0 and high <= 65535:
+        return arr.astype(np.uint16)
+    return arr.astype(np.float64)
+
+
 def check_labels(labels, shape, n_entries, name="labels"):
     """Integer labels of ``shape``, each an index into ``n_entries`` palette entries or
     segments; returns them as an int32 array (TypeError / ValueError otherwise)."""

@@ -11,7 +11,7 @@ from emcore import _kernels
 from emcore._dask import is_dask_array
 from emcore._params import COVARIANCE_TYPES, kernel_arrays, precision_cholesky
 from emcore._threads import resolve_n_threads, work_of
-from emcore._validation import as_real_array, check_bool, check_finite
+from emcore._validation import as_pixel_depth, as_real_array, check_bool, check_finite
 from emcore.colorspace import full_scale, samples_to_oklab
 from emcore.transparency import composite_coordinates
 
@@ -80,9 +80,12 @@ def pixels_in_model_space(flat: np.ndarray, space: str, n_threads: int | None) -
     'composite' (8 or 16-bit colour and alpha, emcore/transparency.py)."""
     if space == "rgb":
         return flat
-    if flat.dtype.kind not in "ui":
+    given = flat.dtype
+    flat = as_pixel_depth(flat)  # other integers: the 8 or 16-bit image they fit
+    if flat.dtype not in (np.uint8, np.uint16):
+        beyond = " with values outside 0-65535" if given.kind in "iu" else ""
         raise ValueError(f"the model was fitted in {space} from 8 or 16-bit pixels; this "
-                         f"image is {flat.dtype}")
+                         f"image is {given}{beyond}")
     scale = full_scale(flat.dtype)
     if space == "oklab":
         return samples_to_oklab(np.ascontiguousarray(flat), scale, n_threads,

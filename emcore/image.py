@@ -22,7 +22,7 @@ from emcore._dask import is_dask_array
 from emcore._files import atomic_output, check_readable_file
 from emcore._kernels import code_scratch
 from emcore._threads import resolve_n_threads, work_of
-from emcore._validation import as_real_array, check_finite, check_labels
+from emcore._validation import as_pixel_depth, as_real_array, check_finite, check_labels
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -485,7 +485,9 @@ def read_picture(source) -> Picture:
     :class:`Image` or an array.
 
     The pixels are an (H, W) or (H, W, C) real array with 1 to 4 channels,
-    finite and non-empty; anything else raises ValueError or TypeError.
+    finite and non-empty; anything else raises ValueError or TypeError. Integers of
+    another type than uint8 and uint16 come as the 8 or 16-bit image their values
+    fit, else as float64 (``_validation.as_pixel_depth``).
     """
     icc, meta = None, None
     if hasattr(source, "read") and not isinstance(source, io.BytesIO):  # an open file
@@ -510,7 +512,7 @@ def read_picture(source) -> Picture:
         arr = source.rgb_matrix
     else:
         arr = source
-    arr = as_real_array(arr, "image")
+    arr = as_pixel_depth(as_real_array(arr, "image"))
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"image must be (H, W) or (H, W, C) with 1 to 4 channels, "
                          f"got shape {arr.shape}")
@@ -696,7 +698,8 @@ def float_peak(arr: np.ndarray) -> float:
 
 def _unwritable(arr: np.ndarray, fmt: str) -> ValueError:
     return ValueError(f"cannot write a {arr.dtype} image of shape {arr.shape} as {fmt} "
-                      f"(floats must lie in 0-1 or 0-255); save it as .npy instead")
+                      f"(floats must lie in 0-1 or 0-255; integers outside 0-65535 are read "
+                      f"as floats); save it as .npy instead")
 
 
 def check_float_pixels_writable(arr: np.ndarray, fmt: str) -> None:

@@ -183,6 +183,12 @@ class ImageSamples:
             raise ValueError("a Dask image is fitted on its distinct colours "
                              "(unique_colors=True); to fit every pixel, pass the pixel rows "
                              "to KMeans.fit or GaussianMixture.fit, which take Dask arrays")
+        if image.dtype.kind in "iu" and image.dtype not in (np.uint8, np.uint16):
+            # in memory these come as the 8 or 16-bit image their values fit (read_picture);
+            # a lazy image's values are not known before a pass over every chunk
+            raise TypeError(f"a Dask image of integers must be uint8 or uint16 (full "
+                            f"intensity 255 or 65535), got {image.dtype}: cast it first, "
+                            "e.g. image.astype(np.uint8)")
         rows = _dask.image_rows(image)
         self.icc_profile, self.dtype, self.alpha = None, image.dtype, None
         self.metadata = None
@@ -568,7 +574,8 @@ class Segmentation:
     palette : ndarray (K, C)
         The colours painted, in the image dtype.
     image : ndarray
-        The repainted image, the input's shape and dtype (alpha kept).
+        The repainted image, the input's shape and dtype (alpha kept; integers of
+        another type than uint8 and uint16: the depth their values fit, else float64).
     icc_profile : bytes or None
         The input's colour profile, written with the result.
     metadata : dict or None

@@ -180,7 +180,8 @@ class EM:
         Returns
         -------
         image : ndarray
-            The input's shape and dtype; alpha kept.
+            The input's shape and dtype; alpha kept (integers of another type than
+            uint8 and uint16: the depth their values fit, else float64).
         """
         return self.result().image
 
@@ -224,7 +225,8 @@ def quantize(image: Any, n_colors: int, *, method: str = "kmeans", unique_colors
 
     Returns
     -------
-    quantized : ndarray, the image's shape and dtype
+    quantized : ndarray, the image's shape and dtype (other integers than uint8 and
+        uint16: the depth their values fit, else float64)
     palette : ndarray (n_colors, C) float64, the colours painted
     labels : ndarray (H, W) int32, the palette index of every pixel
     """

@@ -239,6 +239,8 @@ def test_dask_images_with_alpha_that_are_refused(client, chelsea):
         quantize(da.from_array(rgba, chunks=(100, -1, -1)), 4, color_space="oklab")
     with pytest.raises(ValueError, match="1 to 4 channels"):
         quantize(da.from_array(np.dstack([rgba, rgba]), chunks=(100, -1, -1)), 4)
+    with pytest.raises(TypeError, match="uint8 or uint16"):  # in memory: the depth they fit
+        quantize(da.from_array(rgba.astype(np.int64), chunks=(100, -1, -1)), 4)
 
 
 def test_small_dask_inputs_are_fitted_in_memory(client, pixels, monkeypatch, capsys):

@@ -360,6 +360,11 @@ def test_a_model_fitted_in_another_space_scores_pixels_in_that_space(tmp_path, c
                                rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="fitted in oklab"):
         compute_densities(crop.astype(np.float64), loaded)
+    # integers of another type: the 8-bit pixels they are (int64 was scaled by 9.2e18)
+    np.testing.assert_array_equal(compute_densities(rgba.astype(np.int64), rgba_model),
+                                  compute_densities(rgba, rgba_model))
+    with pytest.raises(ValueError, match="outside 0-65535"):
+        compute_densities(crop.astype(np.int32) - 1, loaded)
 
 
 def test_the_em_class_records_its_space_as_the_pipeline_does(coffee):

@@ -222,6 +222,21 @@ def test_sixteen_bit_colour_arrays_and_alpha(chelsea):
     np.testing.assert_array_equal(out[:, :, 3], 7)
 
 
+def test_integer_pixels_of_any_type_are_the_8_bit_image_they_fit(chelsea):
+    # numpy's default int64 (np.array of a list): alpha was taken on int64's full scale
+    # (9.2e18), so every pixel counted as nearly transparent
+    alpha = np.full(chelsea.shape[:2], 255, np.uint8)
+    alpha[:, :40] = 0
+    alpha[:, 40:80] = 120
+    rgba = np.dstack([chelsea, alpha])
+    expected = segment_image(rgba, 6)
+    for dtype in (np.int64, np.int32, np.uint32):
+        got = segment_image(rgba.astype(dtype), 6)
+        assert got.image.dtype == np.uint8
+        np.testing.assert_array_equal(got.image, expected.image)
+        np.testing.assert_array_equal(got.labels, expected.labels)
+
+
 def noisy_regions(seed=0, sigma=45.0):
     """A (60, 80) RGB uint8 image of three rectangles of colours, with strong noise."""
     truth = np.zeros((60, 80), dtype=np.intp)

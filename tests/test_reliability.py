@@ -407,8 +407,19 @@ def test_kmeans_overflow_is_an_error_not_inf(dtype, scale):
         KMeans(2, random_state=0).fit(X)
 
 
-@pytest.mark.parametrize("dtype, scale", [(np.float32, 3e19), (np.float64, 1e155),
-                                          (np.int64, 9e18), (np.uint64, 1.8e19)])
+@pytest.mark.parametrize("dtype, scale", [(np.int64, 9e18), (np.uint64, 1.8e19)])
+def test_integers_beyond_16_bits_are_the_float_image_of_their_values(dtype, scale):
+    # they have no full intensity to scale by: fitted as float64 (they overflowed in
+    # float32 before, where float64 holds their squared distances)
+    image = (np.random.RandomState(0).rand(16, 16, 3) * scale).astype(dtype)
+    got, palette, labels = quantize(image, 4)
+    expected = quantize(image.astype(np.float64), 4)
+    assert got.dtype == np.float64
+    for a, b in zip((got, palette, labels), expected):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 3e19), (np.float64, 1e155)])
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])
 def test_image_overflow_names_the_image_not_an_internal_array(dtype, scale, method):
     image = (np.random.RandomState(0).rand(16, 16, 3) * scale).astype(dtype)

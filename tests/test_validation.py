@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from emcore._kernels import RANGE_SPANS
-from emcore._validation import KERNEL_CHECK_VALUES, check_finite, value_range
+from emcore._validation import KERNEL_CHECK_VALUES, as_pixel_depth, check_finite, value_range
 
 LANE_ROWS = 32  # rows the range kernel reads as one flat run (emcore/_kmeans.pyx)
 
@@ -59,3 +59,22 @@ def test_check_finite_finds_any_nan_or_infinity(dtype, n):
             bad[index, index % 2] = value
             with pytest.raises(ValueError, match=f"X contains {word} values"):
                 check_finite(bad, "X", 2)
+
+
+@pytest.mark.parametrize("values,dtype", [
+    ([0, 7, 255], np.uint8), ([0, 256, 65535], np.uint16), ([-1, 3], np.float64),
+    ([0, 65536], np.float64)])
+@pytest.mark.parametrize("given", [np.int64, np.int32, np.int16, np.uint32, np.uint64])
+def test_integers_come_at_the_depth_their_values_fit(values, dtype, given):
+    arr = np.array(values)
+    if np.can_cast(arr.min(), given) and np.can_cast(arr.max(), given) and (
+            arr.astype(given) == arr).all():
+        got = as_pixel_depth(arr.astype(given))
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, arr)  # the same values
+
+
+def test_other_pixels_are_left_as_they_are():
+    for arr in (np.zeros(3, np.uint8), np.zeros(3, np.uint16), np.array([-2.5, 1e9]),
+                np.zeros((0, 3), np.int64)):
+        assert as_pixel_depth(arr) is arr
