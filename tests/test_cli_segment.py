@@ -562,6 +562,8 @@ def test_smooth_writes_the_spatial_segmentation(tmp_path):
     assert max(np.mean(labels == truth), np.mean(labels == 1 - truth)) > 0.99
     bad = run("segment", str(src), "--smooth", "x", "-o", str(out), "--force")
     assert bad.returncode == 2 and b"--smooth" in bad.stderr
+    huge = run("segment", str(src), "--smooth", "1e308", "-o", str(out), "--force")
+    assert huge.returncode == 2 and b"--smooth" in huge.stderr  # not a covariance error
 
 
 @pytest.mark.parametrize("ext", [".gif", ".png"])

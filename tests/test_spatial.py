@@ -294,7 +294,7 @@ def test_a_model_file_keeps_the_spacing(tmp_path, spacing):
 
 
 @pytest.mark.parametrize("kwargs,error", [
-    (dict(beta=-1.0), ValueError), (dict(beta="1"), TypeError),
+    (dict(beta=-1.0), ValueError), (dict(beta="1"), TypeError), (dict(beta=1e308), ValueError),
     (dict(connectivity=3), ValueError), (dict(spatial_dims=4), ValueError),
     (dict(spacing=(1.0, 0.0)), ValueError), (dict(spacing=(1.0, 1.0, 1.0)), ValueError),
     (dict(e_step="gibbs"), ValueError),
@@ -302,6 +302,13 @@ def test_a_model_file_keeps_the_spacing(tmp_path, spacing):
 def test_bad_parameters(kwargs, error):
     with pytest.raises(error):
         SpatialGaussianMixture(2, **kwargs).fit(np.random.default_rng(0).normal(size=(8, 8)))
+
+
+def test_a_beta_whose_energies_overflow_is_refused_by_name():
+    image = np.random.default_rng(0).normal(size=(8, 8))
+    with pytest.raises(ValueError, match="beta must be at most"):  # was: "covariance 2
+        SpatialGaussianMixture(2, beta=1e308).fit(image)          # is not positive definite"
+    assert SpatialGaussianMixture(2, beta=1e300, random_state=0).fit(image).labels_.shape == (8, 8)
 
 
 @pytest.mark.parametrize("image,mask,error", [

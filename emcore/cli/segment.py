@@ -75,6 +75,12 @@ def _suffix(text):
     return text
 
 
+def _smoothing(text):
+    from emcore.spatial import MAX_BETA  # here: only --smooth needs the spatial module
+    return number(float, 0, f"a smoothing strength from 0 to {MAX_BETA:g}",
+                  maximum=MAX_BETA)(text)
+
+
 def _dither_strength(text):
     return number(float, 0, "a dither strength from 0 to 1", maximum=1)(text)
 
@@ -128,7 +134,7 @@ def add_parser(sub, formatter_class):
     seg.add_argument("--frame-palettes", action="store_true",
                      help="an animation or multi-page file: a palette per frame "
                           "(default: one palette fitted to every frame's colours)")
-    seg.add_argument("--smooth", type=non_negative_float, default=0.0, metavar="BETA",
+    seg.add_argument("--smooth", type=_smoothing, default=0.0, metavar="BETA",
                      help="spatial smoothing: a Gaussian mixture under a Potts prior of this "
                           "strength (1 is a good start; 0: off), so that neighbouring pixels "
                           "share segments on noisy images; implies --method gmm")
