@@ -52,7 +52,7 @@ def _idat_chunks(data: bytes) -> list[bytes]:
     return [_chunk(b"IDAT", data[at:at + IDAT_BYTES]) for at in range(0, len(data), IDAT_BYTES)]
 
 
-def deflated(raw: bytes, level: int, strategy: int, n_threads: int) -> bytes:
+def deflated(raw: bytes | memoryview, level: int, strategy: int, n_threads: int) -> bytes:
     """A zlib stream of ``raw`` made by zlib-ng, its deflate data made piece by piece
     (PIECE bytes, each primed with the WINDOW bytes before it) on up to ``n_threads``
     threads. ``strategy`` is one of zlib's (Z_DEFAULT_STRATEGY, Z_RLE, ...)."""
@@ -118,6 +118,33 @@ def recompressed(stored: bytes, level: int, strategy: int, n_threads: int,
         data = min(data, other, key=len)
     return b"".join([SIGNATURE, *(_chunk(k, d) for k, d in chunks[:first]),
                      *_idat_chunks(data), *(_chunk(k, d) for k, d in chunks[last + 1:])])
+
+
+def indexed(carrier: bytes, indices: np.ndarray, level: int, strategy: int,
+            n_threads: int) -> bytes | None:
+    """The 8-bit indexed PNG of ``indices`` (H, W) that Pillow writes (every row behind
+    filter type None), its image data made here straight from the indices: without
+    Pillow's stored copy of the data, its parsing and its decompression (about 100 MB
+    less at 24 MP, and their time). Every other chunk comes from ``carrier``, a PNG
+    Pillow wrote of a 1 x 1 image with the same palette, transparency and metadata.
+    None when the carrier is not an 8-bit, non-interlaced indexed PNG."""
+    chunks = _chunks(carrier)
+    kinds = [kind for kind, _ in chunks]
+    width, height, bit_depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB",
+                                                                          chunks[0][1])
+    if (kinds[0], bit_depth, color_type, interlace) != (b"IHDR", 8, 3, 0) or (
+            b"IDAT" not in kinds):
+        return None
+    first = kinds.index(b"IDAT")
+    last = len(kinds) - 1 - kinds[::-1].index(b"IDAT")
+    height, width = indices.shape
+    rows = np.zeros((height, width + 1), dtype=np.uint8)  # column 0: filter type None
+    rows[:, 1:] = indices
+    data = deflated(rows.reshape(-1).data, level, strategy, n_threads)
+    header = struct.pack(">II", width, height) + chunks[0][1][8:]
+    return b"".join([SIGNATURE, _chunk(b"IHDR", header),
+                     *(_chunk(k, d) for k, d in chunks[1:first]), *_idat_chunks(data),
+                     *(_chunk(k, d) for k, d in chunks[last + 1:])])
 
 
 #: Rows filtered at once by :func:`filtered_rows` (bounds its scratch on a large image)

@@ -879,6 +879,7 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
     options: dict[str, object] = dict(WEBP_OPTIONS) if fmt == "WEBP" else {}
     strategy = zlib.Z_DEFAULT_STRATEGY
     unfiltered = None  # a small palette's indices, also tried without row filters
+    eight_bit_indices = None  # a larger palette's: _png.indexed writes the image data
     side = FORMAT_MAX_SIDE.get(fmt)
     if side is not None and max(np.shape(image)[:2]) > side:
         raise ValueError(f"{fmt} holds at most {side:,} pixels a side; this image is "
@@ -901,6 +902,9 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             strategy = zlib.Z_RLE  # see LUMINANCE_ORDER_MAX
             unfiltered = (labels, UNFILTERED_LEVEL)  # see _png.recompressed
         colors = palette if alpha is None else palette[:, :-1]
+        if fmt == "PNG" and len(palette) > LUMINANCE_ORDER_MAX:  # Pillow's 8-bit indices
+            eight_bit_indices = np.asarray(labels, dtype=np.uint8)
+            labels = eight_bit_indices[:1, :1]  # Pillow writes the rest (_png.indexed)
         im = _as_indexed(labels, colors)
         if alpha is not None:
             if fmt == "GIF":
@@ -920,7 +924,18 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
             stored = io.BytesIO()  # the data deflated again by zlib-ng, in pieces on threads
             im.save(stored, format=fmt, **{**options, "compress_level": 0})
             data = stored.getvalue()
-            if deep_colour:
+            made = None
+            if eight_bit_indices is not None:
+                made = _png.indexed(data, eight_bit_indices, PNG_LEVEL, strategy,
+                                    resolve_n_threads(n_threads, 2 * eight_bit_indices.size))
+                if made is None:  # not the carrier expected: Pillow writes the whole image
+                    stored = io.BytesIO()
+                    _as_indexed(eight_bit_indices, colors).save(
+                        stored, format=fmt, **{**options, "compress_level": 0})
+                    data = stored.getvalue()
+            if made is not None:
+                _write_bytes(file, made)
+            elif deep_colour:
                 _write_bytes(file, _png.sixteen_bit(
                     data, image, PNG_LEVEL, resolve_n_threads(n_threads, 2 * image.nbytes)))
             else:

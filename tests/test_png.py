@@ -106,6 +106,39 @@ def test_recompressed_keeps_every_other_chunk_in_place():
         _png.recompressed(b"GIF89a", 6, zlib.Z_DEFAULT_STRATEGY, 1)
 
 
+@pytest.mark.parametrize("shape", [(1, 700), (700, 1), (450, 620)])  # 620 x 450: two pieces
+def test_indexed_is_the_file_pillows_whole_write_recompressed_gives(shape):
+    # the image data made from the indices beside a 1 x 1 carrier, against Pillow
+    # writing every pixel (its rows filtered None) and that data deflated again
+    rng = np.random.default_rng(1)
+    indices = rng.integers(0, 40, shape).astype(np.uint8)
+    indices[: shape[0] // 2] = 3  # runs as well as noise
+    palette = rng.integers(0, 256, (40, 3)).astype(np.uint8).tobytes()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "carried")
+    options = dict(compress_level=0, pnginfo=info, dpi=(300, 300),
+                   transparency=bytes(range(0, 240, 6)))
+
+    def stored(pixels):
+        image = PILImage.fromarray(pixels)
+        image.putpalette(palette)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", **options)
+        return buf.getvalue()
+    for threads in (1, 3):
+        made = _png.indexed(stored(indices[:1, :1]), indices, 9, zlib.Z_DEFAULT_STRATEGY,
+                            threads)
+        assert made == _png.recompressed(stored(indices), 9, zlib.Z_DEFAULT_STRATEGY, threads)
+    with PILImage.open(io.BytesIO(made)) as back:
+        assert back.info["Title"] == "carried" and back.mode == "P"
+        np.testing.assert_array_equal(np.asarray(back), indices)
+    four_bit = PILImage.fromarray(indices[:1, :1] % 16)
+    four_bit.putpalette(palette[:48])
+    buf = io.BytesIO()
+    four_bit.save(buf, format="PNG", compress_level=0)  # packed rows: not this writer's
+    assert _png.indexed(buf.getvalue(), indices % 16, 9, zlib.Z_DEFAULT_STRATEGY, 1) is None
+
+
 def _minimal_indexed_png(scanlines: bytes, width: int, height: int, bit_depth: int) -> bytes:
     """A PNG of the given scanlines, palette of 2**bit_depth greys, deflated by zlib."""
     entries = 1 << bit_depth
@@ -219,3 +252,19 @@ def test_sixteen_bit_png_round_trips_through_zlib_and_the_textbook_unfilter():
         rows.append(row)
     decoded = np.array(rows, dtype=np.uint8).view(">u2").reshape(pixels.shape)
     np.testing.assert_array_equal(decoded, pixels)
+
+
+def test_a_carrier_the_indexed_writer_does_not_take_falls_back_to_pillows_whole_write(
+        monkeypatch):
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 30, (64, 90)).astype(np.int32)
+    palette = rng.integers(0, 256, (30, 3)).astype(np.uint8)
+    image = palette[labels]
+
+    def written():
+        buf = io.BytesIO()
+        write_image(buf, "PNG", image, labels=labels, palette=palette)
+        return buf.getvalue()
+    direct = written()
+    monkeypatch.setattr(_png, "indexed", lambda *args: None)
+    assert written() == direct
