@@ -123,6 +123,33 @@ def test_where_a_batch_runs_its_files(tmp_path, monkeypatch, extra, forked):
     assert len(ran) == (0 if forked else 4)
 
 
+def test_a_batch_sends_each_worker_its_file_not_every_input(tmp_path, monkeypatch):
+    # the command's arguments (every input among them) reach the forked workers once,
+    # through fork; sent with each job, a batch of n files pickled n x n paths (3,000
+    # tiny files on two cores: 3.73 -> 2.48 s, system time 2.57 -> 0.98 s)
+    import pickle
+    from concurrent import futures
+    sent = []
+    original = futures.ProcessPoolExecutor.map
+
+    def recording_map(self, fn, *iterables, **kwargs):
+        iterables = [list(it) for it in iterables]
+        sent.append(len(pickle.dumps((fn, *(it[0] for it in iterables)))))
+        return original(self, fn, *iterables, **kwargs)
+    monkeypatch.setattr(futures.ProcessPoolExecutor, "map", recording_map)
+    rng = np.random.default_rng(0)
+    sources = []
+    for i in range(150):
+        sources.append(tmp_path / f"a-rather-long-file-name-{i:04d}.png")
+        PILImage.fromarray(rng.integers(0, 255, (4, 5, 3), dtype=np.uint8)).save(sources[-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["segment", *map(str, sources), "-k", "2", "-o", f"{out}{os.sep}",
+                 "--quiet", "--threads", "2"]) == 0
+    assert len(os.listdir(out)) == 150
+    assert sent and sent[0] < 1000  # a job's message: its file, whatever the batch's size
+
+
 @pytest.mark.parametrize("failure", ["no semaphores", "no process left"])
 def test_a_batch_falls_back_to_threads_where_processes_cannot_be_made(tmp_path, monkeypatch,
                                                                       failure):

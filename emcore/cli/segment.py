@@ -612,18 +612,23 @@ def batch_job(job: Job, stdin_bytes: bytes | None, args, n_threads: int,
                        refused=isinstance(err, Refused), error=err if keep_error else None)
 
 
-#: In a batch's worker process: the event the command sets when it stops (see _submitted)
+#: In a batch's worker process: the event the command sets when it stops (see
+#: _submitted), and the command's arguments and each job's threads, inherited through
+#: fork (a job's message then carries only its file: the arguments hold every input,
+#: and a batch of n files sent them n times)
 _batch_stopped = None
+_batch_args: argparse.Namespace | None = None
+_batch_threads = 1
 
 
-def _worker_start(parent: int, stopped) -> None:
+def _worker_start(parent: int, stopped, args: argparse.Namespace, n_threads: int) -> None:
     """Set up a batch's worker process. Ctrl-C, SIGTERM and SIGHUP sent to the whole
     command are left to the command's own process, which stops the batch once the
     files being written are finished (as on threads). On Linux a worker whose command
     process dies, however it dies, gets PARENT_GONE: the file it is writing is cleaned
     up and the worker ends (else it would wait for work for ever)."""
-    global _batch_stopped
-    _batch_stopped = stopped
+    global _batch_stopped, _batch_args, _batch_threads
+    _batch_stopped, _batch_args, _batch_threads = stopped, args, n_threads
     from emcore._files import ENDING_SIGNALS, raise_exit
     for signum in (signal.SIGINT, *ENDING_SIGNALS):
         signal.signal(signum, signal.SIG_IGN)
@@ -637,15 +642,14 @@ def _worker_start(parent: int, stopped) -> None:
         os._exit(128 + PARENT_GONE)
 
 
-def _batch_job_in_worker(job: Job, stdin_bytes: bytes | None, args, n_threads: int
-                         ) -> Outcome:
+def _batch_job_in_worker(job: Job, stdin_bytes: bytes | None) -> Outcome:
     """batch_job in a worker process, which PARENT_GONE ends (the pool would take its
     SystemExit for the job's error and wait for the next job)."""
     if _batch_stopped is not None and _batch_stopped.is_set():  # queued before the stop
         return Outcome(message=f"{job.source}: not started, the batch was stopped",
                        status=FAILURE)
     try:
-        return batch_job(job, stdin_bytes, args, n_threads, keep_error=False)
+        return batch_job(job, stdin_bytes, _batch_args, _batch_threads, keep_error=False)
     except SystemExit as stop:  # its files are cleaned up by now
         os._exit(stop.code if isinstance(stop.code, int) else FAILURE)
 
@@ -674,13 +678,12 @@ def _submitted(pools: contextlib.ExitStack, jobs: list[Job], inputs: list[bytes 
             stopped = fork.Event()
             pool = pools.enter_context(futures.ProcessPoolExecutor(
                 max_workers=workers, mp_context=fork, initializer=_worker_start,
-                initargs=(os.getpid(), stopped)))
+                initargs=(os.getpid(), stopped, args, n_threads)))
             # leaving the batch (done, or stopped by a signal) first cancels the jobs not
             # yet handed to a worker and tells the workers to skip those already queued
             pools.callback(stopped.set)
             pools.callback(pool.shutdown, wait=False, cancel_futures=True)
-            return pool.map(functools.partial(_batch_job_in_worker, args=args,
-                                              n_threads=n_threads), jobs, inputs), pool
+            return pool.map(_batch_job_in_worker, jobs, inputs), pool
         except (OSError, NotImplementedError, futures.BrokenExecutor):
             if pool is not None:  # jobs already running in a worker finish there too
                 pool.shutdown(cancel_futures=True)
