@@ -387,6 +387,25 @@ def test_the_command_skips_the_teardown_only_with_nothing_left_running():
     assert alone.stdout.strip() == "True", alone.stderr
 
 
+def test_the_entry_point_called_in_process_returns_through_system_exit(
+        tmp_path, monkeypatch, capsys):
+    # a harness that calls the console script's function in its own process (as
+    # pytest-console-scripts does) gets SystemExit with the status; os._exit would end it
+    from emcore.cli import _running_as_the_command, command
+    assert not _running_as_the_command()  # this process is pytest's
+    monkeypatch.setattr(sys, "argv", ["emcore", "info", CHELSEA])
+    with pytest.raises(SystemExit) as ended:
+        command()
+    assert ended.value.code == 0 and "chelsea" in capsys.readouterr().out
+    # a console script (a file named emcore run as the program) is the command's own
+    script = tmp_path / "emcore"
+    script.write_text("from emcore.cli import _running_as_the_command\n"
+                      "print(_running_as_the_command())\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=HERE)
+    assert done.stdout.strip() == "True", done.stderr
+
+
 def test_a_batch_that_ends_at_once_has_flushed_every_line_and_kept_its_status(tmp_path):
     # worker processes (two threads: one file each at a time), stdout a pipe: the
     # JSON lines of every file arrive, and a bad file still makes the status 1
