@@ -130,8 +130,7 @@ def indexed(carrier: bytes, indices: np.ndarray, level: int, strategy: int,
     None when the carrier is not an 8-bit, non-interlaced indexed PNG."""
     chunks = _chunks(carrier)
     kinds = [kind for kind, _ in chunks]
-    width, height, bit_depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB",
-                                                                          chunks[0][1])
+    bit_depth, color_type, _, _, interlace = struct.unpack(">BBBBB", chunks[0][1][8:13])
     if (kinds[0], bit_depth, color_type, interlace) != (b"IHDR", 8, 3, 0) or (
             b"IDAT" not in kinds):
         return None
