@@ -76,19 +76,45 @@ def deflated(raw: bytes | memoryview, level: int, strategy: int, n_threads: int)
     return header + body + struct.pack(">I", zlib.adler32(raw) & 0xFFFFFFFF)
 
 
-def unfiltered_indices(indices: np.ndarray, bit_depth: int) -> bytes:
-    """The scanlines of (H, W) palette indices packed at ``bit_depth`` (1, 2, 4 or 8
-    bits, the leftmost pixel in the high bits, rows padded to a byte), each behind
-    filter type 0 (None)."""
+def _unfiltered_rows(indices: np.ndarray, bit_depth: int) -> np.ndarray:
+    """(H, 1 + row bytes) uint8: the scanlines of (H, W) palette indices packed at
+    ``bit_depth`` (1, 2, 4 or 8 bits, the leftmost pixel in the high bits, rows
+    padded to a byte), each behind filter type 0 (None)."""
     height, width = indices.shape
     per_byte = 8 // bit_depth
-    rows = np.zeros((height, -(-width // per_byte) * per_byte), dtype=np.uint8)
+    out = np.zeros((height, 1 + -(-width // per_byte)), dtype=np.uint8)
+    if per_byte == 1:  # the indices as they are
+        out[:, 1:] = indices
+        return out
+    rows = np.zeros((height, (out.shape[1] - 1) * per_byte), dtype=np.uint8)
     rows[:, :width] = indices
     rows = rows.reshape(height, -1, per_byte)
-    packed = np.zeros(rows.shape[:2], dtype=np.uint8)
+    packed = out[:, 1:]
     for i in range(per_byte):
         packed |= rows[:, :, i] << np.uint8(8 - bit_depth * (i + 1))
-    return np.concatenate([np.zeros((height, 1), dtype=np.uint8), packed], axis=1).tobytes()
+    return out
+
+
+def unfiltered_indices(indices: np.ndarray, bit_depth: int) -> bytes:
+    """The scanlines of :func:`_unfiltered_rows`, as bytes."""
+    return _unfiltered_rows(indices, bit_depth).tobytes()
+
+
+def _idat_span(kinds: list[bytes]) -> tuple[int, int] | None:
+    """The indices of a PNG's first and last IDAT chunk among its chunks' types."""
+    if b"IDAT" not in kinds:
+        return None
+    return kinds.index(b"IDAT"), len(kinds) - 1 - kinds[::-1].index(b"IDAT")
+
+
+def _spliced(chunks: list[tuple[bytes, bytes]], span: tuple[int, int], data: bytes,
+             header: bytes | None = None) -> bytes:
+    """A PNG of ``chunks`` with the IDAT chunks of ``span`` replaced by ``data`` (a
+    zlib stream), and its IHDR's data by ``header`` when given."""
+    first, last = span
+    before = chunks[:first] if header is None else [(b"IHDR", header), *chunks[1:first]]
+    return b"".join([SIGNATURE, *(_chunk(k, d) for k, d in before), *_idat_chunks(data),
+                     *(_chunk(k, d) for k, d in chunks[last + 1:])])
 
 
 def recompressed(stored: bytes, level: int, strategy: int, n_threads: int,
@@ -100,11 +126,10 @@ def recompressed(stored: bytes, level: int, strategy: int, n_threads: int,
     strategy, are written instead when that is smaller (Pillow filters each row,
     which suits some images and not others)."""
     chunks = _chunks(stored)
-    kinds = [kind for kind, _ in chunks]
-    if b"IDAT" not in kinds:
+    span = _idat_span([kind for kind, _ in chunks])
+    if span is None:
         raise ValueError("a PNG without image data")
-    first = kinds.index(b"IDAT")
-    last = len(kinds) - 1 - kinds[::-1].index(b"IDAT")
+    first, last = span
     data = deflated(zlib.decompress(b"".join(d for _, d in chunks[first:last + 1])), level,
                     strategy, n_threads)
     if unfiltered is not None:
@@ -116,8 +141,7 @@ def recompressed(stored: bytes, level: int, strategy: int, n_threads: int,
         other = deflated(unfiltered_indices(indices, bit_depth), other_level,
                          zlib.Z_DEFAULT_STRATEGY, n_threads)
         data = min(data, other, key=len)
-    return b"".join([SIGNATURE, *(_chunk(k, d) for k, d in chunks[:first]),
-                     *_idat_chunks(data), *(_chunk(k, d) for k, d in chunks[last + 1:])])
+    return _spliced(chunks, span, data)
 
 
 def indexed(carrier: bytes, indices: np.ndarray, level: int, strategy: int,
@@ -129,21 +153,15 @@ def indexed(carrier: bytes, indices: np.ndarray, level: int, strategy: int,
     Pillow wrote of a 1 x 1 image with the same palette, transparency and metadata.
     None when the carrier is not an 8-bit, non-interlaced indexed PNG."""
     chunks = _chunks(carrier)
-    kinds = [kind for kind, _ in chunks]
+    span = _idat_span([kind for kind, _ in chunks])
     bit_depth, color_type, _, _, interlace = struct.unpack(">BBBBB", chunks[0][1][8:13])
-    if (kinds[0], bit_depth, color_type, interlace) != (b"IHDR", 8, 3, 0) or (
-            b"IDAT" not in kinds):
+    if span is None or (chunks[0][0], bit_depth, color_type, interlace) != (
+            b"IHDR", 8, 3, 0):
         return None
-    first = kinds.index(b"IDAT")
-    last = len(kinds) - 1 - kinds[::-1].index(b"IDAT")
     height, width = indices.shape
-    rows = np.zeros((height, width + 1), dtype=np.uint8)  # column 0: filter type None
-    rows[:, 1:] = indices
-    data = deflated(rows.reshape(-1).data, level, strategy, n_threads)
-    header = struct.pack(">II", width, height) + chunks[0][1][8:]
-    return b"".join([SIGNATURE, _chunk(b"IHDR", header),
-                     *(_chunk(k, d) for k, d in chunks[1:first]), *_idat_chunks(data),
-                     *(_chunk(k, d) for k, d in chunks[last + 1:])])
+    data = deflated(_unfiltered_rows(indices, 8).reshape(-1).data, level, strategy,
+                    n_threads)
+    return _spliced(chunks, span, data, struct.pack(">II", width, height) + chunks[0][1][8:])
 
 
 #: Rows filtered at once by :func:`filtered_rows` (bounds its scratch on a large image)

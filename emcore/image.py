@@ -921,18 +921,17 @@ def write_image(file: str | io.BytesIO, fmt: str, image: np.ndarray, *,
     options.update(_metadata_options(fmt, metadata))
     try:
         if fmt == "PNG":
-            stored = io.BytesIO()  # the data deflated again by zlib-ng, in pieces on threads
-            im.save(stored, format=fmt, **{**options, "compress_level": 0})
-            data = stored.getvalue()
+            def stored(pil: PILImage.Image) -> bytes:  # its data deflated again by zlib-ng
+                buf = io.BytesIO()
+                pil.save(buf, format=fmt, **{**options, "compress_level": 0})
+                return buf.getvalue()
+            data = stored(im)
             made = None
             if eight_bit_indices is not None:
                 made = _png.indexed(data, eight_bit_indices, PNG_LEVEL, strategy,
                                     resolve_n_threads(n_threads, 2 * eight_bit_indices.size))
                 if made is None:  # not the carrier expected: Pillow writes the whole image
-                    stored = io.BytesIO()
-                    _as_indexed(eight_bit_indices, colors).save(
-                        stored, format=fmt, **{**options, "compress_level": 0})
-                    data = stored.getvalue()
+                    data = stored(_as_indexed(eight_bit_indices, colors))
             if made is not None:
                 _write_bytes(file, made)
             elif deep_colour:
