@@ -129,9 +129,10 @@ def as_pixel_depth(arr):
     return arr.astype(np.float64)
 
 
-def check_labels(labels, shape, n_entries, name="labels"):
+def check_labels(labels, shape, n_entries, name="labels", dtype=np.int32):
     """Integer labels of ``shape``, each an index into ``n_entries`` palette entries or
-    segments; returns them as an int32 array (TypeError / ValueError otherwise)."""
+    segments; returns them as an int32 array, or of ``dtype`` (None: their own integer
+    type; TypeError / ValueError otherwise)."""
     arr = np.asarray(labels)
     if arr.dtype.kind not in "ui":
         raise TypeError(f"{name} must be integers, got {arr.dtype}")
@@ -140,7 +141,7 @@ def check_labels(labels, shape, n_entries, name="labels"):
     if arr.size and (arr.min() < 0 or arr.max() >= n_entries):
         raise ValueError(f"{name} must lie in 0..{n_entries - 1} (one per entry), got "
                          f"{arr.min()}..{arr.max()}")
-    return arr.astype(np.int32, copy=False)
+    return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
 #: from this many values on, check_finite reads an array once in the kernels (a

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
@@ -25,8 +24,8 @@ from emcore._validation import (check_bool, check_choice, check_finite, check_fl
                                 check_int, check_labels, check_spread, value_range)
 from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab,
                                srgb_to_linear)
-from emcore.image import (distinct_colors, entry_order, read_picture, reordered, save_image,
-                          split_alpha)
+from emcore.image import (distinct_colors, entry_order, gather, image_format, indexable,
+                          read_picture, reordered, save_image, split_alpha)
 from emcore._sources import InMemorySamples
 from emcore.kmeans import KMeans, absolute_tolerance, kmeans_plusplus, lattice_lloyd
 from emcore.mixture import GaussianMixture
@@ -50,20 +49,6 @@ IMAGE_OVER_RELAXATION = 1.8
 
 #: What the pipeline fits
 Model = Union[KMeans, GaussianMixture, SpatialGaussianMixture]
-
-
-def _gather(table: np.ndarray, index: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
-    """``table[index]`` in chunks: numpy turns an int32 index into a full intp copy first,
-    which on a 50 MP image is 400 MB; per chunk it is 8 MB. The callers' indices are in
-    range (checked, or made so), so the table is taken with mode "clip": under the
-    default "raise" numpy buffers ``out``, which on a crop's 51,584 pixels took 337 us
-    for the labels (34 us clipped) and 337 us for the palette's rows (85 us)."""
-    flat = index.reshape(-1)
-    out = np.empty((len(flat),) + table.shape[1:], dtype=table.dtype)
-    for start in range(0, len(flat), chunk):
-        np.take(table, flat[start:start + chunk], axis=0, out=out[start:start + chunk],
-                mode="clip")
-    return out.reshape(index.shape + table.shape[1:])
 
 
 class ImageSamples:
@@ -238,15 +223,17 @@ class ImageSamples:
             return self.n_distinct
         return k
 
-    def to_pixels(self, sample_labels: np.ndarray) -> np.ndarray:
-        """The (H, W) int32 map of each pixel's segment, from each sample's."""
-        sample_labels = check_labels(sample_labels, (len(self.samples),), 2**31 - 1,
-                                     "sample_labels")
+    def to_pixels(self, sample_labels: np.ndarray, dtype: type = np.int32) -> np.ndarray:
+        """The (H, W) map of each pixel's segment, from each sample's; int32, or
+        ``dtype`` (uint8: the indices of an indexed file, when every label fits)."""
+        sample_labels = check_labels(sample_labels, (len(self.samples),),
+                                     int(np.iinfo(dtype).max) + 1, "sample_labels")
         if self.has_transparent:  # entry 0: the transparent pixels
             sample_labels = np.concatenate([np.zeros(1, dtype=np.int32), sample_labels])
+        sample_labels = sample_labels.astype(dtype, copy=False)
         if is_dask_array(self.inverse):
             return _dask.take(sample_labels, self.inverse).reshape(self.shape)
-        labels = sample_labels if self.inverse is None else _gather(sample_labels, self.inverse)
+        labels = sample_labels if self.inverse is None else gather(sample_labels, self.inverse)
         return labels.reshape(self.shape)
 
     def segment_means(self, sample_labels: np.ndarray, n_segments: int,
@@ -392,22 +379,35 @@ class ImageSamples:
 
     def paint(self, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
         """The image with each pixel replaced by its palette colour (alpha kept)."""
-        palette = np.asarray(palette)
-        if palette.dtype.kind not in "ui":
-            palette = palette.astype(self.dtype)
-        if not is_dask_array(labels):
-            labels = check_labels(labels, self.shape, len(palette))
+        palette = self._painted_palette(palette)
         if is_dask_array(labels):
             out = _dask.take(palette, labels)
             return out[:, :, 0] if self.grayscale else out
-        out = _gather(palette, labels)
+        return self.paint_rows(check_labels(labels, self.shape, len(palette), dtype=None),
+                               palette)
+
+    def paint_rows(self, labels: np.ndarray, palette: np.ndarray, start: int = 0
+                   ) -> np.ndarray:
+        """Rows ``start`` .. ``start + len(labels)`` of :meth:`paint`'s image, from
+        those rows' labels (in range: not checked again)."""
+        colors = gather(self._painted_palette(palette), labels)
         if self.transparent:
-            return out  # the palette holds the alpha
+            return colors  # the palette holds the alpha
         if self.alpha is not None:
-            out = np.concatenate([out, self.alpha[:, :, None]], axis=2)
-        elif self.grayscale:
-            out = out[:, :, 0]
-        return out
+            alpha = self.alpha[start:start + len(labels)]
+            return np.concatenate([colors, alpha[:, :, None]], axis=2)
+        return colors[:, :, 0] if self.grayscale else colors
+
+    def painted_stand_in(self, palette: np.ndarray) -> np.ndarray:
+        """A read-only array of :meth:`paint`'s shape and dtype that takes no memory
+        (the first row painted with the first entry, repeated): for a writer that
+        reads only those, an indexed file's with the indices apart."""
+        row = self.paint_rows(np.zeros((1, self.shape[1]), dtype=np.intp), palette)
+        return np.broadcast_to(row, (self.shape[0],) + row.shape[1:])
+
+    def _painted_palette(self, palette: np.ndarray) -> np.ndarray:
+        palette = np.asarray(palette)
+        return palette if palette.dtype.kind in "ui" else palette.astype(self.dtype)
 
 
 def _diffuse(pixels: np.ndarray, colors: np.ndarray, strength: float, low: float,
@@ -561,7 +561,6 @@ def _every_value_kept(model: KMeans, values: np.ndarray) -> KMeans:
     return model
 
 
-@dataclass
 class Segmentation:
     """The result of the pipeline.
 
@@ -581,14 +580,86 @@ class Segmentation:
     metadata : dict or None
         The input's resolution, PNG text and EXIF (``Picture.metadata``), written
         with the result.
+
+    ``labels`` and ``image`` are made when first read (from the samples' labels and
+    the palette, :func:`finish`), so that writing an indexed file makes neither: on
+    a 24 MP photo they are 96 and 72 MB.
     """
 
-    model: Model
-    labels: np.ndarray
-    palette: np.ndarray
-    image: np.ndarray
-    icc_profile: bytes | None = None
-    metadata: dict | None = None
+    def __init__(self, model: Model, labels: np.ndarray | None, palette: np.ndarray,
+                 image: np.ndarray | None = None, icc_profile: bytes | None = None,
+                 metadata: dict | None = None, *, samples: ImageSamples | None = None,
+                 sample_labels: np.ndarray | None = None):
+        if labels is None and (samples is None or sample_labels is None):
+            raise ValueError("a Segmentation needs labels, or samples and sample_labels")
+        if image is None and samples is None:
+            raise ValueError("a Segmentation needs an image, or the samples to paint it")
+        self.model, self.palette = model, palette
+        self.icc_profile, self.metadata = icc_profile, metadata
+        self._labels, self._image = labels, image
+        self._samples, self._sample_labels = samples, sample_labels
+        self._indices: np.ndarray | None = None  # uint8 labels, made by indices()
+
+    def __repr__(self) -> str:
+        return (f"Segmentation({type(self.model).__name__}, {len(self.palette)} colours, "
+                f"{'x'.join(str(n) for n in self.shape)} pixels)")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the image."""
+        if self._labels is not None:
+            return tuple(self._labels.shape)
+        assert self._samples is not None
+        return tuple(self._samples.shape)
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self._labels is None:
+            assert self._samples is not None and self._sample_labels is not None
+            self._labels = self._samples.to_pixels(self._sample_labels)
+        return self._labels
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            assert self._samples is not None
+            self._image = self._samples.paint(self.indices(), self.palette)
+        return self._image
+
+    def indices(self) -> np.ndarray:
+        """(H, W) palette index of every pixel, uint8 when the palette has at most 256
+        entries (what an indexed file holds; not the int32 ``labels`` map)."""
+        if len(self.palette) > 256:
+            return self.labels
+        if self._indices is None:
+            if self._sample_labels is not None:
+                assert self._samples is not None
+                self._indices = self._samples.to_pixels(self._sample_labels, np.uint8)
+            else:
+                self._indices = self.labels.astype(np.uint8)
+        return self._indices
+
+    def image_rows(self, rows: slice) -> np.ndarray:
+        """``image[rows]`` (a slice of rows, step 1), painted on their own when the image
+        is not made."""
+        indices = self.indices()
+        if self._image is not None or self._samples is None or is_dask_array(indices):
+            return self.image[rows]
+        start = rows.indices(len(indices))[0]
+        return self._samples.paint_rows(indices[rows], self.palette, start)
+
+    def written(self, fmt: str, rgb: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(image, labels) to hand :func:`emcore.image.write_image` for format ``fmt``.
+        An indexed write reads only the image's shape and dtype, so it is given a
+        stand-in of no memory (each pixel the first entry's colour) beside the uint8
+        indices; otherwise the repainted image and the labels."""
+        if rgb:
+            return self.image, None
+        if self._image is None and self._samples is not None:
+            stand_in = self._samples.painted_stand_in(self.palette)
+            if indexable(stand_in, self.palette, fmt):
+                return stand_in, self.indices()
+        return self.image, self.labels
 
     def save(self, path: str | os.PathLike[str], *, rgb: bool = False,
              optimize: bool = False) -> None:
@@ -604,9 +675,9 @@ class Segmentation:
             Make a PNG smaller by oxipng, the same pixels (see
             :func:`emcore.image.save_image`).
         """
-        save_image(self.image, path, labels=None if rgb else self.labels,
-                   palette=None if rgb else self.palette, icc_profile=self.icc_profile,
-                   metadata=self.metadata, optimize=optimize)
+        image, labels = self.written(image_format(path), rgb)
+        save_image(image, path, labels=labels, palette=None if rgb else self.palette,
+                   icc_profile=self.icc_profile, metadata=self.metadata, optimize=optimize)
 
 
 def finish(samples: ImageSamples, model: Model, *,
@@ -651,10 +722,14 @@ def finish(samples: ImageSamples, model: Model, *,
     if to_eight_bits:
         palette = np.rint(palette / 257).astype(np.uint8)
         in_image_units = palette.astype(np.float64) * 257
-    labels = (samples.dither(in_image_units, dither) if dither > 0
-              else samples.to_pixels(sample_labels))
-    return Segmentation(model, labels, palette, samples.paint(labels, palette),
-                        samples.icc_profile, samples.metadata)
+    if dither > 0:
+        return Segmentation(model, samples.dither(in_image_units, dither), palette, None,
+                            samples.icc_profile, samples.metadata, samples=samples)
+    # the labels and image are made when asked for (an indexed write needs neither)
+    return Segmentation(model, None, palette, None, samples.icc_profile, samples.metadata,
+                        samples=samples, sample_labels=np.array(check_labels(
+                            sample_labels, (len(samples.samples),), len(palette),
+                            "sample_labels"), copy=True))
 
 
 def _alpha_palette(samples: ImageSamples, sample_labels: np.ndarray, centres: np.ndarray, *,

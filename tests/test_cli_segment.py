@@ -758,3 +758,14 @@ def test_a_quiet_command_makes_no_psnr_and_json_still_reports_it(tmp_path, capsy
     original = np.asarray(PILImage.open(CHELSEA).convert("RGB"))
     written = np.asarray(PILImage.open(tmp_path / "b.png").convert("RGB"))
     assert made == [1] and reported == pytest.approx(_psnr(original, written), abs=1e-3)
+
+
+def test_reported_psnr_of_a_large_image_is_that_of_the_written_file(tmp_path, capsys):
+    # 1.6 M values: the PSNR is summed over two blocks of rows, each painted on its own
+    original = np.tile(np.asarray(PILImage.open(CHELSEA).convert("RGB")), (2, 2, 1))
+    PILImage.fromarray(original).save(tmp_path / "big.png")
+    assert main(["segment", str(tmp_path / "big.png"), "-k", "48", "-o",
+                 str(tmp_path / "q.png"), "--json", "--threads", "1"]) == 0
+    reported = json.loads(capsys.readouterr().out)["psnr"]
+    written = np.asarray(PILImage.open(tmp_path / "q.png").convert("RGB"))
+    assert reported == pytest.approx(_psnr(original, written), abs=1e-3)

@@ -1,5 +1,6 @@
 """Image IO, atomic writes and unique colours."""
 import contextlib
+import io
 import os
 import sys
 import warnings
@@ -650,3 +651,18 @@ def test_npy_images_are_read_back(tmp_path, chelsea):
         f.truncate(f.tell() + 100_000 * 100_000 * 3)
     with pytest.raises(ValueError, match="too large to read safely"):
         read_picture(str(bomb))
+
+
+@pytest.mark.parametrize("k", [6, 40])
+def test_indices_of_any_integer_type_write_the_same_file(chelsea, k):
+    from emcore import segment_image
+    from emcore.image import write_image
+    seg = segment_image(chelsea[:60, :80], k)
+    files = []
+    for dtype in (np.uint8, np.int32, np.int64):
+        buf = io.BytesIO()
+        write_image(buf, "PNG", seg.image, labels=seg.labels.astype(dtype), palette=seg.palette)
+        files.append(buf.getvalue())
+    assert files[0] == files[1] == files[2]
+    with PILImage.open(io.BytesIO(files[0])) as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), seg.image)

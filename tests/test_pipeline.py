@@ -384,3 +384,47 @@ def test_image_kmeans_seeds_on_cells_reproducibly_for_any_thread_count(chelsea):
         again = fit_model(samples, 32, random_state=3, n_threads=n_threads)
         np.testing.assert_array_equal(again.cluster_centers_, model.cluster_centers_)
     assert fit_model(samples, 32, random_state=3, n_init=3)._n_init == 3  # still honoured
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_labels_and_image_are_each_pixels_nearest_entry_and_its_colour(chelsea, grey):
+    pixels = chelsea.mean(axis=2).astype(np.uint8) if grey else chelsea
+    seg = segment_image(pixels, 24)
+    # the k-means palette among integers: every pixel on its nearest entry (float64,
+    # first on ties), painted with that entry's colour
+    values = pixels.reshape(len(pixels), -1, 1 if grey else 3).astype(np.float64)
+    d = ((values[:, :, None, :] - seg.palette.astype(np.float64)) ** 2).sum(-1)
+    nearest = d.argmin(-1)
+    np.testing.assert_array_equal(seg.labels, nearest)
+    assert seg.labels.dtype == np.int32
+    painted = seg.palette[nearest]
+    np.testing.assert_array_equal(seg.image, painted[:, :, 0] if grey else painted)
+    indices = seg.indices()
+    assert indices.dtype == np.uint8
+    np.testing.assert_array_equal(indices, nearest)
+    np.testing.assert_array_equal(seg.image_rows(slice(100, 157)), seg.image[100:157])
+
+
+def test_an_indexed_save_makes_neither_the_label_map_nor_the_image(tmp_path, chelsea):
+    import tracemalloc
+    big = np.tile(chelsea, (4, 3, 1))  # 1200 x 1353: an int32 map is 6.5 MB, RGB 4.9 MB
+    seg = segment_image(big, 64)
+    tracemalloc.start()
+    try:
+        seg.save(tmp_path / "q.png")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # neither was made, only the uint8 indices (a byte a pixel, their scanlines and
+    # the deflated data: 3 bytes a pixel at most) beside the 8 MB of one chunk's
+    # index conversion (image.gather)
+    assert seg._labels is None and seg._image is None
+    assert peak < 3 * big.shape[0] * big.shape[1] + 8.5 * 2**20, peak
+    with PILImage.open(tmp_path / "q.png") as im:
+        assert im.mode == "P"
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), seg.palette[seg.labels])
+    # a dithered result has its labels from the ditherer: the same file as writing them
+    dithered = segment_image(chelsea, 40, dither=1.0)
+    dithered.save(tmp_path / "d.png")
+    with PILImage.open(tmp_path / "d.png") as im:
+        np.testing.assert_array_equal(np.asarray(im), dithered.labels)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import functools
 import io
 import os
@@ -245,9 +244,10 @@ def _output_format(destination: str) -> str:
     return "PNG" if destination == STDIO else image_format(destination)
 
 
-def _psnr(original: np.ndarray, result: np.ndarray) -> float:
-    """PSNR in dB, each image on its own full scale (a 16-bit original beside an 8-bit
-    result; float images on the original's: image.float_peak); for an image with
+def _psnr(original: np.ndarray, result) -> float:
+    """PSNR in dB of ``result``, an image or a Segmentation (whose image is then painted a
+    block of rows at a time), each on its own full scale (a 16-bit original beside an
+    8-bit result; float images on the original's: image.float_peak); for an image with
     alpha, of the composites over black and white."""
     from emcore._estimation import weighted_sum
     from emcore.colorspace import full_scale
@@ -264,20 +264,25 @@ def _psnr(original: np.ndarray, result: np.ndarray) -> float:
             return composite_coordinates(arr[..., :c].reshape(-1, c), arr[..., c].ravel(),
                                          scale) / scale, c
         return arr.astype(np.float64).reshape(arr.shape[0], -1) / scale, 1
-    original, result = np.asarray(original), np.asarray(result)
-    if (original.dtype == result.dtype and original.dtype.kind in "ui"
-            and original.shape == result.shape
+    if isinstance(result, np.ndarray):
+        layout, rows_of, whole = result, result.__getitem__, result
+    else:  # the image's shape and dtype (or the image itself)
+        layout, rows_of, whole = result.written("PNG")[0], result.image_rows, None
+    if (original.dtype == layout.dtype and original.dtype.kind in "ui"
+            and original.shape == layout.shape
             and not (original.ndim == 3 and original.shape[2] in (2, 4))):
-        # the common case, exactly and without float64 copies of the images: squared
-        # integer differences summed a chunk at a time (exact in float64 per chunk)
-        a, b = original.reshape(-1), result.reshape(-1)
-        chunk, total = 1 << 20, 0.0
-        for start in range(0, len(a), chunk):
-            d = a[start:start + chunk].astype(np.float64) - b[start:start + chunk]
+        # the common case, exactly and without float64 copies of the images (nor the
+        # repainted image itself): squared integer differences summed a block of rows
+        # at a time (exact in float64 per block)
+        rows = max(1, (1 << 20) // max(original[:1].size, 1))
+        total = 0.0
+        for start in range(0, len(original), rows):
+            d = (original[start:start + rows].astype(np.float64)
+                 - rows_of(slice(start, start + rows))).reshape(-1)
             total += weighted_sum(d, d)
-        mse = total / max(len(a), 1) / full_scale(original.dtype) ** 2
+        mse = total / max(original.size, 1) / full_scale(original.dtype) ** 2
     else:
-        (a, c), (b, _) = unit(original), unit(result)
+        (a, c), (b, _) = unit(original), unit(result.image if whole is None else whole)
         mse = float(((a - b) ** 2).sum(axis=1).mean()) / (c if c > 1 else a.shape[1])
     return float("inf") if mse == 0 else float(-10 * np.log10(mse))
 
@@ -309,7 +314,7 @@ class _Quantizer:
     def attempt(self, k: int):
         """(result, model) at k colours."""
         if k not in self._done:
-            from emcore.pipeline import finish, fit_model
+            from emcore.pipeline import Segmentation, finish, fit_model
             args = self.args
             options = dict(max_iter=args.max_iter, random_state=args.seed, n_init=args.n_init,
                            n_threads=self.n_threads, callback=self.tick)
@@ -330,9 +335,10 @@ class _Quantizer:
             else:  # a palette per frame, each of at most k colours
                 parts = [quantized(s, min(k, s.n_distinct)) for s in self.frame_samples]
                 first, model = parts[0]
-                result = dataclasses.replace(
-                    first, labels=np.concatenate([r.labels for r, _ in parts]),
-                    image=np.concatenate([r.image for r, _ in parts]))
+                result = Segmentation(
+                    model, np.concatenate([r.labels for r, _ in parts]), first.palette,
+                    np.concatenate([r.image for r, _ in parts]), first.icc_profile,
+                    first.metadata)
                 self._palettes[id(result)] = [r.palette for r, _ in parts]
             if args.strip:
                 result.icc_profile, result.metadata = None, None
@@ -343,7 +349,7 @@ class _Quantizer:
         """The PSNR of the result at k colours (made when first asked: a quiet batch
         never asks)."""
         if k not in self._psnr:
-            self._psnr[k] = _psnr(self.original, self.attempt(k)[0].image)
+            self._psnr[k] = _psnr(self.original, self.attempt(k)[0])
         return self._psnr[k]
 
     def write(self, result, file) -> None:
@@ -356,8 +362,8 @@ class _Quantizer:
             write_frames(file, self.fmt, list(np.split(result.labels, n)), palettes,
                          self.frames)
             return
-        image.write_image(file, self.fmt, result.image,
-                          labels=None if self.args.rgb else result.labels,
+        pixels, labels = result.written(self.fmt, self.args.rgb)
+        image.write_image(file, self.fmt, pixels, labels=labels,
                           palette=None if self.args.rgb else result.palette,
                           icc_profile=result.icc_profile, metadata=result.metadata,
                           optimize=self.args.optimize, n_threads=self.n_threads)
@@ -457,8 +463,8 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
     outputs = [p for p in (job.destination, args.labels, args.model) if p and p != STDIO]
     from emcore import image
     if job.destination != STDIO:  # a one-line note (emcore/cli/__init__.py)
-        image.warn_if_lossy(job.destination, q.fmt,
-                            alpha=image.split_alpha(result.image)[1] is not None)
+        image.warn_if_lossy(job.destination, q.fmt, alpha=image.split_alpha(
+            result.written(q.fmt, args.rgb)[0])[1] is not None)
     with atomic_outputs(outputs, exclusive=not args.force) as files:
         if job.destination == STDIO:
             buf = io.BytesIO()
