@@ -617,6 +617,7 @@ class Segmentation:
         if self._labels is None:
             assert self._samples is not None and self._sample_labels is not None
             self._labels = self._samples.to_pixels(self._sample_labels)
+            self._release_samples()
         return self._labels
 
     @property
@@ -624,7 +625,14 @@ class Segmentation:
         if self._image is None:
             assert self._samples is not None
             self._image = self._samples.paint(self.indices(), self.palette)
+            self._release_samples()
         return self._image
+
+    def _release_samples(self) -> None:
+        """Once the labels and the image are both made, the samples (the pixels and
+        each one's distinct colour) are needed no more: not kept alive by this result."""
+        if self._labels is not None and self._image is not None:
+            self._samples, self._sample_labels = None, None
 
     def indices(self) -> np.ndarray:
         """(H, W) palette index of every pixel, uint8 when the palette has at most 256
@@ -632,8 +640,7 @@ class Segmentation:
         if len(self.palette) > 256:
             return self.labels
         if self._indices is None:
-            if self._sample_labels is not None:
-                assert self._samples is not None
+            if self._samples is not None and self._sample_labels is not None:
                 self._indices = self._samples.to_pixels(self._sample_labels, np.uint8)
             else:
                 self._indices = self.labels.astype(np.uint8)

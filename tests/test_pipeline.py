@@ -403,6 +403,9 @@ def test_labels_and_image_are_each_pixels_nearest_entry_and_its_colour(chelsea, 
     assert indices.dtype == np.uint8
     np.testing.assert_array_equal(indices, nearest)
     np.testing.assert_array_equal(seg.image_rows(slice(100, 157)), seg.image[100:157])
+    # both made: the result no longer holds the samples (the pixels, their colours' index)
+    assert seg._samples is None
+    np.testing.assert_array_equal(seg.indices(), nearest)
 
 
 def test_an_indexed_save_makes_neither_the_label_map_nor_the_image(tmp_path, chelsea):
