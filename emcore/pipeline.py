@@ -649,23 +649,32 @@ class Segmentation:
     def image_rows(self, rows: slice) -> np.ndarray:
         """``image[rows]`` (a slice of rows, step 1), painted on their own when the image
         is not made."""
+        if self._image is not None or self._samples is None:
+            return self.image[rows]
         indices = self.indices()
-        if self._image is not None or self._samples is None or is_dask_array(indices):
+        if is_dask_array(indices):
             return self.image[rows]
         start = rows.indices(len(indices))[0]
         return self._samples.paint_rows(indices[rows], self.palette, start)
 
+    def image_like(self) -> np.ndarray:
+        """An array of the image's shape and dtype: the image once made, else a read-only
+        stand-in of no memory (each pixel the first entry's colour, :meth:`ImageSamples.
+        painted_stand_in`), for what reads only those."""
+        if self._image is None and self._samples is not None:
+            return self._samples.painted_stand_in(self.palette)
+        return self.image
+
     def written(self, fmt: str, rgb: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """(image, labels) to hand :func:`emcore.image.write_image` for format ``fmt``.
-        An indexed write reads only the image's shape and dtype, so it is given a
-        stand-in of no memory (each pixel the first entry's colour) beside the uint8
-        indices; otherwise the repainted image and the labels."""
+        An indexed write reads only the image's shape and dtype, so while the image is
+        not made it is given :meth:`image_like`'s stand-in beside the uint8 indices;
+        otherwise the repainted image and the labels."""
         if rgb:
             return self.image, None
-        if self._image is None and self._samples is not None:
-            stand_in = self._samples.painted_stand_in(self.palette)
-            if indexable(stand_in, self.palette, fmt):
-                return stand_in, self.indices()
+        like = self.image_like()
+        if like is not self._image and indexable(like, self.palette, fmt):
+            return like, self.indices()
         return self.image, self.labels
 
     def save(self, path: str | os.PathLike[str], *, rgb: bool = False,

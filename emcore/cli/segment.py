@@ -264,12 +264,11 @@ def _psnr(original: np.ndarray, result) -> float:
             return composite_coordinates(arr[..., :c].reshape(-1, c), arr[..., c].ravel(),
                                          scale) / scale, c
         return arr.astype(np.float64).reshape(arr.shape[0], -1) / scale, 1
-    if isinstance(result, np.ndarray):
-        layout, rows_of, whole = result, result.__getitem__, result
-    else:  # the image's shape and dtype (or the image itself)
-        layout, rows_of, whole = result.written("PNG")[0], result.image_rows, None
-    if (original.dtype == layout.dtype and original.dtype.kind in "ui"
-            and original.shape == layout.shape
+    given_image = isinstance(result, np.ndarray)
+    like = result if given_image else result.image_like()  # the image's shape and dtype
+    rows_of = result.__getitem__ if given_image else result.image_rows
+    if (original.dtype == like.dtype and original.dtype.kind in "ui"
+            and original.shape == like.shape
             and not (original.ndim == 3 and original.shape[2] in (2, 4))):
         # the common case, exactly and without float64 copies of the images (nor the
         # repainted image itself): squared integer differences summed a block of rows
@@ -282,7 +281,7 @@ def _psnr(original: np.ndarray, result) -> float:
             total += weighted_sum(d, d)
         mse = total / max(original.size, 1) / full_scale(original.dtype) ** 2
     else:
-        (a, c), (b, _) = unit(original), unit(result.image if whole is None else whole)
+        (a, c), (b, _) = unit(original), unit(result if given_image else result.image)
         mse = float(((a - b) ** 2).sum(axis=1).mean()) / (c if c > 1 else a.shape[1])
     return float("inf") if mse == 0 else float(-10 * np.log10(mse))
 
@@ -463,8 +462,8 @@ def run_job(job: Job, args, n_threads: int | None, stdin_bytes: bytes | None, ti
     outputs = [p for p in (job.destination, args.labels, args.model) if p and p != STDIO]
     from emcore import image
     if job.destination != STDIO:  # a one-line note (emcore/cli/__init__.py)
-        image.warn_if_lossy(job.destination, q.fmt, alpha=image.split_alpha(
-            result.written(q.fmt, args.rgb)[0])[1] is not None)
+        image.warn_if_lossy(job.destination, q.fmt,
+                            alpha=image.split_alpha(result.image_like())[1] is not None)
     with atomic_outputs(outputs, exclusive=not args.force) as files:
         if job.destination == STDIO:
             buf = io.BytesIO()
