@@ -14,6 +14,10 @@ from emcore._codes cimport (N_SUMMARY, N_WORDS, code_index, code_team, is_marked
                             mark_codes, rgb_code)
 from emcore._tile cimport squared_distance
 
+cdef enum:
+    # pixels whose colour indices unique_rgb8 holds at once without an inverse: 1 MiB
+    INDEX_CHUNK = 1 << 18
+
 ctypedef fused pixel_t:
     uint8_t
     uint16_t
@@ -32,22 +36,26 @@ def _check_bitmap(pixels, present, summary, rank):
 
 def unique_rgb8(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
-        uint64_t[::1] present,              # SCRATCH (2**18,)
+        uint64_t[::1] present,              # OUT (2**18,) a bit per colour code
         uint64_t[::1] summary,              # SCRATCH (2**12,)
         uint32_t[::1] rank,                 # SCRATCH (2**18,)
         bint z_order=False,
-        int n_threads=1):
+        int n_threads=1,
+        bint with_inverse=True):
     """Unique colours in code order (lexicographic, or Z-order), their counts, and
     each pixel's colour index.
 
     Two passes over the pixels (mark_codes, then code_index for each), shared among
     n_threads, the GIL released throughout; the counts are then added in pixel
     order. Returns (colors (M, 3) uint8, counts (M,) int64, inverse (N,) int32).
+    Without ``with_inverse`` the indices go through a buffer of INDEX_CHUNK pixels
+    and the inverse is None: _densities.spread_rgb8 finds them again from ``present``.
     """
     _check_bitmap(pixels, present, summary, rank)
     if n_threads < 1:
         raise ValueError(f"n_threads must be at least 1, got {n_threads}")
-    cdef Py_ssize_t i, n = pixels.shape[0], m
+    cdef Py_ssize_t i, n = pixels.shape[0], m, start, stop
+    cdef Py_ssize_t chunk = n if with_inverse else max(1, min(n, INDEX_CHUNK))
     cdef uint32_t code
     cdef uint64_t *team = code_team(n_threads)
     with nogil:
@@ -55,21 +63,26 @@ def unique_rgb8(
     free(team)
     colors_arr = np.empty((m, 3), dtype=np.uint8)
     counts_arr = np.zeros(m, dtype=np.int64)
-    inverse_arr = np.empty(n, dtype=np.int32)
+    index_arr = np.empty(chunk, dtype=np.int32)
     cdef uint8_t[:, ::1] colors = colors_arr
     cdef int64_t[::1] counts = counts_arr
-    cdef int32_t[::1] inverse = inverse_arr
+    cdef int32_t[::1] index = index_arr
     with nogil:
         list_codes(present, summary, colors, z_order)
-        for i in prange(n, num_threads=n_threads, schedule='static'):
-            code = rgb_code(pixels, i, z_order)
-            # every code is marked, unless the pixels changed under the kernel (only
-            # a marked code's word has a rank): then colour 0, never past the colours
-            inverse[i] = <int32_t> code_index(code, present, rank) if is_marked(
-                code, present) else 0
-        for i in range(n):
-            counts[inverse[i]] += 1
-    return colors_arr, counts_arr, inverse_arr
+        start = 0
+        while start < n:
+            stop = min(n, start + chunk)
+            for i in prange(start, stop, num_threads=n_threads, schedule='static'):
+                code = rgb_code(pixels, i, z_order)
+                # every code is marked, unless the pixels changed under the kernel
+                # (only a marked code's word has a rank): then colour 0, never past
+                # the colours
+                index[i - start] = <int32_t> code_index(code, present, rank) if is_marked(
+                    code, present) else 0
+            for i in range(stop - start):
+                counts[index[i]] += 1
+            start = stop
+    return colors_arr, counts_arr, index_arr if with_inverse else None
 
 
 cdef inline double srgb_to_linear(double u) noexcept nogil:

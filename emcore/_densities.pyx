@@ -7,7 +7,7 @@ has its own scratch.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free
 
 import numpy as np
@@ -194,16 +194,25 @@ def distinct_rgb8(
     return colors_arr
 
 
+ctypedef fused spread_t:
+    uint8_t
+    int32_t
+    float
+    double
+
+
 def spread_rgb8(
         const uint8_t[:, ::1] pixels,       # IN (N, 3)
         const uint64_t[::1] present,        # IN (N_WORDS,) from distinct_rgb8 of these pixels
         uint64_t[::1] summary,              # SCRATCH (N_SUMMARY,)
         uint32_t[::1] rank,                 # SCRATCH (N_WORDS,)
-        const floating[::1] values,         # IN (M,) a value per marked colour, code order
-        floating[::1] out,                  # OUT (N,) each pixel's colour's value
-        int n_threads):
+        const spread_t[::1] values,         # IN (M,) a value per marked colour, code order
+        spread_t[::1] out,                  # OUT (N,) each pixel's colour's value
+        int n_threads,
+        bint z_order=False):                # IN: present marks Z-order codes (unique_rgb8)
     """out[i] = values[index of pixel i's colour]; returns how many pixels have an
-    unmarked colour (their out is left as it was).
+    unmarked colour (their out is left as it was). Values are densities, or labels
+    (a segmentation's, in place of unique_rgb8's inverse: emcore.image.rgb8_labels).
 
     The ranks are counted here from present, values must have one entry per
     marked colour (ValueError if not), and a pixel's bit is tested before its
@@ -218,7 +227,7 @@ def spread_rgb8(
         raise ValueError(f"values has {values.shape[0]} entries for {m} marked colours")
     with nogil:
         for i in prange(n, num_threads=n_threads, schedule='static'):
-            code = rgb_code(pixels, i)
+            code = rgb_code(pixels, i, z_order)
             if is_marked(code, present):
                 out[i] = values[code_index(code, present, rank)]
             else:

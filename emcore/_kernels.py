@@ -29,6 +29,7 @@ TILE = 128  # samples per tile, emcore/_tile.pxd
 CODE_WORDS = 1 << 18  # 64-bit words of the 24-bit colour code bitmap, emcore/_codes.pxd
 CODE_SUMMARY_WORDS = CODE_WORDS >> 6  # its summary: a bit per word
 INT_MAX = 2**31 - 1
+SPREAD_TYPES = (np.uint8, np.int32, np.float32, np.float64)  # spread_rgb8's values
 BUILDS = ("avx512", "avx2", "baseline")  # widest first
 
 
@@ -185,19 +186,19 @@ def distinct_rgb8(pixels, n_threads):
     return colors, present
 
 
-def spread_rgb8(pixels, present, values, out, n_threads):
-    """out[i] = values[index of pixel i's colour among those present marks];
-    ValueError if values does not have one entry per marked colour or a pixel's
-    colour is not marked."""
+def spread_rgb8(pixels, present, values, out, n_threads, z_order=False):
+    """out[i] = values[index of pixel i's colour among those present marks (Z-order
+    codes with ``z_order``)]; ValueError if values does not have one entry per marked
+    colour or a pixel's colour is not marked."""
     _rgb8(pixels)
     _array(present, "present", np.uint64, 1, (CODE_WORDS,))
-    if not isinstance(values, np.ndarray) or values.dtype not in (np.float32, np.float64):
-        raise KernelArgumentError("values must be a float32 or float64 array")
+    if not isinstance(values, np.ndarray) or values.dtype not in SPREAD_TYPES:
+        raise KernelArgumentError("values must be a uint8, int32, float32 or float64 array")
     _array(values, "values", values.dtype, 1)
     _writable(_array(out, "out", values.dtype, 1, (pixels.shape[0],)), "out")
     _, summary, rank = code_scratch()
     unmarked = _densities.spread_rgb8(pixels, present, summary, rank, values, out,
-                                      _threads(n_threads))
+                                      _threads(n_threads), bool(z_order))
     if unmarked:
         raise KernelArgumentError(f"{unmarked} pixels have colours that present does not mark")
 

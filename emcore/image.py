@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from emcore import _colors, _png
 from emcore._dask import is_dask_array
 from emcore._files import atomic_output, check_readable_file
-from emcore._kernels import code_scratch
+from emcore._kernels import CODE_WORDS, code_scratch, spread_rgb8
 from emcore._threads import resolve_n_threads, work_of
 from emcore._validation import as_pixel_depth, as_real_array, check_finite, check_labels
 
@@ -597,7 +597,9 @@ def distinct_colors(pixels: ArrayLike, z_order: bool = False, n_threads: int | N
         raise ValueError(f"pixels must be (N, C), got shape {pixels.shape}")
     if pixels.dtype == np.uint8 and pixels.shape[1] == 3:  # Z-order from the bitmap itself
         threads = resolve_n_threads(n_threads, work_of(pixels, 1))
-        return _colors.unique_rgb8(pixels, *code_scratch(), z_order, threads)
+        colors, counts, inverse = _colors.unique_rgb8(pixels, *code_scratch(), z_order, threads)
+        assert inverse is not None  # asked for (with_inverse)
+        return colors, counts, inverse
     colors, counts, inverse = _lexicographic_colors(pixels)
     order = z_order_permutation(colors) if z_order else None
     if order is None:
@@ -605,6 +607,34 @@ def distinct_colors(pixels: ArrayLike, z_order: bool = False, n_threads: int | N
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     return colors[order], counts[order], rank[inverse]
+
+
+def rgb8_colors(pixels: np.ndarray, n_threads: int | None = 1
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`distinct_colors` of (N, 3) uint8 pixels in Z-order, with the bitmap of
+    their colours' codes (uint64, 2 MiB) in the inverse's place: :func:`rgb8_labels`
+    finds each pixel's colour index from it again. The inverse takes 4 bytes a pixel
+    (92 MiB at 24 MP) for as long as labels may be asked for."""
+    pixels = np.ascontiguousarray(pixels)
+    bitmap = np.empty(CODE_WORDS, dtype=np.uint64)
+    _, summary, rank = code_scratch()
+    threads = resolve_n_threads(n_threads, work_of(pixels, 1))
+    colors, counts, _ = _colors.unique_rgb8(pixels, bitmap, summary, rank, True, threads,
+                                            False)
+    return colors, counts, bitmap
+
+
+def rgb8_labels(pixels: np.ndarray, bitmap: np.ndarray, table: np.ndarray,
+                n_threads: int | None = 1) -> np.ndarray:
+    """``table[inverse]`` for the (N, 3) uint8 pixels of :func:`rgb8_colors`, from its
+    bitmap; ``table`` (uint8 or int32) has an entry per distinct colour. ValueError if
+    a pixel's colour is not one of them (the pixels changed in between)."""
+    table = np.ascontiguousarray(table)
+    pixels = np.ascontiguousarray(pixels)
+    out = np.empty(len(pixels), dtype=table.dtype)
+    threads = resolve_n_threads(n_threads, work_of(pixels, 1))
+    spread_rgb8(pixels, bitmap, table, out, threads, z_order=True)
+    return out
 
 
 def z_order_permutation(colors: np.ndarray) -> np.ndarray | None:

@@ -25,7 +25,8 @@ from emcore._validation import (check_bool, check_choice, check_finite, check_fl
 from emcore.colorspace import (COLOR_SPACES, full_scale, oklab_to_srgb, samples_to_oklab,
                                srgb_to_linear)
 from emcore.image import (distinct_colors, entry_order, gather, image_format, indexable,
-                          read_picture, reordered, save_image, split_alpha)
+                          read_picture, reordered, rgb8_colors, rgb8_labels, save_image,
+                          split_alpha)
 from emcore._sources import InMemorySamples
 from emcore.kmeans import KMeans, absolute_tolerance, kmeans_plusplus, lattice_lloyd
 from emcore.mixture import GaussianMixture
@@ -83,7 +84,11 @@ class ImageSamples:
 
     samples: np.ndarray
     weights: np.ndarray | None
-    inverse: np.ndarray | None  # or a lazy Dask array
+    # each pixel's index into samples (or a lazy Dask array); None where the samples are
+    # the pixels, and for in-memory 8-bit RGB, whose pixels' colours are looked up again
+    # in code_bitmap (image.rgb8_colors)
+    inverse: np.ndarray | None
+    code_bitmap: np.ndarray | None
     color: np.ndarray | None
     alpha: np.ndarray | None
 
@@ -92,6 +97,8 @@ class ImageSamples:
         self.color_space = check_choice(color_space, "color_space", COLOR_SPACES)
         unique_colors = check_bool(unique_colors, "unique_colors")
         self.frames = check_int(frames, "frames", minimum=1)
+        self.n_threads = n_threads
+        self.code_bitmap = None
         if is_dask_array(image):
             self._from_dask(image, unique_colors, n_threads)
             return
@@ -112,7 +119,12 @@ class ImageSamples:
             self._with_alpha(unique_colors)
             return
         flat = self.color.reshape(-1, self.color.shape[2])
-        colors, counts, inverse = distinct_colors(flat, z_order=True, n_threads=n_threads)
+        if unique_colors and flat.dtype == np.uint8 and flat.shape[1] == 3:
+            # no inverse: to_pixels looks each pixel's colour up again in the bitmap
+            colors, counts, self.code_bitmap = rgb8_colors(flat, n_threads)
+            inverse = None
+        else:
+            colors, counts, inverse = distinct_colors(flat, z_order=True, n_threads=n_threads)
         self.n_distinct = len(colors)
         if unique_colors:
             self.samples, self.weights, self.inverse = colors, counts.astype(np.float64), inverse
@@ -233,8 +245,13 @@ class ImageSamples:
         sample_labels = sample_labels.astype(dtype, copy=False)
         if is_dask_array(self.inverse):
             return _dask.take(sample_labels, self.inverse).reshape(self.shape)
-        labels = sample_labels if self.inverse is None else gather(sample_labels, self.inverse)
-        return labels.reshape(self.shape)
+        if self.inverse is not None:
+            return gather(sample_labels, self.inverse).reshape(self.shape)
+        if self.code_bitmap is None:  # the samples are the pixels
+            return sample_labels.reshape(self.shape)
+        assert self.color is not None  # 8-bit RGB, its inverse not kept (__init__)
+        return rgb8_labels(self.color.reshape(-1, 3), self.code_bitmap, sample_labels,
+                           self.n_threads).reshape(self.shape)
 
     def segment_means(self, sample_labels: np.ndarray, n_segments: int,
                       fallback: np.ndarray) -> np.ndarray:

@@ -131,6 +131,42 @@ def test_unique_rgb8_at_the_edges_of_the_code_bitmap():
             np.testing.assert_array_equal(inverse, ref_inverse.ravel())
 
 
+def test_rgb8_labels_are_a_table_taken_by_each_pixels_colour_index():
+    """rgb8_colors keeps a bitmap of the colours' codes instead of each pixel's index;
+    rgb8_labels gives table[index] from it, against numpy.unique's inverse in Z-order
+    (distinct_colors), for uint8 and int32 tables and any number of threads, and
+    refuses pixels whose colours are no longer those counted."""
+    from emcore.image import distinct_colors, rgb8_colors, rgb8_labels
+    rng = np.random.RandomState(1)
+    codes = np.concatenate([[0, 63, 64, 2**24 - 1], rng.randint(0, 2**24, 3000),
+                            np.arange(70_000, 70_400)])
+    codes = codes[rng.randint(0, len(codes), 60_000)]
+    X = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
+    n_distinct = len(np.unique(X, axis=0))
+    colors, counts, inverse = distinct_colors(X, z_order=True)
+    np.testing.assert_array_equal(colors[inverse], X)
+    for n_threads in (1, 3):
+        got_colors, got_counts, bitmap = rgb8_colors(X, n_threads)
+        np.testing.assert_array_equal(got_colors, colors)
+        np.testing.assert_array_equal(got_counts, counts)
+        assert bitmap.nbytes == 2**21  # 2 MiB whatever the pixels (the inverse: 4 a pixel)
+        for dtype in (np.uint8, np.int32):
+            table = rng.randint(0, 200, len(colors)).astype(dtype)
+            labels = rgb8_labels(X, bitmap, table, n_threads)
+            assert labels.dtype == dtype
+            np.testing.assert_array_equal(labels, table[inverse])
+        # the identity table gives the index itself: each pixel's own colour
+        index = rgb8_labels(X, bitmap, np.arange(len(colors), dtype=np.int32), n_threads)
+        np.testing.assert_array_equal(colors[index], X)
+        assert len(np.unique(index)) == len(colors) == n_distinct
+    changed = X.copy()
+    changed[5] = 255 - changed[5]  # a colour not among those counted
+    if (changed[5] == X).all(axis=1).any():  # pragma: no cover - never for this seed
+        changed[5] = [1, 2, 3]
+    with pytest.raises(ValueError, match="colours that present does not mark"):
+        rgb8_labels(changed, bitmap, np.zeros(len(colors), np.uint8))
+
+
 def test_unique_rgb8_counts_the_documented_photo_facts(coffee, chelsea):
     assert len(unique_colors(coffee.reshape(-1, 3))[0]) == 94_478
     assert len(unique_colors(chelsea.reshape(-1, 3))[0]) == 32_584

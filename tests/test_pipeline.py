@@ -408,6 +408,30 @@ def test_labels_and_image_are_each_pixels_nearest_entry_and_its_colour(chelsea, 
     np.testing.assert_array_equal(seg.indices(), nearest)
 
 
+def test_8_bit_rgb_samples_hold_no_index_per_pixel(chelsea):
+    """An 8-bit RGB image's samples keep the 2 MiB bitmap of its colours' codes, not
+    each pixel's index into them (4 bytes a pixel: 92 MiB at 24 MP), and its labels
+    come from the bitmap: each pixel's distinct colour's label."""
+    import tracemalloc
+    from emcore.pipeline import ImageSamples
+    big = np.tile(chelsea, (4, 3, 1))  # 1200 x 1353: an int32 index is 6.5 MB
+    ImageSamples(chelsea[:2], n_threads=1)  # this thread's kernel scratch, kept (3 MiB)
+    tracemalloc.start()
+    try:
+        samples = ImageSamples(big, n_threads=1)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert samples.inverse is None and samples.code_bitmap.nbytes == 2**21
+    # the bitmap, the distinct colours with their counts and float32 fit samples
+    assert held < 2**21 + samples.n_distinct * (3 + 8 + 12) + 2**16, held
+    colors = samples.samples
+    table = np.arange(len(colors), dtype=np.int32)
+    index = samples.to_pixels(table)
+    np.testing.assert_array_equal(colors[index], big)
+    assert samples.to_pixels(table % 256, np.uint8).dtype == np.uint8
+
+
 def test_an_indexed_save_makes_neither_the_label_map_nor_the_image(tmp_path, chelsea):
     import tracemalloc
     big = np.tile(chelsea, (4, 3, 1))  # 1200 x 1353: an int32 map is 6.5 MB, RGB 4.9 MB
@@ -419,10 +443,10 @@ def test_an_indexed_save_makes_neither_the_label_map_nor_the_image(tmp_path, che
     finally:
         tracemalloc.stop()
     # neither was made, only the uint8 indices (a byte a pixel, their scanlines and
-    # the deflated data: 3 bytes a pixel at most) beside the 8 MB of one chunk's
-    # index conversion (image.gather)
+    # the deflated data: 3 bytes a pixel at most), looked up from each pixel's colour
+    # (image.rgb8_labels: no int32 index to convert)
     assert seg._labels is None and seg._image is None
-    assert peak < 3 * big.shape[0] * big.shape[1] + 8.5 * 2**20, peak
+    assert peak < 3 * big.shape[0] * big.shape[1], peak
     with PILImage.open(tmp_path / "q.png") as im:
         assert im.mode == "P"
         np.testing.assert_array_equal(np.asarray(im.convert("RGB")), seg.palette[seg.labels])

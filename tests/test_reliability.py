@@ -357,6 +357,17 @@ def test_colour_spread_door_refuses_what_would_reach_past_its_arrays(chelsea):
     values, out = np.arange(len(colors), dtype=np.float64), np.empty(len(pixels))
     _kernels.spread_rgb8(pixels, present, values, out, 2)
     np.testing.assert_array_equal(colors[out.astype(np.int64)], pixels)
+    # labels in place of an inverse (emcore.image.rgb8_labels), in Z-order codes
+    from emcore.image import rgb8_colors
+    z_colors, _, z_present = rgb8_colors(pixels)
+    index = np.empty(len(pixels), np.int32)
+    _kernels.spread_rgb8(pixels, z_present, np.arange(len(z_colors), dtype=np.int32), index,
+                         2, z_order=True)
+    np.testing.assert_array_equal(z_colors[index], pixels)
+    small = np.empty(len(pixels), np.uint8)
+    _kernels.spread_rgb8(pixels, z_present, (np.arange(len(z_colors)) % 256).astype(np.uint8),
+                         small, 2, z_order=True)
+    np.testing.assert_array_equal(small, index % 256)
     fewer = present.copy()
     fewer[np.flatnonzero(fewer)[-1]] = 0  # the last marked word: its colours unmarked
     cases = [
@@ -370,7 +381,8 @@ def test_colour_spread_door_refuses_what_would_reach_past_its_arrays(chelsea):
         ((pixels.astype(np.int16), present, values, out), "pixels must be uint8"),
         ((pixels, present, values, out[:-1]), "out must have shape"),
         ((pixels, present, values, out.astype(np.float32)), "out must be float64"),
-        ((pixels, present, values.astype(np.int64), out), "values must be a float"),
+        ((pixels, present, values.astype(np.int64), out), "values must be a uint8, int32"),
+        ((pixels, present, values.astype(np.int32), out), "out must be int32"),
     ]
     for args, message in cases:
         with pytest.raises(ValueError, match=message):
