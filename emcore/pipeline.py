@@ -493,7 +493,8 @@ def seeding_cells(colors: np.ndarray, fit_samples: np.ndarray, weights: np.ndarr
                              float(weights.sum()) / (HEAVY_CELL_SHARE * k), means, cell_weights)
     if not SEEDING_CELLS_PER_CLUSTER * k <= n <= SEEDING_CELL_GAIN * len(colors):
         return None
-    return means[:n], cell_weights[:n]
+    # copies: the model keeps its start (CellSeeding), and a view would keep all M rows
+    return means[:n].copy(), cell_weights[:n].copy()
 
 
 class CellSeeding:

@@ -344,6 +344,8 @@ def test_seeding_cells_match_a_float64_grouping(chelsea, k):
     want_values, want_weights = _reference_cells(samples.samples, samples.fit_samples,
                                                  samples.weights, k)
     assert len(values) < 0.8 * len(samples.samples) and values.dtype == np.float32
+    # the model keeps them as its start: they hold their own rows, not views of M rows
+    assert values.base is None and weights.base is None
     np.testing.assert_array_equal(weights, want_weights)  # integer counts: exact
     np.testing.assert_allclose(values, want_values, rtol=1e-6, atol=1e-4)
     if k == 256:  # some cells are heavy at 256: their colours stay points of their own
