@@ -52,18 +52,50 @@ def _idat_chunks(data: bytes) -> list[bytes]:
     return [_chunk(b"IDAT", data[at:at + IDAT_BYTES]) for at in range(0, len(data), IDAT_BYTES)]
 
 
-def deflated(raw: bytes | memoryview, level: int, strategy: int, n_threads: int) -> bytes:
+class Scanlines:
+    """The scanlines of (H, W) uint8 palette indices, each behind filter type None, as
+    :func:`deflated` reads them: a span at a time, never all at once (at 24 MP the
+    whole copy is 23 MiB)."""
+
+    def __init__(self, indices: np.ndarray):
+        self.indices = indices
+        self.row = indices.shape[1] + 1  # the filter byte, then the row
+
+    def __len__(self) -> int:
+        return self.indices.shape[0] * self.row
+
+    def __getitem__(self, span: slice) -> memoryview:
+        start, stop, _ = span.indices(len(self))
+        first, end = start // self.row, -(-stop // self.row)
+        rows = _unfiltered_rows(self.indices[first:end], 8).reshape(-1)
+        return rows[start - first * self.row:stop - first * self.row].data
+
+
+def _adler32(raw: bytes | memoryview | Scanlines) -> int:
+    """zlib's Adler-32 checksum of ``raw``, a PIECE at a time."""
+    value = 1
+    for start in range(0, len(raw), PIECE):
+        value = zlib.adler32(raw[start:start + PIECE], value)
+    return value & 0xFFFFFFFF
+
+
+def deflated(raw: bytes | memoryview | Scanlines, level: int, strategy: int,
+             n_threads: int) -> bytes:
     """A zlib stream of ``raw`` made by zlib-ng, its deflate data made piece by piece
     (PIECE bytes, each primed with the WINDOW bytes before it) on up to ``n_threads``
     threads. ``strategy`` is one of zlib's (Z_DEFAULT_STRATEGY, Z_RLE, ...)."""
     from zlib_ng import zlib_ng  # when a PNG is written, not at import
+    if not isinstance(raw, Scanlines):
+        raw = memoryview(raw)  # slices without copies
 
     def piece(start: int) -> bytes:
         end = min(start + PIECE, len(raw))
-        options = {"zdict": raw[start - WINDOW if start > WINDOW else 0:start]} if start else {}
+        primed = start - WINDOW if start > WINDOW else 0
+        span = raw[primed:end]  # the window before the piece, then the piece: one read
+        options = {"zdict": span[:start - primed]} if start else {}
         deflate = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15, 8, strategy, **options)
         last = end == len(raw)
-        return deflate.compress(raw[start:end]) + deflate.flush(
+        return deflate.compress(span[start - primed:]) + deflate.flush(
             zlib_ng.Z_FINISH if last else zlib_ng.Z_SYNC_FLUSH)  # a sync flush ends on a byte
     starts = range(0, max(len(raw), 1), PIECE)
     if len(starts) == 1 or n_threads == 1:
@@ -73,7 +105,7 @@ def deflated(raw: bytes | memoryview, level: int, strategy: int, n_threads: int)
         with ThreadPoolExecutor(min(n_threads, len(starts))) as pool:
             body = b"".join(pool.map(piece, starts))
     header = zlib_ng.compressobj(level, zlib_ng.DEFLATED, 15, 8, strategy).flush()[:2]
-    return header + body + struct.pack(">I", zlib.adler32(raw) & 0xFFFFFFFF)
+    return header + body + struct.pack(">I", _adler32(raw))
 
 
 def _unfiltered_rows(indices: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -159,8 +191,7 @@ def indexed(carrier: bytes, indices: np.ndarray, level: int, strategy: int,
             b"IHDR", 8, 3, 0):
         return None
     height, width = indices.shape
-    data = deflated(_unfiltered_rows(indices, 8).reshape(-1).data, level, strategy,
-                    n_threads)
+    data = deflated(Scanlines(indices), level, strategy, n_threads)
     return _spliced(chunks, span, data, struct.pack(">II", width, height) + chunks[0][1][8:])
 
 

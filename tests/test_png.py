@@ -29,6 +29,25 @@ def test_deflated_is_the_data_for_any_thread_count(level, strategy):
             assert len(streams[1]) <= 1.01 * len(whole) + 64
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (700, 901), (1200, 333)])
+def test_scanlines_are_made_a_span_at_a_time_to_the_same_stream(shape):
+    """Scanlines gives any span of the unfiltered scanlines (row edges, the whole,
+    empty), and deflated of it is the stream of the scanlines made whole, on any
+    number of threads (the larger shapes are several PIECEs, the pieces primed)."""
+    rng = np.random.RandomState(1)
+    indices = (rng.randint(0, 3, shape) + np.arange(shape[1]) // 50).astype(np.uint8)
+    whole = _png.unfiltered_indices(indices, 8)
+    lines = _png.Scanlines(indices)
+    assert len(lines) == len(whole) == shape[0] * (shape[1] + 1)
+    row = shape[1] + 1
+    for start, stop in [(0, len(whole)), (0, 1), (row - 1, row + 1), (row, 3 * row),
+                        (len(whole) - 1, len(whole)), (5, 5), (len(whole) // 3, len(whole))]:
+        assert bytes(lines[start:stop]) == whole[start:stop], (start, stop)
+    for n_threads in (1, 2):
+        assert _png.deflated(lines, 9, zlib.Z_RLE, n_threads) == _png.deflated(
+            whole, 9, zlib.Z_RLE, n_threads)
+
+
 def _picture(height, width, n_colours, seed=0):
     rng = np.random.RandomState(seed)
     palette = rng.randint(0, 256, (n_colours, 3)).astype(np.uint8)
@@ -104,6 +123,28 @@ def test_recompressed_keeps_every_other_chunk_in_place():
         np.testing.assert_array_equal(np.asarray(back), np.asarray(image))
     with pytest.raises(ValueError, match="not a PNG"):
         _png.recompressed(b"GIF89a", 6, zlib.Z_DEFAULT_STRATEGY, 1)
+
+
+def test_indexed_never_holds_the_whole_scanlines():
+    """A 4 MP indexed PNG's image data is deflated from scanlines made a piece at a
+    time: the write's traced peak stays under half a byte a pixel plus the pieces in
+    flight (the whole scanlines would be a byte a pixel more), and it decodes back."""
+    import tracemalloc
+    rng = np.random.default_rng(2)
+    indices = np.repeat(rng.integers(0, 50, (2000, 200)), 10, axis=1).astype(np.uint8)
+    image = PILImage.fromarray(indices[:1, :1])
+    image.putpalette(rng.integers(0, 256, 150).astype(np.uint8).tobytes())
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    tracemalloc.start()
+    try:
+        made = _png.indexed(buf.getvalue(), indices, 9, zlib.Z_RLE, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * indices.size + 2 * 2**20, peak
+    with PILImage.open(io.BytesIO(made)) as back:
+        np.testing.assert_array_equal(np.asarray(back), indices)
 
 
 @pytest.mark.parametrize("shape", [(1, 700), (700, 1), (450, 620)])  # 620 x 450: two pieces
